@@ -1,0 +1,234 @@
+//! Norwegian word analysis: a lower-case word form becomes the index terms it stands
+//! for. Bokmål forms are looked up in Norsk Ordbank; nynorsk forms go through our
+//! variant table and nynorsk inflection rules to the bokmål lemma, so both written
+//! standards meet on one term. Compounds are split into their parts (with the
+//! linking -s- and -e-), and every run of parts is emitted as a term, so that
+//! `ungdom` finds *ungdomsrådet* and `barnevern` finds *barneverntjenesten*.
+//!
+//! Knows nothing of tantivy; `tokenizer.rs` wraps it.
+
+use super::lexicon::{Lexicon, POS_ADJ, POS_NOUN, POS_VERB};
+use frostem::{Algorithm, Stemmer};
+use std::sync::OnceLock;
+
+/// What one word form contributes to the index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WordTerms {
+    /// The word's own canonical term(s): its lemma, or the joined lemmas of its
+    /// compound parts. A query for this word matches exactly these.
+    pub full: Vec<String>,
+    /// Terms for the compound's parts and runs of parts (index side only).
+    pub parts: Vec<String>,
+}
+
+const MIN_WORD_FOR_SPLIT: usize = 6;
+const MIN_PART: usize = 3;
+const MAX_PARTS: usize = 4;
+
+fn snowball() -> &'static Stemmer {
+    static S: OnceLock<Stemmer> = OnceLock::new();
+    S.get_or_init(|| Stemmer::new(Algorithm::Norwegian))
+}
+
+/// Nynorsk inflection endings, each with the stem endings to try in its place.
+const NN_SUFFIXES: &[(&str, &[&str])] = &[
+    ("ingane", &["ing"]),
+    ("ingar", &["ing"]),
+    ("arane", &["ar"]),
+    ("ane", &["", "e", "a"]),
+    ("ene", &["e", ""]),
+    ("ar", &["", "e"]),
+    ("ne", &[""]),
+    ("er", &["e", ""]),
+    ("en", &["", "e"]),
+    ("et", &["", "e"]),
+    ("a", &["e", ""]),
+    ("i", &[""]),
+    ("ast", &["e", "a"]),
+    ("leg", &["lig"]),
+    ("lege", &["lig"]),
+    ("legt", &["lig"]),
+];
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
+/// Lemmas of a single (non-compound) word, bokmål first, then nynorsk.
+/// Empty when the word is unknown to both lexicons and the nynorsk rules.
+pub fn simple_lemmas(word: &str) -> Vec<String> {
+    let lex = Lexicon::get();
+    let mut out = Vec::new();
+    for nb in lex.nynorsk(word) {
+        push_unique(&mut out, nb);
+    }
+    for l in lex.bokmal(word) {
+        // A nynorsk form that is also a (rare) bokmål form keeps the nynorsk reading first.
+        push_unique(&mut out, l.text);
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    let chars = word.chars().count();
+    for (suffix, replacements) in NN_SUFFIXES {
+        if chars < suffix.chars().count() + 3 || !word.ends_with(suffix) {
+            continue;
+        }
+        let stem = &word[..word.len() - suffix.len()];
+        for rep in *replacements {
+            let cand = format!("{stem}{rep}");
+            if let Some(nb) = lex.nynorsk(&cand).first() {
+                push_unique(&mut out, nb);
+            } else if let Some(pos) = lex.lemma_pos(&cand) {
+                if pos & (POS_NOUN | POS_ADJ | POS_VERB) != 0 {
+                    push_unique(&mut out, &cand);
+                }
+            }
+            if !out.is_empty() {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Can `s` stand before another part of a compound? `strict` asks for a noun
+/// (used when the whole word is a known word, to avoid splitting *forebygging*
+/// into *fore* + *bygging*).
+fn prefix_lemma(s: &str, strict: bool) -> Option<String> {
+    if s.chars().count() < MIN_PART {
+        return None;
+    }
+    let lex = Lexicon::get();
+    if let Some(nb) = lex.nynorsk(s).first() {
+        return Some(nb.to_string());
+    }
+    let pos = lex.lemma_pos(s)?;
+    let wanted = if strict {
+        POS_NOUN
+    } else {
+        POS_NOUN | POS_VERB | POS_ADJ
+    };
+    let short_ok = s.chars().count() > MIN_PART || pos & POS_NOUN != 0;
+    (pos & wanted != 0 && short_ok).then(|| s.to_string())
+}
+
+/// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
+/// the recursion; `strict` is passed on to [`prefix_lemma`].
+fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<String>> {
+    if depth == 0 {
+        return None;
+    }
+    let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
+    let n = bounds.len();
+    if n < 2 * MIN_PART {
+        return None;
+    }
+    // Head starts from as early as possible: the longest head wins.
+    for &j in &bounds[MIN_PART..=n - MIN_PART] {
+        let head = &word[j..];
+        let head_lemmas = simple_lemmas(head);
+        let head_parts = if head_lemmas.is_empty() {
+            continue;
+        } else {
+            split(&head_lemmas[0], depth - 1, true).unwrap_or_else(|| vec![head_lemmas[0].clone()])
+        };
+        let prefix = &word[..j];
+        let mut candidates = vec![prefix];
+        for linker in ["s", "e"] {
+            if let Some(p) = prefix.strip_suffix(linker) {
+                candidates.push(p);
+            }
+        }
+        for cand in candidates {
+            let prefix_parts = match prefix_lemma(cand, strict) {
+                Some(l) => split(&l, depth - 1, true).unwrap_or_else(|| vec![l]),
+                None => match split(cand, depth - 1, strict) {
+                    Some(p) => p,
+                    None => continue,
+                },
+            };
+            let mut parts = prefix_parts;
+            parts.extend(head_parts.iter().cloned());
+            if parts.len() <= MAX_PARTS {
+                return Some(parts);
+            }
+        }
+    }
+    None
+}
+
+/// The index terms of one lower-case word.
+pub fn analyze_word(word: &str) -> WordTerms {
+    let mut terms = WordTerms::default();
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        terms.full.push(word.to_string());
+        return terms;
+    }
+    let lemmas = simple_lemmas(word);
+    let long = word.chars().count() >= MIN_WORD_FOR_SPLIT;
+    let parts = if long {
+        match lemmas.first() {
+            Some(l) => split(l, 3, true),
+            None => split(word, 3, false),
+        }
+    } else {
+        None
+    };
+    match parts {
+        Some(parts) if parts.len() > 1 => {
+            terms.full.push(parts.concat());
+            for extra in lemmas.iter().skip(1) {
+                push_unique(&mut terms.full, extra);
+            }
+            for len in 1..parts.len() {
+                for start in 0..=parts.len() - len {
+                    let t = parts[start..start + len].concat();
+                    if !terms.full.contains(&t) {
+                        push_unique(&mut terms.parts, &t);
+                    }
+                }
+            }
+        }
+        _ if !lemmas.is_empty() => terms.full = lemmas,
+        _ => terms.full.push(snowball().stem(word).into_owned()),
+    }
+    terms
+}
+
+/// Plain Snowball stemming, kept as the baseline the query set compares against.
+pub fn snowball_stem(word: &str) -> String {
+    snowball().stem(word).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(word: &str) -> Vec<String> {
+        let t = analyze_word(word);
+        t.full.into_iter().chain(t.parts).collect()
+    }
+
+    fn matches(query: &str, word: &str) -> bool {
+        let q = analyze_word(query).full;
+        all(word).iter().any(|t| q.contains(t))
+    }
+
+    #[test]
+    fn inflection_and_compounds() {
+        assert!(matches("ungdom", "ungdommene"));
+        assert!(matches("ungdom", "ungdomsrådet"));
+        assert!(matches("ungdomsråd", "ungdomsrådet"));
+        assert!(matches("barnevern", "barneverntjenesten"));
+        assert!(matches("tjeneste", "helsetjenester"));
+        assert!(!matches("kommune", "kommunikasjon"));
+    }
+
+    #[test]
+    fn snowball_falls_short_where_the_lexicon_does_not() {
+        assert_ne!(snowball_stem("ungdommene"), snowball_stem("ungdom"));
+    }
+}

@@ -1,0 +1,183 @@
+//! File formats: bytes in, a document's plain text and its passages out.
+//! Transcripts become speaker turns (with timestamps where the format has them);
+//! notes and minutes become paragraphs, list items and headings.
+//!
+//! Pure functions: no file system, no store. Offsets are Unicode code points into
+//! [`ParsedDocument::text`], end exclusive.
+
+mod blocks;
+mod cues;
+mod docx;
+
+use std::fmt;
+use std::path::Path;
+
+/// Limits that keep one hostile file from exhausting memory or time.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_LABEL_CHARS: usize = 60;
+
+/// A file that cannot be read as its format says. `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl FormatError {
+    pub fn new(message: impl Into<String>) -> Self {
+        FormatError {
+            line: None,
+            message: message.into(),
+        }
+    }
+    pub fn at(line: usize, message: impl Into<String>) -> Self {
+        FormatError {
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Text,
+    Markdown,
+    Docx,
+    WebVtt,
+    Srt,
+}
+
+impl Format {
+    /// The format a file name's extension says, if we read it.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" | "text" => Format::Text,
+            "md" | "markdown" => Format::Markdown,
+            "docx" => Format::Docx,
+            "vtt" => Format::WebVtt,
+            "srt" => Format::Srt,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Markdown => "md",
+            Format::Docx => "docx",
+            Format::WebVtt => "vtt",
+            Format::Srt => "srt",
+        }
+    }
+}
+
+/// What kind of block of a document a passage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassageKind {
+    Turn,
+    Paragraph,
+    Heading,
+    ListItem,
+}
+
+impl PassageKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PassageKind::Turn => "turn",
+            PassageKind::Paragraph => "paragraph",
+            PassageKind::Heading => "heading",
+            PassageKind::ListItem => "item",
+        }
+    }
+}
+
+/// A passage as a parser sees it. Offsets are code points into the document text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedPassage {
+    pub start: usize,
+    pub end: usize,
+    pub kind: PassageKind,
+    pub speaker: Option<String>,
+    pub t_start_ms: Option<u64>,
+    pub t_end_ms: Option<u64>,
+    pub section: Option<String>,
+    /// 1-based line in the source where the passage begins (0 for DOCX paragraphs).
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedDocument {
+    pub text: String,
+    pub encoding: &'static str,
+    pub passages: Vec<ParsedPassage>,
+}
+
+impl ParsedDocument {
+    /// The passage's text, by code-point offsets.
+    pub fn passage_text(&self, p: &ParsedPassage) -> String {
+        self.text
+            .chars()
+            .skip(p.start)
+            .take(p.end - p.start)
+            .collect()
+    }
+}
+
+/// Parse a file's bytes as `format`.
+pub fn parse(format: Format, bytes: &[u8]) -> Result<ParsedDocument, FormatError> {
+    match format {
+        Format::Docx => {
+            let paragraphs = docx::paragraphs(bytes)?;
+            Ok(blocks::from_docx(paragraphs))
+        }
+        _ => {
+            let decoded = crate::decode::decode(bytes)?;
+            let (text, passages) = match format {
+                Format::Text => blocks::parse_text(&decoded.text, false)?,
+                Format::Markdown => blocks::parse_text(&decoded.text, true)?,
+                Format::WebVtt => cues::parse_vtt(&decoded.text)?,
+                Format::Srt => cues::parse_srt(&decoded.text)?,
+                Format::Docx => unreachable!(),
+            };
+            Ok(ParsedDocument {
+                text,
+                encoding: decoded.encoding,
+                passages,
+            })
+        }
+    }
+}
+
+/// Converts byte offsets in `text` to code-point offsets; `offsets` need not be sorted.
+pub(crate) fn byte_to_char_offsets(text: &str, offsets: &mut [&mut usize]) {
+    let mut order: Vec<usize> = (0..offsets.len()).collect();
+    order.sort_by_key(|i| *offsets[*i]);
+    let mut chars = 0usize;
+    let mut byte = 0usize;
+    let mut iter = text.char_indices().peekable();
+    for i in order {
+        let target = *offsets[i];
+        while byte < target {
+            match iter.next() {
+                Some((_, c)) => {
+                    byte += c.len_utf8();
+                    chars += 1;
+                }
+                None => break,
+            }
+        }
+        *offsets[i] = chars;
+    }
+}

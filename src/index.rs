@@ -1,0 +1,262 @@
+//! The tantivy index, derived from the store: one index document per passage.
+//! The Norwegian analyzer feeds `text`, lower-cased word forms feed `exact`, and
+//! metadata goes to a JSON field for filters and to fast fields for facets.
+//! Each commit records the store generation it reflects; an index whose
+//! generation differs from the store's is stale and is rebuilt from the store.
+//!
+//! Never writes to the store.
+
+use crate::analysis::{ExactTokenizer, NorwegianTokenizer};
+use crate::store::PassageRow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tantivy::schema::{
+    Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STRING,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+pub const TOKENIZER_NB: &str = "innsikt_nb";
+pub const TOKENIZER_EXACT: &str = "innsikt_exact";
+pub const TOKENIZER_KEYWORD: &str = "innsikt_keyword";
+
+/// Facet fields kept as fast columns.
+pub const FACETS: [&str; 3] = ["municipality", "document_type", "speaker_role"];
+
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub rowid: Field,
+    pub document_id: Field,
+    pub text: Field,
+    pub exact: Field,
+    pub meta: Field,
+    pub facets: [Field; 3],
+}
+
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let rowid = b.add_u64_field("rowid", FAST | INDEXED);
+    let document_id = b.add_text_field("document_id", STRING);
+    let positions = |tok: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tok)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+    };
+    let text = b.add_text_field("text", positions(TOKENIZER_NB));
+    let exact = b.add_text_field("exact", positions(TOKENIZER_EXACT));
+    let meta = b.add_json_field(
+        "meta",
+        JsonObjectOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER_KEYWORD)
+                .set_index_option(IndexRecordOption::Basic),
+        ),
+    );
+    let facets = FACETS.map(|name| b.add_text_field(&format!("facet_{name}"), STRING | FAST));
+    (
+        b.build(),
+        Fields {
+            rowid,
+            document_id,
+            text,
+            exact,
+            meta,
+            facets,
+        },
+    )
+}
+
+fn register_tokenizers(index: &Index) {
+    let m = index.tokenizers();
+    m.register(
+        TOKENIZER_NB,
+        TextAnalyzer::from(NorwegianTokenizer::default()),
+    );
+    m.register(TOKENIZER_EXACT, TextAnalyzer::from(ExactTokenizer));
+    m.register(
+        TOKENIZER_KEYWORD,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build(),
+    );
+}
+
+/// An index failure, with the index directory.
+#[derive(Debug)]
+pub struct IndexError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for IndexError {}
+
+pub struct SearchIndex {
+    pub index: Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+    path: PathBuf,
+}
+
+impl SearchIndex {
+    fn err(path: &Path, e: impl std::fmt::Display) -> IndexError {
+        IndexError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Open the index in `dir`, creating an empty one if there is none. An index
+    /// with another schema is reported as an error (the caller rebuilds it).
+    pub fn open_or_create(dir: &Path) -> Result<SearchIndex, IndexError> {
+        std::fs::create_dir_all(dir).map_err(|e| Self::err(dir, e))?;
+        let (schema, fields) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| Self::err(dir, e))?;
+        let index = if Index::exists(&mmap).map_err(|e| Self::err(dir, e))? {
+            let index = Index::open(mmap).map_err(|e| Self::err(dir, e))?;
+            if index.schema() != schema {
+                return Err(Self::err(dir, "index schema differs from this build"));
+            }
+            index
+        } else {
+            Index::create(mmap, schema, tantivy::IndexSettings::default())
+                .map_err(|e| Self::err(dir, e))?
+        };
+        register_tokenizers(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| Self::err(dir, e))?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store generation the last commit reflects (None for a new index).
+    pub fn generation(&self) -> Option<u64> {
+        let meta = self.index.load_metas().ok()?;
+        meta.payload
+            .as_deref()
+            .and_then(|p| p.strip_prefix("generation="))
+            .and_then(|g| g.parse().ok())
+    }
+
+    pub fn writer(&self) -> Result<IndexUpdate<'_>, IndexError> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(4);
+        let writer: IndexWriter = self
+            .index
+            .writer_with_num_threads(threads, 64 * 1024 * 1024 * threads)
+            .map_err(|e| Self::err(&self.path, e))?;
+        Ok(IndexUpdate {
+            index: self,
+            writer,
+        })
+    }
+
+    pub fn reload(&self) -> Result<(), IndexError> {
+        self.reader.reload().map_err(|e| Self::err(&self.path, e))
+    }
+}
+
+/// An open index writer. Dropping it without [`IndexUpdate::commit`] discards its changes.
+pub struct IndexUpdate<'a> {
+    index: &'a SearchIndex,
+    writer: IndexWriter,
+}
+
+/// What the index needs of a document beyond its passages.
+pub struct DocumentFields<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub format: &'a str,
+    pub metadata: &'a BTreeMap<String, String>,
+}
+
+impl IndexUpdate<'_> {
+    fn err(&self, e: impl std::fmt::Display) -> IndexError {
+        SearchIndex::err(&self.index.path, e)
+    }
+
+    pub fn delete_all(&mut self) -> Result<(), IndexError> {
+        self.writer
+            .delete_all_documents()
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn delete_document(&mut self, document_id: &str) {
+        self.writer.delete_term(Term::from_field_text(
+            self.index.fields.document_id,
+            document_id,
+        ));
+    }
+
+    pub fn add_passage(&mut self, doc: &DocumentFields, p: &PassageRow) -> Result<(), IndexError> {
+        let f = &self.index.fields;
+        let mut d = TantivyDocument::default();
+        d.add_u64(f.rowid, p.rowid as u64);
+        d.add_text(f.document_id, doc.id);
+        d.add_text(f.text, &p.text);
+        d.add_text(f.exact, &p.text);
+        let mut meta: BTreeMap<String, serde_json::Value> = doc
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        meta.insert("document".into(), doc.key.into());
+        meta.insert("document_id".into(), doc.id.into());
+        meta.insert("format".into(), doc.format.into());
+        meta.insert("kind".into(), p.kind.clone().into());
+        if let Some(s) = &p.speaker {
+            meta.insert("speaker".into(), s.clone().into());
+        }
+        if let Some(s) = &p.speaker_role {
+            meta.insert("speaker_role".into(), s.clone().into());
+        }
+        if let Some(s) = &p.section {
+            meta.insert("section".into(), s.clone().into());
+        }
+        let obj: serde_json::Map<String, serde_json::Value> = meta.into_iter().collect();
+        d.add_field_value(f.meta, &serde_json::Value::Object(obj));
+        for (i, name) in FACETS.iter().enumerate() {
+            let v = match *name {
+                "speaker_role" => p.speaker_role.clone(),
+                other => doc.metadata.get(other).cloned(),
+            };
+            d.add_text(f.facets[i], v.as_deref().unwrap_or(""));
+        }
+        self.writer.add_document(d).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Commit, recording the store generation this index now reflects.
+    pub fn commit(mut self, generation: u64) -> Result<(), IndexError> {
+        let path = self.index.path.clone();
+        let err = |e: tantivy::TantivyError| SearchIndex::err(&path, e);
+        let mut prepared = self.writer.prepare_commit().map_err(err)?;
+        prepared.set_payload(&format!("generation={generation}"));
+        prepared.commit().map_err(err)?;
+        let index = self.index;
+        self.writer.wait_merging_threads().map_err(err)?;
+        index.reload()
+    }
+}

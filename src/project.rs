@@ -1,0 +1,563 @@
+//! An archive on disk: a directory holding the store (`store.sqlite`), the derived
+//! index (`index/`) and a write lock (`write.lock`). This is the public face of the
+//! core: ingest, reindex, tables, search and KWIC.
+//!
+//! Writes go store first, then index; the index is rebuilt from the store whenever
+//! the two disagree.
+
+use crate::analysis::NorwegianTokenizer;
+use crate::error::{Error, Result};
+use crate::index::{DocumentFields, SearchIndex, FACETS};
+use crate::ingest::{self, STANDARD_FIELDS};
+use crate::progress::Progress;
+use crate::search::{self, marks, snippet};
+use crate::store::{NewDocument, PassageRow, Store};
+use crate::table::TableBuilder;
+use arrow_array::RecordBatch;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "innsikt-archive.json";
+const BATCH_DOCS: usize = 256;
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// What an ingest did.
+#[derive(Debug, Default, Clone)]
+pub struct IngestReport {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// (file or file:line, message) for everything that could not be ingested.
+    pub errors: Vec<(String, String)>,
+    /// (document key, "added" | "updated" | "unchanged")
+    pub documents: Vec<(String, String)>,
+    pub passages: u64,
+}
+
+/// Search results as a table, with the total hit count and facet counts.
+pub struct SearchResult {
+    pub table: RecordBatch,
+    pub total: usize,
+    pub facets: BTreeMap<String, Vec<(String, u64)>>,
+}
+
+pub struct Project {
+    root: PathBuf,
+    store: Store,
+    index: SearchIndex,
+    /// Things worth telling the user about opening the archive (e.g. a rebuilt index).
+    pub notes: Vec<String>,
+}
+
+/// Held while writing; released when dropped (and by the OS if the process dies).
+struct WriteLock {
+    _file: File,
+}
+
+fn lock(root: &Path) -> Result<WriteLock> {
+    let path = root.join("write.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(|e| Error::io(&path, e))?;
+            file.rewind().map_err(|e| Error::io(&path, e))?;
+            write!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+            file.flush().map_err(|e| Error::io(&path, e))?;
+            Ok(WriteLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = File::open(&path).and_then(|mut f| f.read_to_string(&mut pid));
+            let pid = pid.trim();
+            Err(Error::Locked {
+                path: root.to_path_buf(),
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.to_string()
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}
+
+impl Project {
+    /// Create a new, empty archive directory (it may exist but must be empty).
+    pub fn create(path: impl AsRef<Path>) -> Result<Project> {
+        let root = path.as_ref().to_path_buf();
+        if root.join(MARKER).exists() || root.join("store.sqlite").exists() {
+            return Err(Error::Exists(root));
+        }
+        if root.exists()
+            && std::fs::read_dir(&root)
+                .map_err(|e| Error::io(&root, e))?
+                .next()
+                .is_some()
+        {
+            return Err(Error::Invalid(format!(
+                "{} exists and is not empty",
+                root.display()
+            )));
+        }
+        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        std::fs::write(
+            root.join(MARKER),
+            format!(
+                "{{\"format\": \"innsikt-archive\", \"version\": {}}}\n",
+                crate::store::SCHEMA_VERSION
+            ),
+        )
+        .map_err(|e| Error::io(&root, e))?;
+        Self::open(root)
+    }
+
+    /// Open an existing archive. A stale or damaged index is rebuilt from the store
+    /// (unless another process is writing), and a note says so.
+    pub fn open(path: impl AsRef<Path>) -> Result<Project> {
+        let root = path.as_ref().to_path_buf();
+        if !root.join(MARKER).exists() {
+            return Err(Error::NotFound(root));
+        }
+        let store = Store::open(&root.join("store.sqlite"))?;
+        let index_dir = root.join("index");
+        let mut notes = Vec::new();
+        let index = match SearchIndex::open_or_create(&index_dir) {
+            Ok(i) => i,
+            Err(e) => {
+                notes.push(format!(
+                    "the index could not be opened ({e}); it was rebuilt from the store"
+                ));
+                let _guard = lock(&root)?;
+                std::fs::remove_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, e))?;
+                SearchIndex::open_or_create(&index_dir)?
+            }
+        };
+        let mut p = Project {
+            root,
+            store,
+            index,
+            notes,
+        };
+        let (g_store, g_index) = (p.store.generation()?, p.index.generation().unwrap_or(0));
+        if g_store != g_index {
+            match lock(&p.root) {
+                Ok(_guard) => {
+                    // Re-read under the lock: a writer may have finished meanwhile.
+                    if p.store.generation()? != p.index.generation().unwrap_or(0) {
+                        let n = p.rebuild_index(&mut crate::progress::Silent)?;
+                        p.notes.push(format!(
+                            "the index was behind the store (generation {g_index} < {g_store}); rebuilt {n} passages"
+                        ));
+                    }
+                }
+                Err(Error::Locked { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// (documents, passages) in the archive.
+    pub fn counts(&self) -> Result<(u64, u64)> {
+        Ok(self.store.counts()?)
+    }
+
+    /// Ingest files and folders. Unchanged files are skipped; a changed file
+    /// replaces its document; unreadable files are reported and the rest go on.
+    pub fn ingest(
+        &mut self,
+        paths: &[PathBuf],
+        metadata: Option<&Path>,
+        progress: &mut dyn Progress,
+    ) -> Result<IngestReport> {
+        let _guard = lock(&self.root)?;
+        let mut report = IngestReport::default();
+        let sidecar = match metadata {
+            Some(m) => {
+                let (s, errs) = ingest::read_sidecar(m)?;
+                report.errors.extend(errs);
+                Some(s)
+            }
+            None => None,
+        };
+        let (candidates, errs) = ingest::collect(paths);
+        report.errors.extend(errs);
+        let total = candidates.len() as u64;
+        let mut batch: Vec<NewDocument> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut cancelled = !progress.update(0, total, "");
+        for (i, c) in candidates.iter().enumerate() {
+            if cancelled {
+                break;
+            }
+            let meta = sidecar
+                .as_ref()
+                .and_then(|s| {
+                    c.path
+                        .canonicalize()
+                        .ok()
+                        .and_then(|p| s.rows.get(&p).cloned())
+                })
+                .unwrap_or_default();
+            let existing = self.store.document_hash(&c.key)?;
+            let in_batch = batch.iter().any(|d| d.key == c.key);
+            match ingest::read_document(
+                c,
+                meta,
+                existing
+                    .as_ref()
+                    .map(|e| e.1.as_str())
+                    .filter(|_| !in_batch),
+            ) {
+                Ok(None) => {
+                    report.unchanged += 1;
+                    report.documents.push((c.key.clone(), "unchanged".into()));
+                }
+                Ok(Some(doc)) => {
+                    let status = if existing.is_some() || in_batch {
+                        "updated"
+                    } else {
+                        "added"
+                    };
+                    if status == "added" {
+                        report.added += 1;
+                    } else {
+                        report.updated += 1;
+                    }
+                    report.passages += doc.passages.len() as u64;
+                    report.documents.push((c.key.clone(), status.into()));
+                    batch_bytes += doc.text.len();
+                    batch.retain(|d| d.key != doc.key);
+                    batch.push(doc);
+                }
+                Err(e) => report.errors.push(e),
+            }
+            if batch.len() >= BATCH_DOCS || batch_bytes >= BATCH_BYTES {
+                self.write(std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+            cancelled = !progress.update(i as u64 + 1, total, &c.key);
+        }
+        self.write(batch)?;
+        if cancelled {
+            return Err(Error::Cancelled);
+        }
+        Ok(report)
+    }
+
+    /// Store a batch, then bring the index up to the store's generation.
+    fn write(&mut self, docs: Vec<NewDocument>) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let (generation, rowids) = self.store.write_batch(&docs)?;
+        let mut w = self.index.writer()?;
+        for (d, ids) in docs.iter().zip(rowids) {
+            w.delete_document(&d.id);
+            let fields = DocumentFields {
+                id: &d.id,
+                key: &d.key,
+                format: &d.format,
+                metadata: &d.metadata,
+            };
+            for (p, rowid) in d.passages.iter().zip(ids) {
+                let row = PassageRow {
+                    rowid,
+                    id: p.id.clone(),
+                    document_id: d.id.clone(),
+                    document: d.key.clone(),
+                    ordinal: 0,
+                    kind: p.kind.clone(),
+                    speaker: p.speaker.clone(),
+                    speaker_role: p.speaker_role.clone(),
+                    section: p.section.clone(),
+                    start: p.start as i64,
+                    end: p.end as i64,
+                    t_start_ms: None,
+                    t_end_ms: None,
+                    line: p.line as i64,
+                    text: p.text.clone(),
+                };
+                w.add_passage(&fields, &row)?;
+            }
+        }
+        w.commit(generation)?;
+        Ok(())
+    }
+
+    /// Rebuild the index from the store.
+    pub fn reindex(&mut self, progress: &mut dyn Progress) -> Result<u64> {
+        let _guard = lock(&self.root)?;
+        self.rebuild_index(progress)
+    }
+
+    fn rebuild_index(&mut self, progress: &mut dyn Progress) -> Result<u64> {
+        let generation = self.store.generation()?;
+        let docs: BTreeMap<String, (String, String)> = self
+            .store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, (d.key, d.format)))
+            .collect();
+        let meta = self.store.metadata()?;
+        let empty = BTreeMap::new();
+        let (_, total) = self.store.counts()?;
+        let mut w = self.index.writer()?;
+        w.delete_all()?;
+        let mut n = 0u64;
+        let mut cancelled = false;
+        self.store
+            .for_each_passage(|p| {
+                let (key, format) = docs.get(&p.document_id).cloned().unwrap_or_default();
+                let fields = DocumentFields {
+                    id: &p.document_id,
+                    key: &key,
+                    format: &format,
+                    metadata: meta.get(&p.document_id).unwrap_or(&empty),
+                };
+                w.add_passage(&fields, &p)
+                    .map_err(|e| crate::store::StoreError {
+                        path: e.path.clone(),
+                        message: e.message,
+                    })?;
+                n += 1;
+                if n % 10_000 == 0 && !progress.update(n, total, "reindex") {
+                    cancelled = true;
+                    return Err(crate::store::StoreError {
+                        path: PathBuf::new(),
+                        message: "cancelled".into(),
+                    });
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                if cancelled {
+                    Error::Cancelled
+                } else {
+                    Error::Store(e)
+                }
+            })?;
+        w.commit(generation)?;
+        progress.update(n, total, "reindex");
+        Ok(n)
+    }
+
+    fn meta_columns(&self) -> Result<Vec<String>> {
+        let mut cols: Vec<String> = STANDARD_FIELDS.iter().map(|s| s.to_string()).collect();
+        for f in self.store.metadata_fields()? {
+            if !cols.contains(&f) {
+                cols.push(f);
+            }
+        }
+        Ok(cols)
+    }
+
+    /// One row per document, with its metadata columns.
+    pub fn documents(&self) -> Result<RecordBatch> {
+        let docs = self.store.documents()?;
+        let meta = self.store.metadata()?;
+        let mut t = TableBuilder::new()
+            .str("document_id", docs.iter().map(|d| Some(&d.id)))
+            .str("document", docs.iter().map(|d| Some(&d.key)))
+            .str("format", docs.iter().map(|d| Some(&d.format)))
+            .str("encoding", docs.iter().map(|d| Some(&d.encoding)))
+            .i64("passages", docs.iter().map(|d| Some(d.n_passages)))
+            .i64("chars", docs.iter().map(|d| Some(d.n_chars)))
+            .str("source_path", docs.iter().map(|d| Some(&d.source_path)))
+            .str("ingested_at", docs.iter().map(|d| Some(&d.ingested_at)));
+        for c in self.meta_columns()? {
+            t = t.str(
+                &c,
+                docs.iter().map(|d| meta.get(&d.id).and_then(|m| m.get(&c))),
+            );
+        }
+        Ok(t.build())
+    }
+
+    fn passage_table(
+        &self,
+        rows: &[PassageRow],
+        extra: Option<(&[f32], &[String])>,
+    ) -> Result<RecordBatch> {
+        let meta = self.store.metadata()?;
+        let mut t = TableBuilder::new()
+            .str("passage_id", rows.iter().map(|p| Some(&p.id)))
+            .str("document_id", rows.iter().map(|p| Some(&p.document_id)))
+            .str("document", rows.iter().map(|p| Some(&p.document)));
+        if let Some((scores, snippets)) = extra {
+            t = t
+                .f32("score", scores.iter().copied())
+                .str("snippet", snippets.iter().map(Some));
+        }
+        t = t
+            .i64("ordinal", rows.iter().map(|p| Some(p.ordinal)))
+            .str("kind", rows.iter().map(|p| Some(&p.kind)))
+            .str("speaker", rows.iter().map(|p| p.speaker.as_ref()))
+            .str("speaker_role", rows.iter().map(|p| p.speaker_role.as_ref()))
+            .str("section", rows.iter().map(|p| p.section.as_ref()))
+            .i64("start", rows.iter().map(|p| Some(p.start)))
+            .i64("end", rows.iter().map(|p| Some(p.end)))
+            .i64("t_start_ms", rows.iter().map(|p| p.t_start_ms))
+            .i64("t_end_ms", rows.iter().map(|p| p.t_end_ms))
+            .i64("line", rows.iter().map(|p| Some(p.line)))
+            .str("text", rows.iter().map(|p| Some(&p.text)));
+        for c in self.meta_columns()? {
+            t = t.str(
+                &c,
+                rows.iter()
+                    .map(|p| meta.get(&p.document_id).and_then(|m| m.get(&c))),
+            );
+        }
+        Ok(t.build())
+    }
+
+    /// Every passage, in document order, with its document's metadata.
+    pub fn passages(&self) -> Result<RecordBatch> {
+        let mut rows = Vec::new();
+        self.store.for_each_passage(|p| {
+            rows.push(p);
+            Ok(())
+        })?;
+        self.passage_table(&rows, None)
+    }
+
+    fn run(&self, query: &str, limit: Option<usize>) -> Result<(search::Found, Vec<PassageRow>)> {
+        self.index.reload()?;
+        let found = search::run(&self.index, query, limit).map_err(|e| match e {
+            search::SearchError::Query(q) => Error::Query(q),
+            search::SearchError::Index(m) => Error::Index(crate::index::IndexError {
+                path: self.index.path().to_path_buf(),
+                message: m,
+            }),
+        })?;
+        let rowids: Vec<i64> = found.hits.iter().map(|(_, r)| *r as i64).collect();
+        let rows = self.store.passages_by_rowid(&rowids)?;
+        Ok((found, rows))
+    }
+
+    /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
+    pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
+        let (found, rows) = self.run(query, limit)?;
+        let mut analyzer = NorwegianTokenizer::default();
+        let score_of: std::collections::HashMap<i64, f32> =
+            found.hits.iter().map(|(s, r)| (*r as i64, *s)).collect();
+        let scores: Vec<f32> = rows
+            .iter()
+            .map(|r| score_of.get(&r.rowid).copied().unwrap_or(0.0))
+            .collect();
+        let snippets: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                snippet(
+                    &r.text,
+                    &marks(&r.text, &found.highlight, &mut analyzer),
+                    200,
+                )
+            })
+            .collect();
+        let table = self.passage_table(&rows, Some((&scores, &snippets)))?;
+        Ok(SearchResult {
+            table,
+            total: found.total,
+            facets: found.facets,
+        })
+    }
+
+    /// Keyword-in-context lines: every matching word in every hit, with `width`
+    /// characters of context on each side.
+    pub fn kwic(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
+        let (found, rows) = self.run(query, None)?;
+        let meta = self.store.metadata()?;
+        let mut analyzer = NorwegianTokenizer::default();
+        let mut cols: (
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        ) = Default::default();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        let mut speakers = Vec::new();
+        let mut municipality = Vec::new();
+        let mut rows_sorted = rows;
+        rows_sorted.sort_by(|a, b| a.document.cmp(&b.document).then(a.ordinal.cmp(&b.ordinal)));
+        'outer: for r in &rows_sorted {
+            let chars: Vec<char> = r.text.chars().collect();
+            for (a, b) in marks(&r.text, &found.highlight, &mut analyzer) {
+                if limit.is_some_and(|l| starts.len() >= l) {
+                    break 'outer;
+                }
+                let left: String = chars[a.saturating_sub(width)..a].iter().collect();
+                let right: String = chars[b..(b + width).min(chars.len())].iter().collect();
+                let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+                cols.0.push(r.passage_id_ref().to_string());
+                cols.1.push(r.document_id.clone());
+                cols.2.push(r.document.clone());
+                cols.3.push(flat(left));
+                cols.4.push(chars[a..b].iter().collect());
+                cols.5.push(flat(right));
+                starts.push(Some(r.start + a as i64));
+                ends.push(Some(r.start + b as i64));
+                speakers.push(r.speaker.clone());
+                municipality.push(
+                    meta.get(&r.document_id)
+                        .and_then(|m| m.get("municipality"))
+                        .cloned(),
+                );
+            }
+        }
+        Ok(TableBuilder::new()
+            .str("passage_id", cols.0.iter().map(Some))
+            .str("document_id", cols.1.iter().map(Some))
+            .str("document", cols.2.iter().map(Some))
+            .str("left", cols.3.iter().map(Some))
+            .str("keyword", cols.4.iter().map(Some))
+            .str("right", cols.5.iter().map(Some))
+            .i64("start", starts)
+            .i64("end", ends)
+            .str("speaker", speakers)
+            .str("municipality", municipality)
+            .build())
+    }
+
+    /// The facet fields that search counts.
+    pub fn facet_fields() -> &'static [&'static str] {
+        &FACETS
+    }
+
+    /// Full text of a document by id.
+    pub fn document_text(&self, document_id: &str) -> Result<Option<String>> {
+        Ok(self.store.document_text(document_id)?)
+    }
+
+    /// Distinct values of a metadata field across documents.
+    pub fn metadata_values(&self, field: &str) -> Result<BTreeSet<String>> {
+        Ok(self
+            .store
+            .metadata()?
+            .values()
+            .filter_map(|m| m.get(field).cloned())
+            .collect())
+    }
+}
+
+impl PassageRow {
+    fn passage_id_ref(&self) -> &str {
+        &self.id
+    }
+}
