@@ -1,1 +1,261 @@
+//! Python bindings for the Innsikt core: the `innsikt._innsikt` extension module.
+//!
+//! Thin by design: each method releases the GIL, runs one batch call on the core,
+//! catches panics, maps errors to the exception hierarchy and hands tables over
+//! through the Arrow C stream interface. The Python package wraps these.
 
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use arrow_array::{RecordBatch, RecordBatchIterator};
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+use std::ffi::CString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+pyo3::create_exception!(_innsikt, InnsiktError, PyException, "Base class of all Innsikt errors.");
+pyo3::create_exception!(_innsikt, ArchiveNotFoundError, InnsiktError, "No archive at the given path.");
+pyo3::create_exception!(_innsikt, ArchiveExistsError, InnsiktError, "An archive already exists there.");
+pyo3::create_exception!(_innsikt, ArchiveLockedError, InnsiktError, "Another process is writing to the archive.");
+pyo3::create_exception!(_innsikt, QueryError, InnsiktError, "The query cannot be parsed or run.");
+pyo3::create_exception!(_innsikt, InputError, InnsiktError, "An input file or sidecar cannot be read.");
+pyo3::create_exception!(_innsikt, StorageError, InnsiktError, "The store or index failed.");
+pyo3::create_exception!(_innsikt, InternalError, InnsiktError, "A bug in Innsikt (a caught panic).");
+
+fn to_py(e: innsikt::Error) -> PyErr {
+    let msg = e.to_string();
+    match e.kind() {
+        "not_found" => ArchiveNotFoundError::new_err(msg),
+        "exists" => ArchiveExistsError::new_err(msg),
+        "locked" => ArchiveLockedError::new_err(msg),
+        "query" => QueryError::new_err(msg),
+        "input" | "invalid" => InputError::new_err(msg),
+        "cancelled" => pyo3::exceptions::PyKeyboardInterrupt::new_err("cancelled"),
+        _ => StorageError::new_err(msg),
+    }
+}
+
+/// Run `f` without the GIL, turning panics into `InternalError`.
+fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Send) -> PyResult<T> {
+    let out = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    match out {
+        Ok(r) => r.map_err(to_py),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(InternalError::new_err(format!("internal error (please report): {what}")))
+        }
+    }
+}
+
+/// An Arrow table that pyarrow, pandas and polars read through `__arrow_c_stream__`.
+#[pyclass(module = "innsikt._innsikt", frozen)]
+struct ArrowTable {
+    batch: RecordBatch,
+}
+
+#[pymethods]
+impl ArrowTable {
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let schema = self.batch.schema();
+        let reader = RecordBatchIterator::new(vec![Ok(self.batch.clone())], schema);
+        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
+        PyCapsule::new(py, stream, Some(CString::new("arrow_array_stream").unwrap()))
+    }
+
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+}
+
+fn table(batch: RecordBatch) -> ArrowTable {
+    ArrowTable { batch }
+}
+
+/// Calls a Python progress callback from worker code; stops on Ctrl-C or a
+/// callback exception (the exception is kept and raised afterwards).
+struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl innsikt::progress::Progress for PyProgress {
+    fn update(&mut self, done: u64, total: u64, what: &str) -> bool {
+        Python::attach(|py| {
+            if let Err(e) = py.check_signals() {
+                self.error = Some(e);
+                return false;
+            }
+            if let Some(cb) = &self.callback {
+                if let Err(e) = cb.call1(py, (done, total, what)) {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+            true
+        })
+    }
+}
+
+/// An open archive. Use the `innsikt.Project` wrapper rather than this class.
+#[pyclass(module = "innsikt._innsikt", name = "RawProject")]
+struct RawProject {
+    inner: Mutex<innsikt::Project>,
+}
+
+impl RawProject {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut innsikt::Project) -> innsikt::Result<T> + Send,
+    ) -> PyResult<T> {
+        guarded(py, || {
+            let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut p)
+        })
+    }
+}
+
+#[pymethods]
+impl RawProject {
+    #[staticmethod]
+    fn create(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let p = guarded(py, move || innsikt::Project::create(&path))?;
+        Ok(RawProject { inner: Mutex::new(p) })
+    }
+
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let p = guarded(py, move || innsikt::Project::open(&path))?;
+        Ok(RawProject { inner: Mutex::new(p) })
+    }
+
+    #[getter]
+    fn root(&self) -> PathBuf {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).root().to_path_buf()
+    }
+
+    #[getter]
+    fn notes(&self) -> Vec<String> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).notes.clone()
+    }
+
+    fn counts(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        self.with(py, |p| p.counts())
+    }
+
+    #[pyo3(signature = (paths, metadata=None, progress=None))]
+    fn ingest<'py>(
+        &self,
+        py: Python<'py>,
+        paths: Vec<PathBuf>,
+        metadata: Option<PathBuf>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut prog = PyProgress { callback: progress, error: None };
+        let result = self.with(py, |p| p.ingest(&paths, metadata.as_deref(), &mut prog));
+        if let Some(e) = prog.error.take() {
+            return Err(e);
+        }
+        let rep = result?;
+        let d = PyDict::new(py);
+        d.set_item("added", rep.added)?;
+        d.set_item("updated", rep.updated)?;
+        d.set_item("unchanged", rep.unchanged)?;
+        d.set_item("passages", rep.passages)?;
+        d.set_item("errors", rep.errors)?;
+        d.set_item("documents", rep.documents)?;
+        Ok(d)
+    }
+
+    #[pyo3(signature = (progress=None))]
+    fn reindex(&self, py: Python<'_>, progress: Option<Py<PyAny>>) -> PyResult<u64> {
+        let mut prog = PyProgress { callback: progress, error: None };
+        let result = self.with(py, |p| p.reindex(&mut prog));
+        if let Some(e) = prog.error.take() {
+            return Err(e);
+        }
+        result
+    }
+
+    fn documents(&self, py: Python<'_>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.documents()).map(table)
+    }
+
+    fn passages(&self, py: Python<'_>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.passages()).map(table)
+    }
+
+    /// Returns (table, total, facets).
+    #[pyo3(signature = (query, limit=None))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        query: String,
+        limit: Option<usize>,
+    ) -> PyResult<(ArrowTable, usize, Vec<(String, Vec<(String, u64)>)>)> {
+        let r = self.with(py, |p| p.search(&query, limit))?;
+        Ok((table(r.table), r.total, r.facets.into_iter().collect()))
+    }
+
+    #[pyo3(signature = (query, width=40, limit=None))]
+    fn kwic(&self, py: Python<'_>, query: String, width: usize, limit: Option<usize>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.kwic(&query, width, limit)).map(table)
+    }
+
+    fn document_text(&self, py: Python<'_>, document_id: String) -> PyResult<Option<String>> {
+        self.with(py, |p| p.document_text(&document_id))
+    }
+}
+
+/// Terms the Norwegian analyzer produces for each word of `text`: (word, terms).
+#[pyfunction]
+fn analyze(text: &str) -> Vec<(String, Vec<String>)> {
+    innsikt::analysis::words(text)
+        .map(|w| {
+            let t = innsikt::analysis::analyze_word(&w.lower);
+            (w.lower, t.full.into_iter().chain(t.parts).collect())
+        })
+        .collect()
+}
+
+/// Raise a Rust panic inside the core (used by tests to prove panics become exceptions).
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    guarded(py, || -> innsikt::Result<()> { panic!("deliberate test panic") })
+}
+
+#[pymodule]
+fn _innsikt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<RawProject>()?;
+    m.add_class::<ArrowTable>()?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add("InnsiktError", py.get_type::<InnsiktError>())?;
+    m.add("ArchiveNotFoundError", py.get_type::<ArchiveNotFoundError>())?;
+    m.add("ArchiveExistsError", py.get_type::<ArchiveExistsError>())?;
+    m.add("ArchiveLockedError", py.get_type::<ArchiveLockedError>())?;
+    m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

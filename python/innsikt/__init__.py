@@ -1,0 +1,224 @@
+"""Innsikt: a Norwegian-aware archive of interviews and meeting notes.
+
+    >>> import innsikt
+    >>> p = innsikt.Project.create("arkiv")
+    >>> rep = p.ingest(["corpus-sample/"], metadata="corpus-sample/metadata.csv")
+    >>> p.search("ungdom AND municipality:Åsnes", limit=None).to_pandas()
+
+Every table is handed over from the Rust core as Arrow, without a Python object
+per row; ``.to_pandas()``, ``.to_polars()`` and ``.to_arrow()`` convert it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from . import _innsikt
+from ._innsikt import (
+    ArchiveExistsError,
+    ArchiveLockedError,
+    ArchiveNotFoundError,
+    InnsiktError,
+    InputError,
+    InternalError,
+    QueryError,
+    StorageError,
+)
+
+__version__ = _innsikt.__version__
+
+__all__ = [
+    "Project",
+    "Table",
+    "SearchResult",
+    "IngestReport",
+    "analyze",
+    "InnsiktError",
+    "ArchiveNotFoundError",
+    "ArchiveExistsError",
+    "ArchiveLockedError",
+    "QueryError",
+    "InputError",
+    "StorageError",
+    "InternalError",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+ProgressArg = Union[bool, Callable[[int, int, str], Any], None]
+
+
+class Table:
+    """A table from the core. Convert with ``to_pandas()``, ``to_polars()`` or ``to_arrow()``."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self._raw.__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self) -> "pyarrow.Table":  # noqa: F821
+        import pyarrow as pa
+
+        return pa.table(self._raw)
+
+    def to_pandas(self) -> "pandas.DataFrame":  # noqa: F821
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> "polars.DataFrame":  # noqa: F821
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    @property
+    def columns(self) -> List[str]:
+        return list(self._raw.column_names)
+
+    def __len__(self) -> int:
+        return int(self._raw.num_rows)
+
+    def __repr__(self) -> str:
+        return f"<innsikt.{type(self).__name__}: {len(self)} rows × {len(self.columns)} columns>"
+
+    def _repr_html_(self) -> str:
+        return self.to_pandas().head(20)._repr_html_()
+
+
+class SearchResult(Table):
+    """Search hits in rank order, with ``total`` (all hits) and ``facets``."""
+
+    def __init__(self, raw: Any, total: int, facets: Dict[str, List[Tuple[str, int]]]) -> None:
+        super().__init__(raw)
+        self.total = total
+        #: facet name -> list of (value, count), over every hit, largest first
+        self.facets = facets
+
+    def facet(self, name: str) -> "pandas.DataFrame":  # noqa: F821
+        """Facet counts for ``name`` as a DataFrame (value, count)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.facets.get(name, []), columns=["value", "count"])
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did. ``errors`` lists (file, message); the rest was ingested."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    passages: int = 0
+    errors: List[Tuple[str, str]] = field(default_factory=list)
+    documents: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def _progress(progress: ProgressArg, desc: str) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
+    if progress is None or progress is False:
+        return None, None
+    if callable(progress):
+        return progress, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="file")
+
+    def update(done: int, total: int, what: str) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        if what:
+            bar.set_postfix_str(what[-40:], refresh=False)
+        bar.refresh()
+
+    return update, bar
+
+
+class Project:
+    """An Innsikt archive: a directory with the record of truth and its search index."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        for note in raw.notes:
+            import warnings
+
+            warnings.warn(note, stacklevel=3)
+
+    @classmethod
+    def create(cls, path: PathLike) -> "Project":
+        """Create a new archive at ``path`` (a new or empty directory)."""
+        return cls(_innsikt.RawProject.create(os.fspath(path)))
+
+    @classmethod
+    def open(cls, path: PathLike) -> "Project":
+        """Open an existing archive. Raises ``ArchiveNotFoundError`` if there is none."""
+        return cls(_innsikt.RawProject.open(os.fspath(path)))
+
+    @property
+    def root(self) -> str:
+        return os.fspath(self._raw.root)
+
+    def __repr__(self) -> str:
+        docs, passages = self._raw.counts()
+        return f"<innsikt.Project {self.root!r}: {docs} documents, {passages} passages>"
+
+    def ingest(
+        self,
+        paths: Union[PathLike, Sequence[PathLike]],
+        metadata: Optional[PathLike] = None,
+        progress: ProgressArg = True,
+    ) -> IngestReport:
+        """Ingest files and folders (.txt, .md, .docx, .vtt, .srt).
+
+        ``metadata`` is a CSV sidecar with a ``file`` column (paths relative to the CSV).
+        Unchanged files are skipped, changed files replace their document, and files
+        that cannot be read are listed in ``errors`` while the rest is ingested.
+        ``progress`` is True for a tqdm bar, False for none, or a callable
+        ``(done, total, current_file)``. Ctrl-C stops after the current batch is saved.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        cb, bar = _progress(progress, "ingest")
+        try:
+            d = self._raw.ingest(
+                [os.fspath(p) for p in paths],
+                os.fspath(metadata) if metadata is not None else None,
+                cb,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        return IngestReport(**d)
+
+    def reindex(self, progress: ProgressArg = True) -> int:
+        """Rebuild the search index from the store; returns the number of passages."""
+        cb, bar = _progress(progress, "reindex")
+        try:
+            return int(self._raw.reindex(cb))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def documents(self) -> Table:
+        """One row per document, with its metadata columns."""
+        return Table(self._raw.documents())
+
+    def passages(self) -> Table:
+        """Every passage: passage_id, document_id, speaker, start, end, text, metadata, …"""
+        return Table(self._raw.passages())
+
+    def search(self, query: str, limit: Optional[int] = 20) -> SearchResult:
+        """Search passages; ``limit=None`` returns every hit. See the query language in the README."""
+        raw, total, facets = self._raw.search(query, limit)
+        return SearchResult(raw, total, dict(facets))
+
+    def kwic(self, query: str, width: int = 40, limit: Optional[int] = None) -> Table:
+        """Keyword-in-context lines for every matching word: left, keyword, right."""
+        return Table(self._raw.kwic(query, width, limit))
+
+    def document_text(self, document_id: str) -> Optional[str]:
+        """The full text of a document (offsets in tables index into it)."""
+        return self._raw.document_text(document_id)
+
+
+def analyze(text: str) -> List[Tuple[str, List[str]]]:
+    """The index terms the Norwegian analyzer gives each word of ``text``."""
+    return _innsikt.analyze(text)

@@ -1,0 +1,228 @@
+"""The ``innsikt`` command line: the same operations as the Python API.
+
+Every command takes ``--json`` for machine-readable output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+from typing import Any, Dict, List, Optional
+
+import innsikt
+
+DEFAULT_ARCHIVE = os.environ.get("INNSIKT_ARCHIVE", "arkiv")
+
+
+def _bold(snippet: str, tty: bool) -> str:
+    on, off = ("\033[1m", "\033[0m") if tty else ("[", "]")
+    s = snippet.replace("<b>", on).replace("</b>", off)
+    return s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _records(table: innsikt.Table, columns: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    rows = table.to_arrow().to_pylist()
+    if columns:
+        rows = [{c: r.get(c) for c in columns} for r in rows]
+    return rows
+
+
+def _emit_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=1, default=str)
+    sys.stdout.write("\n")
+
+
+def cmd_init(a: argparse.Namespace) -> int:
+    p = innsikt.Project.create(a.archive)
+    if a.json:
+        _emit_json({"archive": p.root, "created": True})
+    else:
+        print(f"created archive {p.root}")
+    return 0
+
+
+def cmd_ingest(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    rep = p.ingest(a.paths, metadata=a.metadata, progress=not a.json and not a.quiet)
+    if a.json:
+        _emit_json(rep.__dict__)
+    else:
+        print(f"added {rep.added}, updated {rep.updated}, unchanged {rep.unchanged} documents ({rep.passages} new passages)")
+        for path, msg in rep.errors:
+            print(f"error: {path}: {msg}", file=sys.stderr)
+    return 1 if rep.errors else 0
+
+
+def cmd_reindex(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    n = p.reindex(progress=not a.json)
+    if a.json:
+        _emit_json({"passages": n})
+    else:
+        print(f"reindexed {n} passages")
+    return 0
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    limit = None if a.limit == 0 else a.limit
+    res = p.search(a.query, limit=limit)
+    if a.json:
+        cols = ["passage_id", "document_id", "document", "score", "speaker", "speaker_role", "start", "end",
+                "snippet", "municipality", "document_type", "date"]
+        _emit_json({"query": a.query, "total": res.total, "facets": res.facets, "hits": _records(res, cols)})
+        return 0
+    tty = sys.stdout.isatty()
+    print(f"{res.total} hits for {a.query!r}" + (f" (showing {len(res)})" if len(res) < res.total else ""))
+    for r in _records(res):
+        who = f" {r['speaker']}:" if r.get("speaker") else ""
+        print(f"\n  {r['score']:.2f}  {r['document']} ({r.get('municipality') or '-'}){who}")
+        print(f"        {_bold(r['snippet'], tty)}")
+    if res.total:
+        for name, counts in res.facets.items():
+            shown = ", ".join(f"{v or '(none)'} {n}" for v, n in counts[:8])
+            print(f"\n  {name}: {shown}", end="")
+        print()
+    return 0
+
+
+def cmd_kwic(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    t = p.kwic(a.query, width=a.width, limit=None if a.limit == 0 else a.limit)
+    if a.json:
+        _emit_json({"query": a.query, "lines": _records(t)})
+        return 0
+    for r in _records(t):
+        print(f"{r['left']:>{a.width}} {r['keyword']} {r['right']:<{a.width}}  {r['document']}")
+    return 0
+
+
+def cmd_documents(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    t = p.documents()
+    if a.json:
+        _emit_json(_records(t))
+        return 0
+    df = t.to_pandas()[["document", "format", "encoding", "passages", "municipality", "document_type", "date"]]
+    print(df.to_string(index=False))
+    return 0
+
+
+def cmd_passages(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    df = p.passages().to_pandas()
+    if a.document:
+        df = df[df["document"] == a.document]
+    if a.json:
+        _emit_json(df.to_dict(orient="records"))
+        return 0
+    for _, r in df.iterrows():
+        text = r["text"].replace("\n", " ")
+        print(f"{r['passage_id']} {r['document']} [{r['start']}:{r['end']}] {r['speaker'] or ''}: {text[:100]}")
+    return 0
+
+
+DEMO_QUERIES = [
+    "ungdom AND municipality:Åsnes",
+    '"fast kontaktperson"',
+    "barnevern AND NOT skole",
+    "tjeneste NEAR/3 samarbeid",
+    "sommerjobb OR kontingentkasse",
+]
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    corpus = a.corpus
+    meta = os.path.join(corpus, "metadata.csv")
+    if os.path.exists(os.path.join(a.archive, "innsikt-archive.json")):
+        shutil.rmtree(a.archive)
+    p = innsikt.Project.create(a.archive)
+    rep = p.ingest([corpus], metadata=meta if os.path.exists(meta) else None, progress=not a.json)
+    docs = p.documents().to_pandas()
+    passages = p.passages().to_pandas()
+    searches = []
+    for q in DEMO_QUERIES:
+        res = p.search(q, limit=3)
+        searches.append({"query": q, "total": res.total, "facets": res.facets,
+                         "top": _records(res, ["document", "speaker", "snippet", "municipality"])})
+    kwic = _records(p.kwic("samarbeid", width=35, limit=6))
+    if a.json:
+        _emit_json({"ingest": rep.__dict__, "documents": len(docs), "passages": len(passages), "searches": searches,
+                    "kwic": kwic})
+        return 1 if rep.errors else 0
+    tty = sys.stdout.isatty()
+    print(f"\nInnsikt {innsikt.__version__} — archive {p.root}")
+    print(f"ingested {rep.added} documents ({rep.passages} passages), {len(rep.errors)} errors")
+    for path, msg in rep.errors:
+        print(f"  error: {path}: {msg}")
+    print("\nDocuments and passages per municipality and document type:")
+    by = passages.groupby(["municipality", "document_type"]).agg(
+        documents=("document_id", "nunique"), passages=("passage_id", "count"))
+    print(by.to_string())
+    print("\nSearches:")
+    for s in searches:
+        print(f"\n  {s['query']!r}: {s['total']} hits; by municipality: "
+              + ", ".join(f"{v} {n}" for v, n in s["facets"]["municipality"][:6]))
+        for r in s["top"]:
+            who = f" {r['speaker']}:" if r.get("speaker") else ""
+            print(f"    · {r['document']}{who} {_bold(r['snippet'], tty)[:220]}")
+    print("\nConcordance for 'samarbeid':")
+    for r in kwic:
+        print(f"  {r['left']:>35} {r['keyword']} {r['right']:<35}")
+    return 1 if rep.errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="innsikt", description="Innsikt: a Norwegian-aware insight archive.")
+    ap.add_argument("--version", action="version", version=f"innsikt {innsikt.__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help: str, fn: Any) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("-a", "--archive", default=DEFAULT_ARCHIVE, help="archive directory (default: %(default)s)")
+        sp.add_argument("--json", action="store_true", help="print JSON")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("init", "create a new archive", cmd_init)
+    sp = add("ingest", "ingest files and folders (.txt .md .docx .vtt .srt)", cmd_ingest)
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("-m", "--metadata", help="metadata CSV with a 'file' column")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add("reindex", "rebuild the search index from the store", cmd_reindex)
+    sp = add("search", "search passages", cmd_search)
+    sp.add_argument("query")
+    sp.add_argument("-n", "--limit", type=int, default=10, help="hits to show; 0 for all (default: %(default)s)")
+    sp = add("kwic", "keyword-in-context concordance", cmd_kwic)
+    sp.add_argument("query")
+    sp.add_argument("-w", "--width", type=int, default=40)
+    sp.add_argument("-n", "--limit", type=int, default=0, help="lines to show; 0 for all")
+    add("documents", "list documents with metadata", cmd_documents)
+    sp = add("passages", "list passages", cmd_passages)
+    sp.add_argument("--document", help="only this document (its key)")
+    sp = add("demo", "build an archive from a corpus folder and print a report", cmd_demo)
+    sp.add_argument("corpus", nargs="?", default="corpus-sample")
+    sp.set_defaults(archive=os.environ.get("INNSIKT_ARCHIVE", "demo-arkiv"))
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except innsikt.InnsiktError as e:
+        if getattr(args, "json", False):
+            _emit_json({"error": type(e).__name__, "message": str(e)})
+        else:
+            print(f"innsikt: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("innsikt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
