@@ -181,3 +181,37 @@ pub(crate) fn byte_to_char_offsets(text: &str, offsets: &mut [&mut usize]) {
         *offsets[i] = chars;
     }
 }
+
+/// The parse of a file as JSON: `{"encoding", "passages": [...]}` or
+/// `{"error": {"line", "message"}}`. Test cases store this shape as their
+/// expected output, so that the Rust and Python test runners compare the same thing.
+pub fn parse_to_json(path: &Path, bytes: &[u8]) -> serde_json::Value {
+    use serde_json::json;
+    let Some(format) = Format::from_path(path) else {
+        return json!({"error": {"line": null, "message": "unsupported file type"}});
+    };
+    match parse(format, bytes) {
+        Ok(doc) => {
+            let chars: Vec<char> = doc.text.chars().collect();
+            let passages: Vec<serde_json::Value> = doc
+                .passages
+                .iter()
+                .map(|p| {
+                    json!({
+                        "start": p.start,
+                        "end": p.end,
+                        "kind": p.kind.name(),
+                        "speaker": p.speaker,
+                        "t_start_ms": p.t_start_ms,
+                        "t_end_ms": p.t_end_ms,
+                        "section": p.section,
+                        "line": p.line,
+                        "text": chars[p.start..p.end].iter().collect::<String>(),
+                    })
+                })
+                .collect();
+            json!({"encoding": doc.encoding, "passages": passages})
+        }
+        Err(e) => json!({"error": {"line": e.line, "message": e.message}}),
+    }
+}
