@@ -47,8 +47,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
             if had_errors {
                 return Err(FormatError::new(format!("invalid {name} text")));
             }
+            // A second BOM (written by tools that add one to text that had one) is not text.
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
             return Ok(Decoded {
-                text: normalise_newlines(&text),
+                text: normalise_newlines(text),
                 encoding: name,
             });
         }
