@@ -263,6 +263,9 @@ pub fn read_document(
         return Ok(None);
     }
     let parsed = formats::parse(c.format, &bytes).map_err(|e| fail(e.to_string()))?;
+    if parsed.passages.is_empty() {
+        return Err(fail("no text found (the file is empty or holds only markup)".into()));
+    }
     let id = document_id(&c.key);
     let participant_role = metadata.get("participant_role").cloned();
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();

@@ -235,6 +235,18 @@ fn analyze(text: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The parse of one file as JSON (the shape of the test cases' expected files).
+#[pyfunction]
+fn parse_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    guarded(py, move || {
+        let bytes = std::fs::read(&path).map_err(|e| innsikt::Error::Io {
+            path: path.clone(),
+            message: e.to_string().to_lowercase(),
+        })?;
+        Ok(innsikt::formats::parse_to_json(&path, &bytes).to_string())
+    })
+}
+
 /// Raise a Rust panic inside the core (used by tests to prove panics become exceptions).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -248,6 +260,7 @@ fn _innsikt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowTable>()?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_file, m)?)?;
     m.add("InnsiktError", py.get_type::<InnsiktError>())?;
     m.add("ArchiveNotFoundError", py.get_type::<ArchiveNotFoundError>())?;
     m.add("ArchiveExistsError", py.get_type::<ArchiveExistsError>())?;
