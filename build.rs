@@ -24,6 +24,7 @@ fn main() {
     // lemma string -> (id, pos flags)
     let mut lemma_ids: BTreeMap<String, (u32, u8)> = BTreeMap::new();
     let mut lemma_list: Vec<String> = Vec::new();
+    assert!(lemma_list.len() < (1 << 21));
     // form -> lemma ids (at most two kept, nouns first)
     let mut forms: BTreeMap<String, Vec<(u32, u8)>> = BTreeMap::new();
 
@@ -73,17 +74,21 @@ fn main() {
 
     let mut builder = fst::MapBuilder::memory();
     for (form, mut ids) in forms {
-        // Prefer nouns, then verbs, then the rest: compound parts are mostly nouns.
-        ids.sort_by_key(|(_, pos)| match *pos {
-            POS_NOUN => 0,
-            POS_VERB => 1,
-            _ => 2,
+        // The form's own lemma first, then nouns, then verbs, then the rest (up to
+        // three, 21 bits each): compound parts are mostly nouns.
+        ids.sort_by_key(|(id, pos)| {
+            let identity = lemma_list[*id as usize] == form;
+            (!identity, match *pos {
+                POS_NOUN => 0,
+                POS_VERB => 1,
+                _ => 2,
+            })
         });
-        let first = ids[0].0 as u64 + 1;
-        let second = ids.get(1).map(|(i, _)| *i as u64 + 1).unwrap_or(0);
-        builder
-            .insert(form.as_bytes(), first | (second << 32))
-            .unwrap();
+        let mut packed = 0u64;
+        for (k, (id, _)) in ids.iter().take(3).enumerate() {
+            packed |= (*id as u64 + 1) << (21 * k);
+        }
+        builder.insert(form.as_bytes(), packed).unwrap();
     }
     std::fs::write(out.join("forms.fst"), builder.into_inner().unwrap()).unwrap();
 

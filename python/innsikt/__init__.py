@@ -220,5 +220,9 @@ class Project:
 
 
 def analyze(text: str) -> List[Tuple[str, List[str]]]:
-    """The index terms the Norwegian analyzer gives each word of ``text``."""
-    return _innsikt.analyze(text)
+    """The index terms the Norwegian analyzer gives each word of ``text``.
+
+    Each word's own terms (its lemma, or its compound parts joined) come first,
+    then the terms for its compound parts, which only the index side emits.
+    """
+    return [(w, full + parts) for w, full, parts in _innsikt.analyze(text)]

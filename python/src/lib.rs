@@ -224,13 +224,13 @@ impl RawProject {
     }
 }
 
-/// Terms the Norwegian analyzer produces for each word of `text`: (word, terms).
+/// Terms the Norwegian analyzer gives each word of `text`: (word, own terms, compound-part terms).
 #[pyfunction]
-fn analyze(text: &str) -> Vec<(String, Vec<String>)> {
+fn analyze(text: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
     innsikt::analysis::words(text)
         .map(|w| {
             let t = innsikt::analysis::analyze_word(&w.lower);
-            (w.lower, t.full.into_iter().chain(t.parts).collect())
+            (w.lower, t.full, t.parts)
         })
         .collect()
 }

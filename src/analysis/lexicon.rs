@@ -77,13 +77,12 @@ impl Lexicon {
         }
     }
 
-    /// Bokmål lemmas of a lower-case word form (at most two, nouns first).
+    /// Bokmål lemmas of a lower-case word form (at most three: the form itself
+    /// when it is a lemma, then nouns, verbs and the rest).
     pub fn bokmal(&self, form: &str) -> impl Iterator<Item = Lemma> + '_ {
         let packed = self.forms.get(form.as_bytes()).unwrap_or(0);
-        let first = packed & 0xffff_ffff;
-        let second = packed >> 32;
-        [first, second]
-            .into_iter()
+        (0..3)
+            .map(move |k| (packed >> (21 * k)) & 0x1f_ffff)
             .filter(|v| *v != 0)
             .map(move |v| self.lemma(v - 1))
     }

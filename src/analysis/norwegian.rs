@@ -62,7 +62,11 @@ pub fn simple_lemmas(word: &str) -> Vec<String> {
     let lex = Lexicon::get();
     let mut out = Vec::new();
     for nb in lex.nynorsk(word) {
-        push_unique(&mut out, nb);
+        // The table gives a bokmål word; its lemma comes from Ordbank where it has one.
+        match lex.bokmal(nb).next() {
+            Some(l) => push_unique(&mut out, l.text),
+            None => push_unique(&mut out, nb),
+        }
     }
     for l in lex.bokmal(word) {
         // A nynorsk form that is also a (rare) bokmål form keeps the nynorsk reading first.
@@ -70,6 +74,13 @@ pub fn simple_lemmas(word: &str) -> Vec<String> {
     }
     if !out.is_empty() {
         return out;
+    }
+    // Genitive -s (foreldrenes, kommunens).
+    if let Some(stem) = word.strip_suffix('s').filter(|s| s.chars().count() >= 3) {
+        let base = simple_lemmas(stem);
+        if !base.is_empty() {
+            return base;
+        }
     }
     let chars = word.chars().count();
     for (suffix, replacements) in NN_SUFFIXES {
@@ -171,7 +182,12 @@ pub fn analyze_word(word: &str) -> WordTerms {
     let long = word.chars().count() >= MIN_WORD_FOR_SPLIT;
     let parts = if long {
         match lemmas.first() {
-            Some(l) => split(l, 3, true),
+            // Only nouns are split: verbs and adjectives such as *ansette* or
+            // *lærerik* are derivations, not compounds.
+            Some(l) => match Lexicon::get().lemma_pos(l) {
+                Some(pos) if pos & POS_NOUN == 0 => None,
+                _ => split(l, 3, true),
+            },
             None => split(word, 3, false),
         }
     } else {

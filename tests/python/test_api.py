@@ -1,0 +1,111 @@
+"""The Python API: archive life cycle, tables as pandas and polars, search,
+KWIC, progress, errors as exceptions (never a crash)."""
+import shutil
+
+import pandas as pd
+import polars as pl
+import pytest
+
+import innsikt
+
+
+def test_tables_reach_pandas_and_polars(sample_archive):
+    p = innsikt.Project.open(sample_archive)
+    docs = p.documents().to_pandas()
+    assert len(docs) >= 16
+    assert {"document_id", "municipality", "date", "document_type", "participant_role", "access_level"} <= set(docs.columns)
+    assert set(docs["municipality"]) >= {"Kongsvinger", "Eidskog", "Grue", "Åsnes", "Nord-Odal", "Sør-Odal"}
+    passages = p.passages()
+    pdf = passages.to_pandas()
+    pldf = passages.to_polars()
+    assert isinstance(pdf, pd.DataFrame) and isinstance(pldf, pl.DataFrame)
+    assert len(pdf) == pldf.height > 1000
+    assert {"passage_id", "document_id", "speaker", "start", "end", "text"} <= set(pdf.columns)
+    assert pdf["passage_id"].is_unique
+
+
+def test_search_semantics_and_facets(sample_archive):
+    p = innsikt.Project.open(sample_archive)
+    res = p.search("ungdom AND municipality:Åsnes", limit=None)
+    df = res.to_pandas()
+    assert res.total == len(df) > 10
+    assert set(df["municipality"]) == {"Åsnes"}
+    assert dict(res.facets["municipality"]) == {"Åsnes": res.total}
+    assert "<b>" in df["snippet"].iloc[0]
+    top = p.search("ungdom", limit=5)
+    assert len(top) == 5 and top.total > 100
+    assert p.search("barnevern AND NOT skole", limit=None).total < p.search("barnevern", limit=None).total
+    assert p.search('"fast kontaktperson"', limit=None).total >= 5
+    roles = res.facet("speaker_role")
+    assert list(roles.columns) == ["value", "count"]
+
+
+def test_kwic(sample_archive):
+    p = innsikt.Project.open(sample_archive)
+    k = p.kwic("samarbeid", width=30).to_pandas()
+    assert len(k) > 20
+    assert k["keyword"].str.lower().str.startswith("samarbeid").mean() > 0.5
+    assert (k["left"].str.len() <= 30).all()
+
+
+def test_reingest_is_a_no_op(sample_archive, root, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_archive, copy)
+    p = innsikt.Project.open(copy)
+    rep = p.ingest([root / "corpus-sample"], metadata=root / "corpus-sample" / "metadata.csv", progress=False)
+    assert (rep.added, rep.updated) == (0, 0) and rep.unchanged >= 16
+
+
+def test_progress_callback_and_errors_in_batch(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "ok.txt").write_text("Første avsnitt om ungdomsrådet.\n", encoding="utf-8")
+    (files / "bad.vtt").write_text("not a vtt file\n", encoding="utf-8")
+    (files / "tom.txt").write_bytes(b"")
+    calls = []
+    p = innsikt.Project.create(tmp_path / "a")
+    rep = p.ingest([files], progress=lambda done, total, what: calls.append((done, total, what)))
+    assert rep.added == 1
+    assert {e[0].split("/")[-1] for e in rep.errors} == {"bad.vtt", "tom.txt"}
+    assert any("line 1" in msg and "WEBVTT" in msg for _, msg in rep.errors)
+    assert calls[-1][0] == calls[-1][1] == 3
+
+
+def test_exception_hierarchy(tmp_path, sample_archive):
+    with pytest.raises(innsikt.ArchiveNotFoundError):
+        innsikt.Project.open(tmp_path / "nothing")
+    innsikt.Project.create(tmp_path / "x")
+    with pytest.raises(innsikt.ArchiveExistsError):
+        innsikt.Project.create(tmp_path / "x")
+    p = innsikt.Project.open(sample_archive)
+    with pytest.raises(innsikt.QueryError, match="character"):
+        p.search("(ungdom AND")
+    for cls in (innsikt.ArchiveNotFoundError, innsikt.ArchiveLockedError, innsikt.QueryError, innsikt.InternalError):
+        assert issubclass(cls, innsikt.InnsiktError)
+
+
+def test_locked_archive(tmp_path):
+    import fcntl
+
+    p = innsikt.Project.create(tmp_path / "a")
+    (tmp_path / "f.txt").write_text("Ungdom.\n", encoding="utf-8")
+    with open(tmp_path / "a" / "write.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("4242")
+        f.flush()
+        with pytest.raises(innsikt.ArchiveLockedError, match="4242"):
+            p.ingest([tmp_path / "f.txt"], progress=False)
+    assert p.ingest([tmp_path / "f.txt"], progress=False).added == 1
+
+
+def test_a_rust_panic_becomes_an_exception():
+    from innsikt import _innsikt
+
+    with pytest.raises(innsikt.InternalError, match="deliberate test panic"):
+        _innsikt._panic_for_test()
+
+
+def test_analyze_exposes_the_analyzer():
+    terms = dict(innsikt.analyze("ungdomsrådet tenestene"))
+    assert "ungdom" in terms["ungdomsrådet"]
+    assert "tjeneste" in terms["tenestene"]
