@@ -78,11 +78,14 @@ fn main() {
         // three, 21 bits each): compound parts are mostly nouns.
         ids.sort_by_key(|(id, pos)| {
             let identity = lemma_list[*id as usize] == form;
-            (!identity, match *pos {
-                POS_NOUN => 0,
-                POS_VERB => 1,
-                _ => 2,
-            })
+            (
+                !identity,
+                match *pos {
+                    POS_NOUN => 0,
+                    POS_VERB => 1,
+                    _ => 2,
+                },
+            )
         });
         let mut packed = 0u64;
         for (k, (id, _)) in ids.iter().take(3).enumerate() {

@@ -264,7 +264,9 @@ pub fn read_document(
     }
     let parsed = formats::parse(c.format, &bytes).map_err(|e| fail(e.to_string()))?;
     if parsed.passages.is_empty() {
-        return Err(fail("no text found (the file is empty or holds only markup)".into()));
+        return Err(fail(
+            "no text found (the file is empty or holds only markup)".into(),
+        ));
     }
     let id = document_id(&c.key);
     let participant_role = metadata.get("participant_role").cloned();

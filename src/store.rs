@@ -175,9 +175,11 @@ impl Store {
                     )
                     .map_err(|e| store.err(e))?;
             }
-            Some(v) if v != SCHEMA_VERSION.to_string() => return Err(store.err(format!(
+            Some(v) if v != SCHEMA_VERSION.to_string() => {
+                return Err(store.err(format!(
                 "archive schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
-            ))),
+            )))
+            }
             _ => {}
         }
         Ok(store)

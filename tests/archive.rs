@@ -54,13 +54,23 @@ fn fixture() -> Fixture {
          referat.md,Åsnes,2022-02-09,møtereferat,ressursgruppe\n",
     );
     let archive = dir.path().join("arkiv");
-    Fixture { _dir: dir, files, archive }
+    Fixture {
+        _dir: dir,
+        files,
+        archive,
+    }
 }
 
 fn ingested() -> (Fixture, Project) {
     let f = fixture();
     let mut p = Project::create(&f.archive).unwrap();
-    let rep = p.ingest(&[f.files.clone()], Some(&f.files.join("metadata.csv")), &mut Silent).unwrap();
+    let rep = p
+        .ingest(
+            &[f.files.clone()],
+            Some(&f.files.join("metadata.csv")),
+            &mut Silent,
+        )
+        .unwrap();
     assert!(rep.errors.is_empty(), "{:?}", rep.errors);
     assert_eq!(rep.added, 3);
     (f, p)
@@ -69,9 +79,14 @@ fn ingested() -> (Fixture, Project) {
 fn hits(p: &Project, q: &str) -> Vec<String> {
     let r = p.search(q, None).unwrap();
     let texts = r.table.column_by_name("text").unwrap();
-    let texts = texts.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+    let texts = texts
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
     assert_eq!(texts.len(), r.total);
-    (0..texts.len()).map(|i| texts.value(i).to_string()).collect()
+    (0..texts.len())
+        .map(|i| texts.value(i).to_string())
+        .collect()
 }
 
 fn has(p: &Project, q: &str, needle: &str) -> bool {
@@ -82,7 +97,13 @@ fn has(p: &Project, q: &str, needle: &str) -> bool {
 fn reingest_of_unchanged_files_is_a_no_op() {
     let (f, mut p) = ingested();
     let before = p.passages().unwrap();
-    let rep = p.ingest(&[f.files.clone()], Some(&f.files.join("metadata.csv")), &mut Silent).unwrap();
+    let rep = p
+        .ingest(
+            &[f.files.clone()],
+            Some(&f.files.join("metadata.csv")),
+            &mut Silent,
+        )
+        .unwrap();
     assert_eq!((rep.added, rep.updated, rep.unchanged), (0, 0, 3));
     let after = p.passages().unwrap();
     assert_eq!(before, after);
@@ -94,34 +115,70 @@ fn changed_file_replaces_its_document_and_keeps_ids_of_unchanged_passages() {
     let ids = |p: &Project| -> Vec<String> {
         let t = p.passages().unwrap();
         let c = t.column_by_name("passage_id").unwrap();
-        let c = c.as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
+        let c = c
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
         (0..c.len()).map(|i| c.value(i).to_string()).collect()
     };
     let before = ids(&p);
     let text = std::fs::read_to_string(f.files.join("emma.txt")).unwrap();
-    write(&f.files, "emma.txt", &text.replace("Skolen var vanskelig.", "Skolen var tung."));
-    let rep = p.ingest(&[f.files.clone()], Some(&f.files.join("metadata.csv")), &mut Silent).unwrap();
+    write(
+        &f.files,
+        "emma.txt",
+        &text.replace("Skolen var vanskelig.", "Skolen var tung."),
+    );
+    let rep = p
+        .ingest(
+            &[f.files.clone()],
+            Some(&f.files.join("metadata.csv")),
+            &mut Silent,
+        )
+        .unwrap();
     assert_eq!((rep.added, rep.updated, rep.unchanged), (0, 1, 2));
     let after = ids(&p);
     assert_eq!(before.len(), after.len());
     let kept = after.iter().filter(|id| before.contains(id)).count();
-    assert_eq!(kept, before.len() - 1, "only the edited passage gets a new id");
+    assert_eq!(
+        kept,
+        before.len() - 1,
+        "only the edited passage gets a new id"
+    );
     assert!(has(&p, "tung", "Skolen var tung"));
-    assert!(!has(&p, "vanskelig AND municipality:kongsvinger", "Skolen var vanskelig"));
+    assert!(!has(
+        &p,
+        "vanskelig AND municipality:kongsvinger",
+        "Skolen var vanskelig"
+    ));
 }
 
 #[test]
 fn a_failing_file_is_reported_and_the_rest_is_ingested() {
     let f = fixture();
     std::fs::write(f.files.join("binary.txt"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
-    std::fs::write(f.files.join("broken.srt"), "1\n00:00:01,000 --> 00:00:02,000\nhei\n\nx\n00:00\n").unwrap();
+    std::fs::write(
+        f.files.join("broken.srt"),
+        "1\n00:00:01,000 --> 00:00:02,000\nhei\n\nx\n00:00\n",
+    )
+    .unwrap();
     let mut p = Project::create(&f.archive).unwrap();
     let rep = p.ingest(&[f.files.clone()], None, &mut Silent).unwrap();
     assert_eq!(rep.added, 3);
     assert_eq!(rep.errors.len(), 2, "{:?}", rep.errors);
-    let (bin, msg) = rep.errors.iter().find(|(f, _)| f.ends_with("binary.txt")).unwrap();
-    assert!(bin.contains("binary.txt") && msg.contains("line 1") && msg.contains("binary"), "{msg}");
-    let (_, msg) = rep.errors.iter().find(|(f, _)| f.ends_with("broken.srt")).unwrap();
+    let (bin, msg) = rep
+        .errors
+        .iter()
+        .find(|(f, _)| f.ends_with("binary.txt"))
+        .unwrap();
+    assert!(
+        bin.contains("binary.txt") && msg.contains("line 1") && msg.contains("binary"),
+        "{msg}"
+    );
+    let (_, msg) = rep
+        .errors
+        .iter()
+        .find(|(f, _)| f.ends_with("broken.srt"))
+        .unwrap();
     assert!(msg.starts_with("line 5: expected a cue number"), "{msg}");
     assert_eq!(p.counts().unwrap().0, 3);
 }
@@ -133,7 +190,10 @@ fn norwegian_search_finds_inflections_variants_and_compound_parts() {
     assert!(has(&p, "ungdom", "ungdommene"));
     assert!(has(&p, "ungdom", "ungdomane"), "nynorsk plural");
     assert!(has(&p, "barnevern", "Barneverntjenesten orienterte"));
-    assert!(has(&p, "barneverntjeneste", "Barnevernstenesta og skulen"), "nynorsk compound");
+    assert!(
+        has(&p, "barneverntjeneste", "Barnevernstenesta og skulen"),
+        "nynorsk compound"
+    );
     assert!(has(&p, "tjeneste", "helsetjenester"));
     assert!(has(&p, "tjeneste", "Tenestene snakkar"));
     assert!(has(&p, "skole", "skulen har faste"));
@@ -146,10 +206,24 @@ fn norwegian_search_finds_inflections_variants_and_compound_parts() {
 fn phrase_proximity_and_prefix() {
     let (_f, p) = ingested();
     assert_eq!(hits(&p, "\"fast kontaktperson\"").len(), 1);
-    assert!(hits(&p, "\"kontaktperson fast\"").is_empty(), "phrases keep word order");
-    assert!(has(&p, "\"overgangen videregående\"~2", "overgangen til videregående"));
+    assert!(
+        hits(&p, "\"kontaktperson fast\"").is_empty(),
+        "phrases keep word order"
+    );
+    assert!(has(
+        &p,
+        "\"overgangen videregående\"~2",
+        "overgangen til videregående"
+    ));
     assert!(hits(&p, "\"overgangen videregående\"").is_empty());
-    assert!(has(&p, "videregående NEAR/3 overgang", "overgangen til videregående"), "NEAR works in either order");
+    assert!(
+        has(
+            &p,
+            "videregående NEAR/3 overgang",
+            "overgangen til videregående"
+        ),
+        "NEAR works in either order"
+    );
     assert!(hits(&p, "ungdomsrådet NEAR/1 kontaktperson").is_empty());
     assert!(has(&p, "kontingent*", "Kontingentkassa dekket"));
     assert!(has(&p, "=ungdommene", "ungdommene"));
@@ -163,12 +237,22 @@ fn not_works_as_users_mean_it() {
     let without = hits(&p, "skole AND NOT vanskelig");
     assert!(!without.is_empty());
     assert!(without.len() < all.len());
-    assert!(without.iter().all(|t| !t.to_lowercase().contains("vanskelig")));
+    assert!(without
+        .iter()
+        .all(|t| !t.to_lowercase().contains("vanskelig")));
     assert_eq!(hits(&p, "skole -vanskelig"), without);
     let total = p.counts().unwrap().1 as usize;
-    assert_eq!(hits(&p, "NOT skole").len(), total - all.len(), "a pure negative query");
+    assert_eq!(
+        hits(&p, "NOT skole").len(),
+        total - all.len(),
+        "a pure negative query"
+    );
     let nested = hits(&p, "(kontingentkasse OR NOT skole) AND municipality:åsnes");
-    assert_eq!(nested.len(), 4, "every Åsnes passage: none mentions a school; {nested:?}");
+    assert_eq!(
+        nested.len(),
+        4,
+        "every Åsnes passage: none mentions a school; {nested:?}"
+    );
 }
 
 #[test]
@@ -176,19 +260,34 @@ fn filters_facets_and_limits() {
     let (_f, p) = ingested();
     let r = p.search("samarbeid", None).unwrap();
     let muni = &r.facets["municipality"];
-    assert!(muni.contains(&("Sør-Odal".to_string(), 1)) || muni.iter().any(|(m, _)| m == "Sør-Odal"));
-    let filtered = p.search("samarbeid AND municipality:\"Sør-Odal\"", None).unwrap();
+    assert!(
+        muni.contains(&("Sør-Odal".to_string(), 1)) || muni.iter().any(|(m, _)| m == "Sør-Odal")
+    );
+    let filtered = p
+        .search("samarbeid AND municipality:\"Sør-Odal\"", None)
+        .unwrap();
     assert!(filtered.total >= 1 && filtered.total < r.total);
     assert_eq!(filtered.facets["municipality"].len(), 1);
-    assert_eq!(p.search("document_type:møtereferat", None).unwrap().total, 4);
+    assert_eq!(
+        p.search("document_type:møtereferat", None).unwrap().total,
+        4
+    );
     assert_eq!(p.search("speaker_role:intervjuer", None).unwrap().total, 4);
     assert_eq!(p.search("date:2022-0*", None).unwrap().total, 4 + 4);
-    assert_eq!(p.search("date:[2022-03-01 TO 2022-12-31]", None).unwrap().total, 8);
+    assert_eq!(
+        p.search("date:[2022-03-01 TO 2022-12-31]", None)
+            .unwrap()
+            .total,
+        8
+    );
     let limited = p.search("NOT kontingentkasse", Some(2)).unwrap();
     assert_eq!(limited.table.num_rows(), 2);
     assert!(limited.total > 2);
     let roles = &p.search("", None).unwrap().facets["speaker_role"];
-    assert!(roles.iter().any(|(r, n)| r == "intervjuer" && *n == 4), "{roles:?}");
+    assert!(
+        roles.iter().any(|(r, n)| r == "intervjuer" && *n == 4),
+        "{roles:?}"
+    );
 }
 
 #[test]
@@ -209,13 +308,28 @@ fn kwic_lines_point_at_the_document_text() {
     let t = p.kwic("samarbeid", 20, None).unwrap();
     assert!(t.num_rows() >= 2);
     let col = |name: &str| {
-        t.column_by_name(name).unwrap().as_any().downcast_ref::<arrow_array::StringArray>().unwrap().clone()
+        t.column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap()
+            .clone()
     };
     let (kw, docs) = (col("keyword"), col("document_id"));
-    let start = t.column_by_name("start").unwrap().as_any().downcast_ref::<arrow_array::Int64Array>().unwrap().clone();
+    let start = t
+        .column_by_name("start")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .unwrap()
+        .clone();
     for i in 0..t.num_rows() {
         let text = p.document_text(docs.value(i)).unwrap().unwrap();
-        let word: String = text.chars().skip(start.value(i) as usize).take(kw.value(i).chars().count()).collect();
+        let word: String = text
+            .chars()
+            .skip(start.value(i) as usize)
+            .take(kw.value(i).chars().count())
+            .collect();
         assert_eq!(word, kw.value(i));
     }
 }
@@ -227,7 +341,11 @@ fn stale_index_is_rebuilt_on_open() {
     drop(p);
     std::fs::remove_dir_all(f.archive.join("index")).unwrap();
     let p = Project::open(&f.archive).unwrap();
-    assert!(p.notes.iter().any(|n| n.contains("rebuilt")), "{:?}", p.notes);
+    assert!(
+        p.notes.iter().any(|n| n.contains("rebuilt")),
+        "{:?}",
+        p.notes
+    );
     assert_eq!(hits(&p, "ungdom").len(), n);
 }
 
@@ -242,7 +360,10 @@ fn reindex_gives_the_same_results() {
 #[test]
 fn a_second_writer_gets_a_locked_error() {
     let (f, mut p) = ingested();
-    let lock = std::fs::OpenOptions::new().write(true).open(f.archive.join("write.lock")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(f.archive.join("write.lock"))
+        .unwrap();
     lock.try_lock().unwrap();
     match p.ingest(&[f.files.clone()], None, &mut Silent) {
         Err(Error::Locked { pid, .. }) => assert!(!pid.is_empty()),
@@ -255,7 +376,13 @@ fn a_second_writer_gets_a_locked_error() {
 #[test]
 fn missing_and_existing_archives() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(Project::open(dir.path().join("nope")), Err(Error::NotFound(_))));
+    assert!(matches!(
+        Project::open(dir.path().join("nope")),
+        Err(Error::NotFound(_))
+    ));
     Project::create(dir.path().join("a")).unwrap();
-    assert!(matches!(Project::create(dir.path().join("a")), Err(Error::Exists(_))));
+    assert!(matches!(
+        Project::create(dir.path().join("a")),
+        Err(Error::Exists(_))
+    ));
 }

@@ -10,7 +10,10 @@ fn segmentation_cases() {
     let bless = std::env::var("INNSIKT_BLESS").is_ok();
     let mut ran = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for input in entries {
         let name = input.file_name().unwrap().to_string_lossy().to_string();
@@ -21,7 +24,11 @@ fn segmentation_cases() {
         // Every passage's text is the document text at its offsets (checked in the parse itself).
         let expected_path = dir.join(format!("{name}.expected.json"));
         if bless {
-            std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            std::fs::write(
+                &expected_path,
+                serde_json::to_string_pretty(&got).unwrap() + "\n",
+            )
+            .unwrap();
         }
         let expected: serde_json::Value = match std::fs::read_to_string(&expected_path) {
             Ok(s) => serde_json::from_str(&s).unwrap(),

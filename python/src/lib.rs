@@ -14,14 +14,54 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-pyo3::create_exception!(_innsikt, InnsiktError, PyException, "Base class of all Innsikt errors.");
-pyo3::create_exception!(_innsikt, ArchiveNotFoundError, InnsiktError, "No archive at the given path.");
-pyo3::create_exception!(_innsikt, ArchiveExistsError, InnsiktError, "An archive already exists there.");
-pyo3::create_exception!(_innsikt, ArchiveLockedError, InnsiktError, "Another process is writing to the archive.");
-pyo3::create_exception!(_innsikt, QueryError, InnsiktError, "The query cannot be parsed or run.");
-pyo3::create_exception!(_innsikt, InputError, InnsiktError, "An input file or sidecar cannot be read.");
-pyo3::create_exception!(_innsikt, StorageError, InnsiktError, "The store or index failed.");
-pyo3::create_exception!(_innsikt, InternalError, InnsiktError, "A bug in Innsikt (a caught panic).");
+pyo3::create_exception!(
+    _innsikt,
+    InnsiktError,
+    PyException,
+    "Base class of all Innsikt errors."
+);
+pyo3::create_exception!(
+    _innsikt,
+    ArchiveNotFoundError,
+    InnsiktError,
+    "No archive at the given path."
+);
+pyo3::create_exception!(
+    _innsikt,
+    ArchiveExistsError,
+    InnsiktError,
+    "An archive already exists there."
+);
+pyo3::create_exception!(
+    _innsikt,
+    ArchiveLockedError,
+    InnsiktError,
+    "Another process is writing to the archive."
+);
+pyo3::create_exception!(
+    _innsikt,
+    QueryError,
+    InnsiktError,
+    "The query cannot be parsed or run."
+);
+pyo3::create_exception!(
+    _innsikt,
+    InputError,
+    InnsiktError,
+    "An input file or sidecar cannot be read."
+);
+pyo3::create_exception!(
+    _innsikt,
+    StorageError,
+    InnsiktError,
+    "The store or index failed."
+);
+pyo3::create_exception!(
+    _innsikt,
+    InternalError,
+    InnsiktError,
+    "A bug in Innsikt (a caught panic)."
+);
 
 fn to_py(e: innsikt::Error) -> PyErr {
     let msg = e.to_string();
@@ -47,7 +87,9 @@ fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Sen
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(InternalError::new_err(format!("internal error (please report): {what}")))
+            Err(InternalError::new_err(format!(
+                "internal error (please report): {what}"
+            )))
         }
     }
 }
@@ -70,7 +112,11 @@ impl ArrowTable {
         let schema = self.batch.schema();
         let reader = RecordBatchIterator::new(vec![Ok(self.batch.clone())], schema);
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
-        PyCapsule::new(py, stream, Some(CString::new("arrow_array_stream").unwrap()))
+        PyCapsule::new(
+            py,
+            stream,
+            Some(CString::new("arrow_array_stream").unwrap()),
+        )
     }
 
     #[getter]
@@ -80,7 +126,12 @@ impl ArrowTable {
 
     #[getter]
     fn column_names(&self) -> Vec<String> {
-        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+        self.batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 }
 
@@ -137,23 +188,35 @@ impl RawProject {
     #[staticmethod]
     fn create(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let p = guarded(py, move || innsikt::Project::create(&path))?;
-        Ok(RawProject { inner: Mutex::new(p) })
+        Ok(RawProject {
+            inner: Mutex::new(p),
+        })
     }
 
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let p = guarded(py, move || innsikt::Project::open(&path))?;
-        Ok(RawProject { inner: Mutex::new(p) })
+        Ok(RawProject {
+            inner: Mutex::new(p),
+        })
     }
 
     #[getter]
     fn root(&self) -> PathBuf {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).root().to_path_buf()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .root()
+            .to_path_buf()
     }
 
     #[getter]
     fn notes(&self) -> Vec<String> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).notes.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .notes
+            .clone()
     }
 
     fn counts(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
@@ -168,7 +231,10 @@ impl RawProject {
         metadata: Option<PathBuf>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut prog = PyProgress { callback: progress, error: None };
+        let mut prog = PyProgress {
+            callback: progress,
+            error: None,
+        };
         let result = self.with(py, |p| p.ingest(&paths, metadata.as_deref(), &mut prog));
         if let Some(e) = prog.error.take() {
             return Err(e);
@@ -186,7 +252,10 @@ impl RawProject {
 
     #[pyo3(signature = (progress=None))]
     fn reindex(&self, py: Python<'_>, progress: Option<Py<PyAny>>) -> PyResult<u64> {
-        let mut prog = PyProgress { callback: progress, error: None };
+        let mut prog = PyProgress {
+            callback: progress,
+            error: None,
+        };
         let result = self.with(py, |p| p.reindex(&mut prog));
         if let Some(e) = prog.error.take() {
             return Err(e);
@@ -215,7 +284,13 @@ impl RawProject {
     }
 
     #[pyo3(signature = (query, width=40, limit=None))]
-    fn kwic(&self, py: Python<'_>, query: String, width: usize, limit: Option<usize>) -> PyResult<ArrowTable> {
+    fn kwic(
+        &self,
+        py: Python<'_>,
+        query: String,
+        width: usize,
+        limit: Option<usize>,
+    ) -> PyResult<ArrowTable> {
         self.with(py, |p| p.kwic(&query, width, limit)).map(table)
     }
 
@@ -250,7 +325,9 @@ fn parse_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 /// Raise a Rust panic inside the core (used by tests to prove panics become exceptions).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
-    guarded(py, || -> innsikt::Result<()> { panic!("deliberate test panic") })
+    guarded(py, || -> innsikt::Result<()> {
+        panic!("deliberate test panic")
+    })
 }
 
 #[pymodule]
@@ -262,7 +339,10 @@ fn _innsikt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(parse_file, m)?)?;
     m.add("InnsiktError", py.get_type::<InnsiktError>())?;
-    m.add("ArchiveNotFoundError", py.get_type::<ArchiveNotFoundError>())?;
+    m.add(
+        "ArchiveNotFoundError",
+        py.get_type::<ArchiveNotFoundError>(),
+    )?;
     m.add("ArchiveExistsError", py.get_type::<ArchiveExistsError>())?;
     m.add("ArchiveLockedError", py.get_type::<ArchiveLockedError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
