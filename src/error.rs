@@ -2,6 +2,7 @@
 //! Lower layers have their own errors ([`FormatError`], [`StoreError`],
 //! [`IndexError`], [`QueryError`]); this one wraps them for the public API.
 
+use crate::codebook::CodebookError;
 use crate::formats::FormatError;
 use crate::index::IndexError;
 use crate::query::QueryError;
@@ -33,6 +34,8 @@ pub enum Error {
         message: String,
     },
     #[error("{0}")]
+    Codebook(#[from] CodebookError),
+    #[error("{0}")]
     Invalid(String),
     #[error("cancelled")]
     Cancelled,
@@ -49,6 +52,7 @@ impl Error {
             Error::Store(_) | Error::Index(_) => "storage",
             Error::Io { .. } | Error::Format { .. } | Error::Metadata { .. } => "input",
             Error::Invalid(_) => "invalid",
+            Error::Codebook(_) => "codebook",
             Error::Cancelled => "cancelled",
         }
     }

@@ -10,11 +10,13 @@
 //! - [`index`]: the tantivy index derived from the store.
 //! - [`query`]: the query language and its translation to tantivy queries.
 //! - [`search`]: hits, facets, snippets, concordance.
+//! - [`codebook`]: codebooks, their rules compiled into a one-pass matcher.
 //! - [`table`]: Arrow record batches, the shape in which tables leave the core.
 //! - [`project`]: an archive directory and the operations on it.
 //! - [`progress`], [`error`]: progress callbacks and the public error type.
 
 pub mod analysis;
+pub mod codebook;
 pub mod decode;
 pub mod error;
 pub mod formats;
@@ -27,5 +29,6 @@ pub mod search;
 pub mod store;
 pub mod table;
 
+pub use codebook::Codebook;
 pub use error::{Error, Result};
-pub use project::{IngestReport, Project, SearchResult};
+pub use project::{AutocodeReport, IngestReport, Project, SearchResult};

@@ -6,12 +6,13 @@
 //! the two disagree.
 
 use crate::analysis::NorwegianTokenizer;
+use crate::codebook::{Codebook, Context};
 use crate::error::{Error, Result};
 use crate::index::{DocumentFields, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
-use crate::store::{NewDocument, PassageRow, Store};
+use crate::store::{NewCoding, NewDocument, PassageRow, Store};
 use crate::table::TableBuilder;
 use arrow_array::RecordBatch;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,24 @@ pub struct IngestReport {
     /// (document key, "added" | "updated" | "unchanged")
     pub documents: Vec<(String, String)>,
     pub passages: u64,
+}
+
+/// What an autocoding run did.
+#[derive(Debug, Default, Clone)]
+pub struct AutocodeReport {
+    pub passages: u64,
+    pub codings: u64,
+    /// Machine codings of earlier runs with this codebook that were replaced.
+    pub replaced: u64,
+    /// code id -> number of codings
+    pub by_code: BTreeMap<String, u64>,
+    /// Rules that matched nothing in the archive: (code id, rule id).
+    pub silent_rules: Vec<(String, String)>,
+}
+
+/// The machine coder's name for a codebook.
+pub fn machine_coder(codebook_id: &str) -> String {
+    format!("auto:{codebook_id}")
 }
 
 /// Search results as a table, with the total hit count and facet counts.
@@ -553,6 +572,319 @@ impl Project {
             .values()
             .filter_map(|m| m.get(field).cloned())
             .collect())
+    }
+}
+
+impl Project {
+    /// Code every passage with `codebook`. Replaces this codebook's earlier machine
+    /// codings (of any version) in one transaction; human codings are never touched.
+    pub fn autocode(
+        &mut self,
+        codebook: &Codebook,
+        progress: &mut dyn Progress,
+    ) -> Result<AutocodeReport> {
+        let _guard = lock(&self.root)?;
+        let meta = self.store.metadata()?;
+        let (_, total) = self.store.counts()?;
+        let coder = machine_coder(&codebook.meta.id);
+        let mut analyzer = NorwegianTokenizer::default();
+        let mut rows = Vec::new();
+        let mut fired = vec![0u64; codebook.rule_count()];
+        let mut report = AutocodeReport::default();
+        let mut cancelled = false;
+        let empty = BTreeMap::new();
+        self.store
+            .for_each_passage(|p| {
+                let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
+                ctx.insert("kind".into(), p.kind.clone());
+                ctx.insert("document".into(), p.document.clone());
+                if let Some(s) = &p.speaker {
+                    ctx.insert("speaker".into(), s.clone());
+                }
+                if let Some(s) = &p.speaker_role {
+                    ctx.insert("speaker_role".into(), s.clone());
+                }
+                for hit in codebook.apply(&p.text, &ctx, &mut analyzer) {
+                    fired[hit.rule] += 1;
+                    let (code, rule) = codebook.rule_name(hit.rule);
+                    let spans: Vec<(i64, i64)> = hit
+                        .spans
+                        .iter()
+                        .map(|(a, b)| (p.start + *a as i64, p.start + *b as i64))
+                        .collect();
+                    rows.push(NewCoding {
+                        passage_id: p.id.clone(),
+                        document_id: p.document_id.clone(),
+                        code_id: code.to_string(),
+                        start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
+                        end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
+                        spans,
+                        coder: coder.clone(),
+                        machine: true,
+                        rule: Some(rule.to_string()),
+                    });
+                }
+                report.passages += 1;
+                if report.passages % 1000 == 0
+                    && !progress.update(report.passages, total, "autocode")
+                {
+                    cancelled = true;
+                    return Err(crate::store::StoreError {
+                        path: PathBuf::new(),
+                        message: "cancelled".into(),
+                    });
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                if cancelled {
+                    Error::Cancelled
+                } else {
+                    Error::Store(e)
+                }
+            })?;
+        // One coding per passage, code and rule: several spans of one rule are one coding.
+        let mut merged: Vec<NewCoding> = Vec::with_capacity(rows.len());
+        for r in rows {
+            match merged.last_mut() {
+                Some(m)
+                    if m.passage_id == r.passage_id
+                        && m.code_id == r.code_id
+                        && m.rule == r.rule =>
+                {
+                    m.spans.extend(r.spans);
+                    m.start = m.start.min(r.start);
+                    m.end = m.end.max(r.end);
+                }
+                _ => merged.push(r),
+            }
+        }
+        let m = &codebook.meta;
+        report.replaced = self
+            .store
+            .replace_machine_codings((&m.id, &m.version, &m.name, &codebook.source), &merged)?
+            as u64;
+        report.codings = merged.len() as u64;
+        for r in &merged {
+            *report.by_code.entry(r.code_id.clone()).or_insert(0) += 1;
+        }
+        for (i, n) in fired.iter().enumerate() {
+            if *n == 0 {
+                let (c, r) = codebook.rule_name(i);
+                report.silent_rules.push((c.to_string(), r.to_string()));
+            }
+        }
+        progress.update(report.passages, total, "autocode");
+        Ok(report)
+    }
+
+    /// Add a human coding on a passage (whole passage, or `start..end` in document
+    /// offsets within it). Returns the coding id.
+    pub fn code(
+        &mut self,
+        passage_id: &str,
+        code_id: &str,
+        coder: &str,
+        span: Option<(i64, i64)>,
+    ) -> Result<i64> {
+        if coder.trim().is_empty() || coder.starts_with("auto:") {
+            return Err(Error::Invalid(format!(
+                "{coder:?} is not a human coder's name"
+            )));
+        }
+        if code_id.trim().is_empty() {
+            return Err(Error::Invalid("empty code id".into()));
+        }
+        let (document_id, p_start, p_end) = self
+            .store
+            .passage_bounds(passage_id)?
+            .ok_or_else(|| Error::Invalid(format!("no passage {passage_id}")))?;
+        let (start, end) = span.unwrap_or((p_start, p_end));
+        if start < p_start || end > p_end || start >= end {
+            return Err(Error::Invalid(format!(
+                "span {start}..{end} is not inside passage {passage_id} ({p_start}..{p_end})"
+            )));
+        }
+        let _guard = lock(&self.root)?;
+        Ok(self.store.add_coding(&NewCoding {
+            passage_id: passage_id.into(),
+            document_id,
+            code_id: code_id.into(),
+            start,
+            end,
+            spans: vec![(start, end)],
+            coder: coder.into(),
+            machine: false,
+            rule: None,
+        })?)
+    }
+
+    /// Remove a coding by id.
+    pub fn uncode(&mut self, coding_id: i64) -> Result<bool> {
+        let _guard = lock(&self.root)?;
+        Ok(self.store.remove_coding(coding_id)?)
+    }
+
+    /// Attach a memo to a document, passage, code or coding.
+    pub fn memo(&mut self, kind: &str, target: &str, author: &str, text: &str) -> Result<i64> {
+        if !["document", "passage", "code", "coding"].contains(&kind) {
+            return Err(Error::Invalid(format!(
+                "memos attach to a document, passage, code or coding, not {kind:?}"
+            )));
+        }
+        let _guard = lock(&self.root)?;
+        Ok(self.store.add_memo(kind, target, author, text)?)
+    }
+
+    pub fn memos(&self) -> Result<RecordBatch> {
+        let m = self.store.memos()?;
+        Ok(TableBuilder::new()
+            .i64("memo_id", m.iter().map(|r| Some(r.id)))
+            .str("target_kind", m.iter().map(|r| Some(&r.target_kind)))
+            .str("target_id", m.iter().map(|r| Some(&r.target_id)))
+            .str("author", m.iter().map(|r| Some(&r.author)))
+            .str("text", m.iter().map(|r| Some(&r.text)))
+            .str("created_at", m.iter().map(|r| Some(&r.created_at)))
+            .build())
+    }
+
+    fn coding_rows(&self, coder: Option<&str>) -> Result<Vec<crate::store::CodingRow>> {
+        let mut rows = self.store.codings()?;
+        if let Some(c) = coder {
+            rows.retain(|r| {
+                r.coder == c || (c == "machine" && r.machine) || (c == "human" && !r.machine)
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Every coding, with its document's metadata. `coder` filters by a coder's
+    /// name, or "machine" / "human".
+    pub fn codings(&self, coder: Option<&str>) -> Result<RecordBatch> {
+        let rows = self.coding_rows(coder)?;
+        let meta = self.store.metadata()?;
+        let mut t = TableBuilder::new()
+            .i64("coding_id", rows.iter().map(|r| Some(r.id)))
+            .str("passage_id", rows.iter().map(|r| Some(&r.passage_id)))
+            .str("document_id", rows.iter().map(|r| Some(&r.document_id)))
+            .str("code_id", rows.iter().map(|r| Some(&r.code_id)))
+            .i64("start", rows.iter().map(|r| Some(r.start)))
+            .i64("end", rows.iter().map(|r| Some(r.end)))
+            .str("spans", rows.iter().map(|r| Some(&r.spans)))
+            .str("coder", rows.iter().map(|r| Some(&r.coder)))
+            .str(
+                "kind",
+                rows.iter()
+                    .map(|r| Some(if r.machine { "machine" } else { "human" })),
+            )
+            .str("rule", rows.iter().map(|r| r.rule.as_ref()))
+            .str("codebook_id", rows.iter().map(|r| r.codebook_id.as_ref()))
+            .str(
+                "codebook_version",
+                rows.iter().map(|r| r.codebook_version.as_ref()),
+            )
+            .str("created_at", rows.iter().map(|r| Some(&r.created_at)));
+        for c in self.meta_columns()? {
+            t = t.str(
+                &c,
+                rows.iter()
+                    .map(|r| meta.get(&r.document_id).and_then(|m| m.get(&c))),
+            );
+        }
+        Ok(t.build())
+    }
+
+    /// Coded passages per code (rows) and value of metadata field `by` (columns).
+    pub fn crosstab(&self, by: &str, coder: Option<&str>) -> Result<RecordBatch> {
+        let rows = self.coding_rows(coder)?;
+        let meta = self.store.metadata()?;
+        let speaker_field = matches!(by, "speaker" | "speaker_role" | "kind");
+        let passage_field: std::collections::HashMap<String, Option<String>> = if speaker_field {
+            let mut m = std::collections::HashMap::new();
+            self.store.for_each_passage(|p| {
+                let v = match by {
+                    "speaker" => p.speaker,
+                    "speaker_role" => p.speaker_role,
+                    _ => Some(p.kind),
+                };
+                m.insert(p.id, v);
+                Ok(())
+            })?;
+            m
+        } else {
+            Default::default()
+        };
+        let mut cells: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        let mut values = BTreeSet::new();
+        for r in &rows {
+            let v = if speaker_field {
+                passage_field.get(&r.passage_id).cloned().flatten()
+            } else {
+                meta.get(&r.document_id).and_then(|m| m.get(by)).cloned()
+            }
+            .unwrap_or_else(|| "(none)".into());
+            values.insert(v.clone());
+            cells
+                .entry((r.code_id.clone(), v))
+                .or_default()
+                .insert(r.passage_id.clone());
+        }
+        let codes: BTreeSet<String> = rows.iter().map(|r| r.code_id.clone()).collect();
+        let mut t = TableBuilder::new().str("code_id", codes.iter().map(Some));
+        for v in &values {
+            t = t.i64(
+                v,
+                codes.iter().map(|c| {
+                    Some(
+                        cells
+                            .get(&(c.clone(), v.clone()))
+                            .map(|s| s.len() as i64)
+                            .unwrap_or(0),
+                    )
+                }),
+            );
+        }
+        Ok(t.build())
+    }
+
+    /// Passages coded with both codes, for every pair of codes (a symmetric matrix;
+    /// the diagonal is the number of passages with the code).
+    pub fn cooccurrence(&self, coder: Option<&str>) -> Result<RecordBatch> {
+        let rows = self.coding_rows(coder)?;
+        let mut by_passage: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in &rows {
+            by_passage
+                .entry(&r.passage_id)
+                .or_default()
+                .insert(&r.code_id);
+        }
+        let codes: Vec<&str> = rows
+            .iter()
+            .map(|r| r.code_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let index: std::collections::HashMap<&str, usize> =
+            codes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let mut m = vec![vec![0i64; codes.len()]; codes.len()];
+        for set in by_passage.values() {
+            let ids: Vec<usize> = set.iter().map(|c| index[c]).collect();
+            for &a in &ids {
+                for &b in &ids {
+                    m[a][b] += 1;
+                }
+            }
+        }
+        let mut t = TableBuilder::new().str("code_id", codes.iter().map(Some));
+        for (j, c) in codes.iter().enumerate() {
+            t = t.i64(c, m.iter().map(|row| Some(row[j])));
+        }
+        Ok(t.build())
+    }
+
+    /// Codebook versions that produced codings in this archive.
+    pub fn codebook_versions(&self) -> Result<Vec<(String, String, String, String)>> {
+        Ok(self.store.codebook_versions()?)
     }
 }
 

@@ -128,7 +128,81 @@ CREATE TABLE IF NOT EXISTS passages (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_by_document ON passages(document_id, ordinal);
+CREATE TABLE IF NOT EXISTS codebooks (
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_used TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+);
+CREATE TABLE IF NOT EXISTS codings (
+    id INTEGER PRIMARY KEY,
+    passage_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    code_id TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    \"end\" INTEGER NOT NULL,
+    spans TEXT NOT NULL,
+    coder TEXT NOT NULL,
+    machine INTEGER NOT NULL,
+    rule TEXT,
+    codebook_id TEXT,
+    codebook_version TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage_id);
+CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook_id);
+CREATE TABLE IF NOT EXISTS memos (
+    id INTEGER PRIMARY KEY,
+    target_kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 ";
+
+/// A coding to store. Offsets are code points into the document text.
+#[derive(Debug, Clone)]
+pub struct NewCoding {
+    pub passage_id: String,
+    pub document_id: String,
+    pub code_id: String,
+    pub start: i64,
+    pub end: i64,
+    pub spans: Vec<(i64, i64)>,
+    pub coder: String,
+    pub machine: bool,
+    pub rule: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodingRow {
+    pub id: i64,
+    pub passage_id: String,
+    pub document_id: String,
+    pub code_id: String,
+    pub start: i64,
+    pub end: i64,
+    pub spans: String,
+    pub coder: String,
+    pub machine: bool,
+    pub rule: Option<String>,
+    pub codebook_id: Option<String>,
+    pub codebook_version: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemoRow {
+    pub id: i64,
+    pub target_kind: String,
+    pub target_id: String,
+    pub author: String,
+    pub text: String,
+    pub created_at: String,
+}
 
 impl Store {
     fn err(&self, e: impl fmt::Display) -> StoreError {
@@ -402,6 +476,178 @@ impl Store {
             }
         }
         Ok(rowids.iter().filter_map(|r| found.remove(r)).collect())
+    }
+}
+
+impl Store {
+    /// Replace every machine coding made with codebook `id` (any version) by `rows`,
+    /// and record this codebook version, in one transaction. Human codings are not
+    /// touched: the statement only ever selects rows with machine = 1.
+    pub fn replace_machine_codings(
+        &mut self,
+        codebook: (&str, &str, &str, &str),
+        rows: &[NewCoding],
+    ) -> Result<usize, StoreError> {
+        let (id, version, name, source) = codebook;
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO codebooks(id, version, name, source, first_used) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, version, name, source, now_iso()],
+        )
+        .map_err(mk)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM codings WHERE machine = 1 AND codebook_id = ?1",
+                [id],
+            )
+            .map_err(mk)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
+                                         codebook_id, codebook_version, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(mk)?;
+            let now = now_iso();
+            for r in rows {
+                let spans = serde_json::to_string(&r.spans).unwrap_or_default();
+                stmt.execute(params![
+                    r.passage_id,
+                    r.document_id,
+                    r.code_id,
+                    r.start,
+                    r.end,
+                    spans,
+                    r.coder,
+                    r.rule,
+                    id,
+                    version,
+                    now
+                ])
+                .map_err(mk)?;
+            }
+        }
+        tx.commit().map_err(mk)?;
+        Ok(removed)
+    }
+
+    /// Add one human coding; returns its id.
+    pub fn add_coding(&mut self, c: &NewCoding) -> Result<i64, StoreError> {
+        let spans = serde_json::to_string(&c.spans).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
+                                     codebook_id, codebook_version, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?10)",
+                params![c.passage_id, c.document_id, c.code_id, c.start, c.end, spans, c.coder, c.machine, c.rule, now_iso()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Remove a coding by id; returns whether it existed.
+    pub fn remove_coding(&mut self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM codings WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    pub fn codings(&self) -> Result<Vec<CodingRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
+                        codebook_id, codebook_version, created_at FROM codings ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CodingRow {
+                    id: r.get(0)?,
+                    passage_id: r.get(1)?,
+                    document_id: r.get(2)?,
+                    code_id: r.get(3)?,
+                    start: r.get(4)?,
+                    end: r.get(5)?,
+                    spans: r.get(6)?,
+                    coder: r.get(7)?,
+                    machine: r.get::<_, i64>(8)? != 0,
+                    rule: r.get(9)?,
+                    codebook_id: r.get(10)?,
+                    codebook_version: r.get(11)?,
+                    created_at: r.get(12)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Codebook versions that produced codings: (id, version, name, first used).
+    pub fn codebook_versions(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, version, name, first_used FROM codebooks ORDER BY id, first_used")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// A passage by id: (document id, start, end).
+    pub fn passage_bounds(&self, id: &str) -> Result<Option<(String, i64, i64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT document_id, start, \"end\" FROM passages WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn add_memo(
+        &mut self,
+        kind: &str,
+        target: &str,
+        author: &str,
+        text: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO memos(target_kind, target_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![kind, target, author, text, now_iso()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn memos(&self) -> Result<Vec<MemoRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, target_kind, target_id, author, text, created_at FROM memos ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(MemoRow {
+                    id: r.get(0)?,
+                    target_kind: r.get(1)?,
+                    target_id: r.get(2)?,
+                    author: r.get(3)?,
+                    text: r.get(4)?,
+                    created_at: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }
 

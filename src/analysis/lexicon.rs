@@ -16,6 +16,7 @@ static LEMMAS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemmas.bin"));
 static LEMMA_OFFSETS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemma_offsets.bin"));
 static LEMMA_POS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemma_pos.bin"));
 static NN_VARIANTS: &str = include_str!("../../data/lexicon/nn-variants.tsv");
+static NB_SUPPLEMENT: &str = include_str!("../../data/lexicon/nb-supplement.tsv");
 
 /// A lemma found for a word form: its text and part-of-speech flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +39,13 @@ impl Lexicon {
             let forms = fst::Map::new(FORMS).expect("embedded lexicon FST is valid");
             let mut nn: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
             let mut nn_lemmas = std::collections::HashSet::new();
-            for line in NN_VARIANTS.lines() {
+            for line in NN_VARIANTS.lines().chain(NB_SUPPLEMENT.lines()) {
                 let line = line.trim();
-                if line.is_empty() || line.starts_with('#') || line.starts_with("nynorsk\t") {
+                if line.is_empty()
+                    || line.starts_with('#')
+                    || line.starts_with("nynorsk\t")
+                    || line.starts_with("form\t")
+                {
                     continue;
                 }
                 if let Some((nn_form, nb)) = line.split_once('\t') {

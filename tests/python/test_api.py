@@ -109,3 +109,45 @@ def test_analyze_exposes_the_analyzer():
     terms = dict(innsikt.analyze("ungdomsrådet tenestene"))
     assert "ungdom" in terms["ungdomsrådet"]
     assert "tjeneste" in terms["tenestene"]
+
+
+def test_interrupt_during_ingest_keeps_the_archive_consistent(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(5):
+        (files / f"f{i}.txt").write_text(f"Avsnitt nummer {i} om ungdomsrådet.\n", encoding="utf-8")
+    p = innsikt.Project.create(tmp_path / "a")
+
+    def stop_after_two(done, total, what):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        p.ingest([files], progress=stop_after_two)
+    q = innsikt.Project.open(tmp_path / "a")
+    docs = len(q.documents())
+    assert docs == 2, "the files read before the interrupt are saved, nothing half-written"
+    assert q.search("ungdomsråd", limit=None).total == docs
+    rep = q.ingest([files], progress=False)
+    assert (rep.added, rep.unchanged) == (3, 2)
+
+
+def test_sidecar_problems_name_file_and_line(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "a.txt").write_text("Tekst om skulen.\n", encoding="utf-8")
+    (files / "meta.csv").write_text(
+        "file;municipality;date\na.txt;Grue;2022-01-01\nb.txt;Grue;2022-01-02\n\"c.txt;Grue\n",
+        encoding="utf-8",
+    )
+    p = innsikt.Project.create(tmp_path / "a")
+    rep = p.ingest([files / "a.txt"], metadata=files / "meta.csv", progress=False)
+    assert rep.added == 1
+    msgs = dict(rep.errors)
+    assert any(k.endswith("meta.csv:3") and "no such file" in v for k, v in msgs.items()), msgs
+    assert any(k.endswith("meta.csv:4") for k in msgs), msgs
+    assert p.documents().to_pandas()["municipality"].tolist() == ["Grue"]
+    with pytest.raises(innsikt.InputError, match="no 'file' column"):
+        bad = files / "bad.csv"
+        bad.write_text("name,municipality\na.txt,Grue\n", encoding="utf-8")
+        p.ingest([files / "a.txt"], metadata=bad, progress=False)

@@ -1,0 +1,846 @@
+//! Codebooks: hierarchical codes with definitions and rules, loaded from TOML or
+//! JSON (see docs/codebook-format.md), compiled once into a matcher that codes a
+//! passage in one pass over its words. Every hit names the code, the rule and the
+//! spans that matched, so a researcher can see why.
+//!
+//! Pure: no store, no index. The project applies a codebook to the archive.
+
+use crate::analysis::{words, NorwegianTokenizer};
+use crate::query::{self, Ast};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+pub const FORMAT: u32 = 1;
+
+/// A codebook that cannot be loaded: where (file, line, column, code, rule) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodebookError {
+    pub path: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub code: Option<String>,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for CodebookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{}", p.display())?;
+            if let Some(l) = self.line {
+                write!(f, ":{l}")?;
+                if let Some(c) = self.column {
+                    write!(f, ":{c}")?;
+                }
+            }
+            write!(f, ": ")?;
+        } else if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
+        }
+        if let Some(c) = &self.code {
+            write!(f, "code {c}")?;
+            if let Some(r) = &self.rule {
+                write!(f, ", rule {r}")?;
+            }
+            write!(f, ": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodebookError {}
+
+#[derive(Deserialize)]
+struct RawFile {
+    format: Option<u32>,
+    codebook: RawMeta,
+    #[serde(default)]
+    code: Vec<RawCode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    id: String,
+    name: Option<String>,
+    version: String,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCode {
+    id: Spanned<String>,
+    name: String,
+    parent: Option<Spanned<String>>,
+    description: Option<String>,
+    include: Option<String>,
+    exclude: Option<String>,
+    #[serde(default)]
+    examples: Vec<String>,
+    colour: Option<String>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Option<String>,
+    query: Option<Spanned<String>>,
+    regex: Option<Spanned<String>>,
+    unless: Option<Spanned<String>>,
+    #[serde(rename = "where", default)]
+    scope: BTreeMap<String, Vec<String>>,
+}
+
+/// Codebook identity and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Meta {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// A code as defined in the codebook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Code {
+    pub id: String,
+    pub name: String,
+    pub parent: Option<String>,
+    pub description: String,
+    pub include: String,
+    pub exclude: String,
+    pub examples: Vec<String>,
+    pub colour: Option<String>,
+    /// Rule ids, in file order.
+    pub rules: Vec<String>,
+    /// Depth in the code tree (0 for a root).
+    pub depth: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Terms(Vec<u32>),
+    Phrase(Vec<Vec<u32>>, u32),
+    Near(Vec<Vec<u32>>, Vec<Vec<u32>>, u32),
+    Exact(Vec<String>),
+    Prefix(String),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    All,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    code: usize,
+    id: String,
+    query: Option<Node>,
+    regex: Option<regex::Regex>,
+    unless: Option<Node>,
+    scope: Vec<(String, Vec<String>, Vec<String>)>,
+    /// Positive terms: the rule can only fire when one of them is in the passage.
+    triggers: Vec<u32>,
+}
+
+/// Where a passage comes from, for rules' `where` scopes.
+pub type Context = BTreeMap<String, String>;
+
+/// One rule firing on one passage: spans are code-point offsets into the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub code: usize,
+    pub rule: usize,
+    pub spans: Vec<(usize, usize)>,
+}
+
+/// A loaded, compiled codebook. Immutable; cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct Codebook {
+    pub meta: Meta,
+    pub codes: Vec<Code>,
+    rules: Vec<Rule>,
+    terms: HashMap<String, u32>,
+    term_rules: Vec<Vec<usize>>,
+    always: Vec<usize>,
+    regex_set: regex::RegexSet,
+    regex_rules: Vec<usize>,
+    /// The source text, kept so an archive can store every version it coded with.
+    pub source: String,
+}
+
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count() + 1)
+        .unwrap_or(1);
+    (line, col)
+}
+
+struct Compiler<'a> {
+    src: &'a str,
+    path: Option<PathBuf>,
+    positions: bool,
+    terms: HashMap<String, u32>,
+}
+
+impl Compiler<'_> {
+    fn err(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        code: Option<&str>,
+        rule: Option<&str>,
+        msg: String,
+    ) -> CodebookError {
+        let (line, column) = match span.filter(|_| self.positions) {
+            Some(s) => {
+                let (l, c) = line_col(self.src, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        CodebookError {
+            path: self.path.clone(),
+            line,
+            column,
+            code: code.map(String::from),
+            rule: rule.map(String::from),
+            message: msg,
+        }
+    }
+
+    fn term_id(&mut self, t: &str) -> u32 {
+        let n = self.terms.len() as u32;
+        *self.terms.entry(t.to_string()).or_insert(n)
+    }
+
+    fn word_alts(&mut self, text: &str) -> Vec<Vec<u32>> {
+        words(text)
+            .map(|w| {
+                crate::analysis::analyze_word(&w.lower)
+                    .full
+                    .iter()
+                    .map(|t| self.term_id(t))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn node(&mut self, ast: &Ast) -> Result<Node, String> {
+        Ok(match ast {
+            Ast::All => Node::All,
+            Ast::Term(w) => {
+                let ws = self.word_alts(w);
+                if ws.len() == 1 {
+                    Node::Terms(ws.into_iter().next().unwrap())
+                } else {
+                    Node::Phrase(ws, 0)
+                }
+            }
+            Ast::Phrase(p, slop) => Node::Phrase(self.word_alts(p), *slop),
+            Ast::Exact(w) => Node::Exact(words(w).map(|x| x.lower).collect()),
+            Ast::Prefix(p) => Node::Prefix(p.clone()),
+            Ast::Near(a, b, n) => {
+                let side = |c: &mut Self, x: &Ast| match x {
+                    Ast::Term(w) | Ast::Phrase(w, _) => Ok(c.word_alts(w)),
+                    _ => Err("NEAR joins words or phrases".to_string()),
+                };
+                Node::Near(side(self, a)?, side(self, b)?, *n)
+            }
+            Ast::Field(f, _) => {
+                return Err(format!(
+                    "field filters ({f}:…) are not allowed in rules; use `where`"
+                ))
+            }
+            Ast::And(items) => Node::And(
+                items
+                    .iter()
+                    .map(|i| self.node(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Ast::Or(items) => Node::Or(
+                items
+                    .iter()
+                    .map(|i| self.node(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Ast::Not(inner) => Node::Not(Box::new(self.node(inner)?)),
+        })
+    }
+}
+
+/// Positive terms of a node, or None when the node can match without any term
+/// (a pure negation, an exact form or a prefix).
+fn triggers(n: &Node) -> Option<Vec<u32>> {
+    match n {
+        Node::Terms(t) => Some(t.clone()),
+        Node::Phrase(ws, _) => ws.first().cloned(),
+        Node::Near(a, _, _) => a.first().cloned(),
+        Node::And(items) => {
+            // Any one positive child's triggers are necessary for the AND.
+            items
+                .iter()
+                .filter(|i| !matches!(i, Node::Not(_)))
+                .find_map(triggers)
+        }
+        Node::Or(items) => {
+            let mut all = Vec::new();
+            for i in items {
+                all.extend(triggers(i)?);
+            }
+            Some(all)
+        }
+        Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
+    }
+}
+
+fn check_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+impl Codebook {
+    /// Load a codebook file (`.toml` or `.json`).
+    pub fn load(path: &Path) -> Result<Codebook, CodebookError> {
+        let src = std::fs::read_to_string(path).map_err(|e| CodebookError {
+            path: Some(path.to_path_buf()),
+            line: None,
+            column: None,
+            code: None,
+            rule: None,
+            message: e.to_string().to_lowercase(),
+        })?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        Self::parse(&src, json, Some(path))
+    }
+
+    /// Parse a codebook from text (TOML, or JSON when `json`).
+    pub fn parse(src: &str, json: bool, path: Option<&Path>) -> Result<Codebook, CodebookError> {
+        let base = CodebookError {
+            path: path.map(Path::to_path_buf),
+            line: None,
+            column: None,
+            code: None,
+            rule: None,
+            message: String::new(),
+        };
+        // JSON is converted to TOML so that one loader checks both; positions are
+        // then only reported for TOML files.
+        let toml_src;
+        let (text, positions) = if json {
+            let v: serde_json::Value = serde_json::from_str(src).map_err(|e| CodebookError {
+                line: Some(e.line()),
+                column: Some(e.column()),
+                message: format!("invalid json: {e}"),
+                ..base.clone()
+            })?;
+            toml_src = toml::to_string(&v).map_err(|e| CodebookError {
+                message: e.to_string(),
+                ..base.clone()
+            })?;
+            (toml_src.as_str(), false)
+        } else {
+            (src, true)
+        };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let (line, column) = match e.span().filter(|_| positions) {
+                Some(s) => {
+                    let (l, c) = line_col(text, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            CodebookError {
+                line,
+                column,
+                message: e.message().trim().to_lowercase(),
+                ..base.clone()
+            }
+        })?;
+        let mut c = Compiler {
+            src: text,
+            path: path.map(Path::to_path_buf),
+            positions,
+            terms: HashMap::new(),
+        };
+        if raw.format.unwrap_or(FORMAT) != FORMAT {
+            return Err(c.err(
+                None,
+                None,
+                None,
+                format!(
+                    "codebook format {} is not supported (this build reads {FORMAT})",
+                    raw.format.unwrap_or(0)
+                ),
+            ));
+        }
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (i, code) in raw.code.iter().enumerate() {
+            let id = code.id.get_ref();
+            if !check_id(id) {
+                return Err(c.err(
+                    Some(code.id.span()),
+                    Some(id),
+                    None,
+                    "code ids use a-z, 0-9, '.', '_' and '-'".into(),
+                ));
+            }
+            if ids.insert(id.clone(), i).is_some() {
+                return Err(c.err(
+                    Some(code.id.span()),
+                    Some(id),
+                    None,
+                    "duplicate code id".into(),
+                ));
+            }
+        }
+        let mut codes = Vec::new();
+        let mut rules = Vec::new();
+        for (ci, code) in raw.code.iter().enumerate() {
+            let cid = code.id.get_ref().clone();
+            if let Some(p) = &code.parent {
+                if !ids.contains_key(p.get_ref()) {
+                    return Err(c.err(
+                        Some(p.span()),
+                        Some(&cid),
+                        None,
+                        format!("parent {:?} is not a code in this codebook", p.get_ref()),
+                    ));
+                }
+            }
+            let mut rule_ids = Vec::new();
+            for (ri, r) in code.rule.iter().enumerate() {
+                let span = r.span();
+                let r = r.get_ref();
+                let rid = r.id.clone().unwrap_or_else(|| format!("r{}", ri + 1));
+                if rule_ids.contains(&rid) {
+                    return Err(c.err(
+                        Some(span),
+                        Some(&cid),
+                        Some(&rid),
+                        "duplicate rule id".into(),
+                    ));
+                }
+                if r.query.is_none() && r.regex.is_none() {
+                    return Err(c.err(
+                        Some(span),
+                        Some(&cid),
+                        Some(&rid),
+                        "a rule needs `query` or `regex`".into(),
+                    ));
+                }
+                let compile_query =
+                    |c: &mut Compiler, q: &Spanned<String>| -> Result<Node, CodebookError> {
+                        let ast = query::parse(q.get_ref()).map_err(|e| {
+                            c.err(Some(q.span()), Some(&cid), Some(&rid), e.to_string())
+                        })?;
+                        if ast == Ast::All {
+                            return Err(c.err(
+                                Some(q.span()),
+                                Some(&cid),
+                                Some(&rid),
+                                "empty query".into(),
+                            ));
+                        }
+                        c.node(&ast)
+                            .map_err(|m| c.err(Some(q.span()), Some(&cid), Some(&rid), m))
+                    };
+                let query = match &r.query {
+                    Some(q) => Some(compile_query(&mut c, q)?),
+                    None => None,
+                };
+                let unless = match &r.unless {
+                    Some(q) => Some(compile_query(&mut c, q)?),
+                    None => None,
+                };
+                let regex = match &r.regex {
+                    Some(re) => Some(
+                        regex::RegexBuilder::new(re.get_ref())
+                            .size_limit(1 << 20)
+                            .dfa_size_limit(4 << 20)
+                            .build()
+                            .map_err(|e| {
+                                let msg = e
+                                    .to_string()
+                                    .lines()
+                                    .last()
+                                    .unwrap_or("invalid regex")
+                                    .trim()
+                                    .trim_start_matches("error: ")
+                                    .to_lowercase();
+                                c.err(
+                                    Some(re.span()),
+                                    Some(&cid),
+                                    Some(&rid),
+                                    format!("bad regex: {msg}"),
+                                )
+                            })?,
+                    ),
+                    None => None,
+                };
+                let scope = r
+                    .scope
+                    .iter()
+                    .map(|(field, values)| {
+                        let (deny, allow): (Vec<String>, Vec<String>) = values
+                            .iter()
+                            .map(|v| v.to_lowercase())
+                            .partition(|v| v.starts_with('!'));
+                        (
+                            field.clone(),
+                            allow,
+                            deny.into_iter().map(|d| d[1..].to_string()).collect(),
+                        )
+                    })
+                    .collect();
+                let triggers = query.as_ref().and_then(triggers).unwrap_or_default();
+                rules.push(Rule {
+                    code: ci,
+                    id: rid.clone(),
+                    query,
+                    regex,
+                    unless,
+                    scope,
+                    triggers,
+                });
+                rule_ids.push(rid);
+            }
+            codes.push(Code {
+                id: cid,
+                name: code.name.clone(),
+                parent: code.parent.as_ref().map(|p| p.get_ref().clone()),
+                description: code.description.clone().unwrap_or_default(),
+                include: code.include.clone().unwrap_or_default(),
+                exclude: code.exclude.clone().unwrap_or_default(),
+                examples: code.examples.clone(),
+                colour: code.colour.clone(),
+                rules: rule_ids,
+                depth: 0,
+            });
+        }
+        // Depths, and no cycles in the tree.
+        for i in 0..codes.len() {
+            let mut depth = 0;
+            let mut cur = codes[i].parent.clone();
+            while let Some(p) = cur {
+                depth += 1;
+                if depth > codes.len() {
+                    return Err(c.err(
+                        Some(raw.code[i].id.span()),
+                        Some(&codes[i].id),
+                        None,
+                        "the parent chain forms a cycle".into(),
+                    ));
+                }
+                cur = codes[ids[&p]].parent.clone();
+            }
+            codes[i].depth = depth;
+        }
+        let mut term_rules = vec![Vec::new(); c.terms.len()];
+        let mut always = Vec::new();
+        let mut regex_rules = Vec::new();
+        let mut patterns = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if r.query.is_some() && !r.triggers.is_empty() {
+                for t in &r.triggers {
+                    term_rules[*t as usize].push(i);
+                }
+            } else if r.query.is_some() {
+                always.push(i);
+            } else {
+                regex_rules.push(i);
+                patterns.push(r.regex.as_ref().unwrap().as_str().to_string());
+            }
+        }
+        for v in &mut term_rules {
+            v.dedup();
+        }
+        let regex_set = regex::RegexSetBuilder::new(&patterns)
+            .size_limit(64 << 20)
+            .build()
+            .map_err(|e| {
+                c.err(
+                    None,
+                    None,
+                    None,
+                    format!("the codebook's regexes together are too large: {e}"),
+                )
+            })?;
+        Ok(Codebook {
+            meta: Meta {
+                id: raw.codebook.id.clone(),
+                name: raw
+                    .codebook
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| raw.codebook.id.clone()),
+                version: raw.codebook.version.clone(),
+                description: raw.codebook.description.clone().unwrap_or_default(),
+            },
+            codes,
+            rules,
+            terms: c.terms,
+            term_rules,
+            always,
+            regex_set,
+            regex_rules,
+            source: src.to_string(),
+        })
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// (code id, rule id) of rule `i`.
+    pub fn rule_name(&self, i: usize) -> (&str, &str) {
+        (&self.codes[self.rules[i].code].id, &self.rules[i].id)
+    }
+
+    /// Code a text. `ctx` gives the fields that rules' `where` scopes test; a field
+    /// missing from it fails an allow-list and passes a deny-list.
+    pub fn apply(&self, text: &str, ctx: &Context, analyzer: &mut NorwegianTokenizer) -> Vec<Hit> {
+        // One pass over the words: word spans and the rule terms present at each position.
+        let mut spans = Vec::new();
+        let mut lower = Vec::new();
+        let mut positions: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (i, w) in words(text).enumerate() {
+            let t = analyzer.terms(&w.lower);
+            for term in t.full.iter().chain(t.parts.iter()) {
+                if let Some(id) = self.terms.get(term) {
+                    positions.entry(*id).or_default().push(i as u32);
+                }
+            }
+            spans.push((w.start, w.end));
+            lower.push(w.lower);
+        }
+        let mut candidates: HashSet<usize> = self.always.iter().copied().collect();
+        for id in positions.keys() {
+            candidates.extend(self.term_rules[*id as usize].iter().copied());
+        }
+        if !self.regex_rules.is_empty() {
+            for m in self.regex_set.matches(text).iter() {
+                candidates.insert(self.regex_rules[m]);
+            }
+        }
+        let mut order: Vec<usize> = candidates.into_iter().collect();
+        order.sort_unstable();
+        let view = View {
+            positions: &positions,
+            lower: &lower,
+        };
+        let mut char_of = ByteToChar::new(text);
+        let mut hits = Vec::new();
+        for ri in order {
+            let r = &self.rules[ri];
+            if !scope_ok(&r.scope, ctx) {
+                continue;
+            }
+            let mut word_spans = Vec::new();
+            if let Some(q) = &r.query {
+                match eval(q, &view) {
+                    Some(s) => word_spans = s,
+                    None => continue,
+                }
+            }
+            if let Some(u) = &r.unless {
+                if eval(u, &view).is_some() {
+                    continue;
+                }
+            }
+            let mut byte_spans: Vec<(usize, usize)> = word_spans
+                .iter()
+                .map(|(a, b)| (spans[*a as usize].0, spans[*b as usize].1))
+                .collect();
+            if let Some(re) = &r.regex {
+                let found: Vec<(usize, usize)> =
+                    re.find_iter(text).map(|m| (m.start(), m.end())).collect();
+                if found.is_empty() {
+                    continue;
+                }
+                byte_spans.extend(found);
+            }
+            if byte_spans.is_empty() {
+                byte_spans.push((0, text.len()));
+            }
+            byte_spans.sort_unstable();
+            byte_spans.dedup();
+            let spans = byte_spans
+                .into_iter()
+                .map(|(a, b)| (char_of.get(a), char_of.get(b)))
+                .collect();
+            hits.push(Hit {
+                code: r.code,
+                rule: ri,
+                spans,
+            });
+        }
+        hits
+    }
+}
+
+/// Converts increasing-or-not byte offsets to code points, caching the last position.
+struct ByteToChar<'a> {
+    text: &'a str,
+}
+
+impl<'a> ByteToChar<'a> {
+    fn new(text: &'a str) -> Self {
+        ByteToChar { text }
+    }
+    fn get(&mut self, byte: usize) -> usize {
+        self.text[..byte.min(self.text.len())].chars().count()
+    }
+}
+
+fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool {
+    scope.iter().all(|(field, allow, deny)| {
+        let v = ctx.get(field).map(|v| v.to_lowercase());
+        match v {
+            Some(v) => (allow.is_empty() || allow.contains(&v)) && !deny.contains(&v),
+            None => allow.is_empty(),
+        }
+    })
+}
+
+struct View<'a> {
+    positions: &'a HashMap<u32, Vec<u32>>,
+    lower: &'a [String],
+}
+
+impl View<'_> {
+    fn at(&self, alts: &[u32]) -> Vec<u32> {
+        let mut v: Vec<u32> = alts
+            .iter()
+            .flat_map(|a| self.positions.get(a).into_iter().flatten().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Word-index spans where `ws` occur in order with at most `slop` extra words between.
+    fn phrase(&self, ws: &[Vec<u32>], slop: u32) -> Vec<(u32, u32)> {
+        let lists: Vec<Vec<u32>> = ws.iter().map(|w| self.at(w)).collect();
+        if lists.iter().any(|l| l.is_empty()) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for &start in &lists[0] {
+            let mut prev = start;
+            let mut used = 0u32;
+            let mut ok = true;
+            for l in &lists[1..] {
+                match l.iter().find(|&&p| p > prev && p - prev - 1 + used <= slop) {
+                    Some(&p) => {
+                        used += p - prev - 1;
+                        prev = p;
+                    }
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                out.push((start, prev));
+            }
+        }
+        out
+    }
+}
+
+fn eval(n: &Node, v: &View) -> Option<Vec<(u32, u32)>> {
+    let some = |s: Vec<(u32, u32)>| (!s.is_empty()).then_some(s);
+    match n {
+        Node::All => Some(Vec::new()),
+        Node::Terms(alts) => some(v.at(alts).into_iter().map(|p| (p, p)).collect()),
+        Node::Phrase(ws, slop) => some(v.phrase(ws, *slop)),
+        Node::Exact(ws) => some(
+            (0..v.lower.len().saturating_sub(ws.len().saturating_sub(1)))
+                .filter(|&i| {
+                    ws.iter()
+                        .enumerate()
+                        .all(|(k, w)| v.lower.get(i + k) == Some(w))
+                })
+                .map(|i| (i as u32, (i + ws.len().max(1) - 1) as u32))
+                .collect(),
+        ),
+        Node::Prefix(p) => some(
+            v.lower
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.starts_with(p.as_str()))
+                .map(|(i, _)| (i as u32, i as u32))
+                .collect(),
+        ),
+        Node::Near(a, b, n) => {
+            let (sa, sb) = (v.phrase(a, 0), v.phrase(b, 0));
+            let mut out = Vec::new();
+            for &(a0, a1) in &sa {
+                for &(b0, b1) in &sb {
+                    let gap = if b0 > a1 {
+                        b0 - a1 - 1
+                    } else if a0 > b1 {
+                        a0 - b1 - 1
+                    } else {
+                        continue;
+                    };
+                    if gap <= *n {
+                        out.push((a0.min(b0), a1.max(b1)));
+                    }
+                }
+            }
+            some(out)
+        }
+        Node::And(items) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.extend(eval(i, v)?);
+            }
+            Some(out)
+        }
+        Node::Or(items) => {
+            let mut any = false;
+            let mut out = Vec::new();
+            for i in items {
+                if let Some(s) = eval(i, v) {
+                    any = true;
+                    out.extend(s);
+                }
+            }
+            any.then_some(out)
+        }
+        Node::Not(inner) => match eval(inner, v) {
+            Some(_) => None,
+            None => Some(Vec::new()),
+        },
+    }
+}
+
+impl Codebook {
+    /// Hits as JSON (`[{"code", "rule", "spans"}]`), the shape of the rule test cases.
+    pub fn hits_json(&self, hits: &[Hit]) -> serde_json::Value {
+        serde_json::Value::Array(
+            hits.iter()
+                .map(|h| {
+                    let (code, rule) = self.rule_name(h.rule);
+                    serde_json::json!({"code": code, "rule": rule, "spans": h.spans})
+                })
+                .collect(),
+        )
+    }
+}
