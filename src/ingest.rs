@@ -37,38 +37,72 @@ pub struct Sidecar {
     pub lines: BTreeMap<PathBuf, usize>,
 }
 
-fn split_csv_line(line: &str, delim: char) -> Option<Vec<String>> {
+/// CSV records (RFC 4180: quoted fields may hold delimiters, quotes and line
+/// breaks), each with the 1-based line it starts on. An unclosed quote is an error
+/// naming that line.
+pub fn csv_records(
+    text: &str,
+    delim: char,
+) -> std::result::Result<Vec<(usize, Vec<String>)>, usize> {
     let mut out = Vec::new();
-    let mut cur = String::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
     let mut quoted = false;
-    let mut chars = line.chars().peekable();
+    let mut line = 1;
+    let mut start_line = 1;
+    let mut chars = text.chars().peekable();
+    let mut any = false;
     while let Some(c) = chars.next() {
         if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    cur.push('"');
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    field.push('"');
                     chars.next();
-                } else {
-                    quoted = false;
                 }
-            } else {
-                cur.push(c);
+                '"' => quoted = false,
+                '\n' => {
+                    line += 1;
+                    field.push(c);
+                }
+                _ => field.push(c),
             }
-        } else if c == '"' && cur.trim().is_empty() {
-            cur.clear();
-            quoted = true;
-        } else if c == delim {
-            out.push(cur.trim().to_string());
-            cur.clear();
-        } else {
-            cur.push(c);
+            continue;
+        }
+        match c {
+            '"' if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+                any = true;
+            }
+            c if c == delim => {
+                record.push(std::mem::take(&mut field).trim().to_string());
+                any = true;
+            }
+            '\n' => {
+                record.push(std::mem::take(&mut field).trim().to_string());
+                if any || record.iter().any(|f| !f.is_empty()) {
+                    out.push((start_line, std::mem::take(&mut record)));
+                } else {
+                    record.clear();
+                }
+                any = false;
+                line += 1;
+                start_line = line;
+            }
+            _ => {
+                field.push(c);
+                any = true;
+            }
         }
     }
     if quoted {
-        return None;
+        return Err(start_line);
     }
-    out.push(cur.trim().to_string());
-    Some(out)
+    if any || !field.is_empty() {
+        record.push(field.trim().to_string());
+        out.push((start_line, record));
+    }
+    Ok(out)
 }
 
 /// Read a metadata CSV (comma or semicolon separated, UTF-8 or Windows-1252) with
@@ -83,35 +117,32 @@ pub fn read_sidecar(path: &Path) -> Result<(Sidecar, Vec<(String, String)>)> {
         })?
         .text;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let (hline, header) = lines.next().ok_or_else(|| Error::Metadata {
-        path: path.into(),
-        line: 1,
-        message: "empty metadata file".into(),
-    })?;
-    let delim = if header.matches(';').count() > header.matches(',').count() {
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let delim = if first.matches(';').count() > first.matches(',').count() {
         ';'
     } else {
         ','
     };
-    let columns: Vec<String> = split_csv_line(header, delim)
-        .ok_or_else(|| Error::Metadata {
+    let mut records = csv_records(&text, delim)
+        .map_err(|line| Error::Metadata {
             path: path.into(),
-            line: hline + 1,
+            line,
             message: "unclosed quote".into(),
         })?
         .into_iter()
-        .map(|c| c.to_lowercase())
-        .collect();
+        .filter(|(_, r)| !r.first().is_some_and(|c| c.starts_with('#')));
+    let (hline, header) = records.next().ok_or_else(|| Error::Metadata {
+        path: path.into(),
+        line: 1,
+        message: "empty metadata file".into(),
+    })?;
+    let columns: Vec<String> = header.into_iter().map(|c| c.to_lowercase()).collect();
     let file_col = columns
         .iter()
         .position(|c| c == "file")
         .ok_or_else(|| Error::Metadata {
             path: path.into(),
-            line: hline + 1,
+            line: hline,
             message: "the header has no 'file' column".into(),
         })?;
     let mut sidecar = Sidecar {
@@ -120,14 +151,10 @@ pub fn read_sidecar(path: &Path) -> Result<(Sidecar, Vec<(String, String)>)> {
     };
     let mut errors = Vec::new();
     let here = |line: usize| format!("{}:{}", path.display(), line);
-    for (i, line) in lines {
-        let Some(cells) = split_csv_line(line, delim) else {
-            errors.push((here(i + 1), "unclosed quote".to_string()));
-            continue;
-        };
+    for (line, cells) in records {
         if cells.len() != columns.len() {
             errors.push((
-                here(i + 1),
+                here(line),
                 format!(
                     "{} cells where the header has {}",
                     cells.len(),
@@ -138,7 +165,7 @@ pub fn read_sidecar(path: &Path) -> Result<(Sidecar, Vec<(String, String)>)> {
         }
         let file = base.join(&cells[file_col]);
         let Ok(canon) = file.canonicalize() else {
-            errors.push((here(i + 1), format!("no such file: {}", cells[file_col])));
+            errors.push((here(line), format!("no such file: {}", cells[file_col])));
             continue;
         };
         let fields = columns
@@ -147,7 +174,7 @@ pub fn read_sidecar(path: &Path) -> Result<(Sidecar, Vec<(String, String)>)> {
             .filter(|(c, v)| c.as_str() != "file" && !v.is_empty())
             .map(|(c, v)| (c.clone(), v))
             .collect();
-        sidecar.lines.insert(canon.clone(), i + 1);
+        sidecar.lines.insert(canon.clone(), line);
         sidecar.rows.insert(canon, fields);
     }
     Ok((sidecar, errors))

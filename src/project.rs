@@ -719,6 +719,194 @@ impl Project {
         })?)
     }
 
+    /// Import human codings from a CSV with columns `passage_id`, `coder` and either
+    /// `code_id` or `codes` (several ids separated by `;`), and optionally `start`,
+    /// `end` (document offsets; the whole passage when absent). Rows already in the
+    /// archive are skipped. Returns (added, errors as (file:line, message)).
+    pub fn import_codings(&mut self, path: &Path) -> Result<(u64, Vec<(String, String)>)> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let records = ingest::csv_records(&text, ',').map_err(|line| Error::Metadata {
+            path: path.into(),
+            line,
+            message: "unclosed quote".into(),
+        })?;
+        let mut it = records.into_iter();
+        let (hline, header) = it.next().ok_or_else(|| Error::Metadata {
+            path: path.into(),
+            line: 1,
+            message: "empty file".into(),
+        })?;
+        let col = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let (pid, coder_col) = match (col("passage_id"), col("coder")) {
+            (Some(p), Some(c)) => (p, c),
+            _ => {
+                return Err(Error::Metadata {
+                    path: path.into(),
+                    line: hline,
+                    message: "the header needs 'passage_id' and 'coder' columns".into(),
+                })
+            }
+        };
+        let code_col = col("code_id")
+            .or(col("codes"))
+            .ok_or_else(|| Error::Metadata {
+                path: path.into(),
+                line: hline,
+                message: "the header needs a 'code_id' or 'codes' column".into(),
+            })?;
+        let (start_col, end_col) = (col("start"), col("end"));
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        for (line, rec) in it {
+            let here = format!("{}:{line}", path.display());
+            if rec.len() != header.len() {
+                errors.push((
+                    here,
+                    format!("{} cells where the header has {}", rec.len(), header.len()),
+                ));
+                continue;
+            }
+            let coder = rec[coder_col].clone();
+            if coder.is_empty() || coder.starts_with("auto:") {
+                errors.push((here, format!("{coder:?} is not a human coder's name")));
+                continue;
+            }
+            let Some((document_id, ps, pe)) = self.store.passage_bounds(&rec[pid])? else {
+                errors.push((here, format!("no passage {}", rec[pid])));
+                continue;
+            };
+            let span = match (
+                start_col.map(|c| rec[c].parse::<i64>()),
+                end_col.map(|c| rec[c].parse::<i64>()),
+            ) {
+                (Some(Ok(a)), Some(Ok(b))) if a >= ps && b <= pe && a < b => (a, b),
+                (Some(Ok(_)), Some(Ok(_))) => {
+                    errors.push((
+                        here,
+                        format!("span is not inside passage {} ({ps}..{pe})", rec[pid]),
+                    ));
+                    continue;
+                }
+                _ => (ps, pe),
+            };
+            for code in rec[code_col]
+                .split(';')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                rows.push(NewCoding {
+                    passage_id: rec[pid].clone(),
+                    document_id: document_id.clone(),
+                    code_id: code.to_string(),
+                    start: span.0,
+                    end: span.1,
+                    spans: vec![span],
+                    coder: coder.clone(),
+                    machine: false,
+                    rule: None,
+                });
+            }
+        }
+        let _guard = lock(&self.root)?;
+        let added = self.store.add_codings(&rows)? as u64;
+        Ok((added, errors))
+    }
+
+    /// Agreement between two coders at passage level, per code that coder `a`
+    /// uses: counts, precision and recall of `b` against `a`, percent agreement and
+    /// Cohen's kappa. `passages` is the universe (passages both were to code); by
+    /// default every passage `a` coded.
+    pub fn agreement(&self, a: &str, b: &str, passages: Option<&[String]>) -> Result<RecordBatch> {
+        let rows = self.store.codings()?;
+        let mut sets: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new(); // (coder, code) -> passages
+        let mut codes = BTreeSet::new();
+        let mut coded_by_a = BTreeSet::new();
+        for r in &rows {
+            let who = if r.coder == a {
+                a
+            } else if r.coder == b || (b == "machine" && r.machine) {
+                b
+            } else {
+                continue;
+            };
+            if who == a {
+                codes.insert(r.code_id.as_str());
+                coded_by_a.insert(r.passage_id.as_str());
+            }
+            sets.entry((who, &r.code_id))
+                .or_default()
+                .insert(&r.passage_id);
+        }
+        let universe: BTreeSet<&str> = match passages {
+            Some(p) => p.iter().map(String::as_str).collect(),
+            None => coded_by_a,
+        };
+        let n = universe.len() as f64;
+        let empty = BTreeSet::new();
+        let mut cols: Vec<(String, [f64; 9])> = Vec::new();
+        for code in codes {
+            let sa: BTreeSet<&str> = sets
+                .get(&(a, code))
+                .unwrap_or(&empty)
+                .intersection(&universe)
+                .copied()
+                .collect();
+            let sb: BTreeSet<&str> = sets
+                .get(&(b, code))
+                .unwrap_or(&empty)
+                .intersection(&universe)
+                .copied()
+                .collect();
+            let both = sa.intersection(&sb).count() as f64;
+            let (na, nb) = (sa.len() as f64, sb.len() as f64);
+            let neither = n - na - nb + both;
+            let po = if n > 0.0 {
+                (both + neither) / n
+            } else {
+                f64::NAN
+            };
+            let pe = if n > 0.0 {
+                (na * nb + (n - na) * (n - nb)) / (n * n)
+            } else {
+                f64::NAN
+            };
+            let kappa = if (1.0 - pe).abs() < 1e-12 {
+                f64::NAN
+            } else {
+                (po - pe) / (1.0 - pe)
+            };
+            let precision = if nb > 0.0 { both / nb } else { f64::NAN };
+            let recall = if na > 0.0 { both / na } else { f64::NAN };
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                f64::NAN
+            };
+            cols.push((
+                code.to_string(),
+                [n, na, nb, both, precision, recall, f1, po, kappa],
+            ));
+        }
+        let f = |i: usize| cols.iter().map(move |c| c.1[i]).collect::<Vec<f64>>();
+        let as_i = |i: usize| {
+            cols.iter()
+                .map(move |c| Some(c.1[i] as i64))
+                .collect::<Vec<_>>()
+        };
+        Ok(TableBuilder::new()
+            .str("code_id", cols.iter().map(|c| Some(&c.0)))
+            .i64("passages", as_i(0))
+            .i64(&format!("{a}"), as_i(1))
+            .i64(&format!("{b}"), as_i(2))
+            .i64("both", as_i(3))
+            .f64("precision", f(4))
+            .f64("recall", f(5))
+            .f64("f1", f(6))
+            .f64("percent_agreement", f(7))
+            .f64("kappa", f(8))
+            .build())
+    }
+
     /// Remove a coding by id.
     pub fn uncode(&mut self, coding_id: i64) -> Result<bool> {
         let _guard = lock(&self.root)?;
@@ -878,6 +1066,76 @@ impl Project {
         let mut t = TableBuilder::new().str("code_id", codes.iter().map(Some));
         for (j, c) in codes.iter().enumerate() {
             t = t.i64(c, m.iter().map(|row| Some(row[j])));
+        }
+        Ok(t.build())
+    }
+
+    /// Coded segments with context: the coded text of every coding of `code_id`
+    /// (all codes when None), with `context` characters of the document before and after.
+    pub fn segments(
+        &self,
+        code_id: Option<&str>,
+        coder: Option<&str>,
+        context: usize,
+    ) -> Result<RecordBatch> {
+        let mut rows = self.coding_rows(coder)?;
+        if let Some(c) = code_id {
+            rows.retain(|r| r.code_id == c || r.code_id.starts_with(&format!("{c}.")));
+        }
+        let docs: std::collections::HashMap<String, String> = self
+            .store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, d.key))
+            .collect();
+        let meta = self.store.metadata()?;
+        let mut texts: std::collections::HashMap<String, Vec<char>> =
+            std::collections::HashMap::new();
+        let mut before = Vec::new();
+        let mut coded = Vec::new();
+        let mut after = Vec::new();
+        for r in &rows {
+            if !texts.contains_key(&r.document_id) {
+                let t = self
+                    .store
+                    .document_text(&r.document_id)?
+                    .unwrap_or_default();
+                texts.insert(r.document_id.clone(), t.chars().collect());
+            }
+            let chars = &texts[&r.document_id];
+            let (s, e) = (
+                (r.start.max(0) as usize).min(chars.len()),
+                (r.end.max(0) as usize).min(chars.len()),
+            );
+            let flat = |v: &[char]| {
+                v.iter()
+                    .collect::<String>()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            before.push(flat(&chars[s.saturating_sub(context)..s]));
+            coded.push(chars[s..e].iter().collect::<String>());
+            after.push(flat(&chars[e..(e + context).min(chars.len())]));
+        }
+        let mut t = TableBuilder::new()
+            .i64("coding_id", rows.iter().map(|r| Some(r.id)))
+            .str("code_id", rows.iter().map(|r| Some(&r.code_id)))
+            .str("coder", rows.iter().map(|r| Some(&r.coder)))
+            .str("rule", rows.iter().map(|r| r.rule.as_ref()))
+            .str("document", rows.iter().map(|r| docs.get(&r.document_id)))
+            .str("passage_id", rows.iter().map(|r| Some(&r.passage_id)))
+            .i64("start", rows.iter().map(|r| Some(r.start)))
+            .i64("end", rows.iter().map(|r| Some(r.end)))
+            .str("before", before.iter().map(Some))
+            .str("text", coded.iter().map(Some))
+            .str("after", after.iter().map(Some));
+        for c in self.meta_columns()? {
+            t = t.str(
+                &c,
+                rows.iter()
+                    .map(|r| meta.get(&r.document_id).and_then(|m| m.get(&c))),
+            );
         }
         Ok(t.build())
     }

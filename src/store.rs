@@ -551,6 +551,47 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Add human codings in one transaction, skipping any that already exist
+    /// (same passage, code, coder and span). Returns how many were added.
+    pub fn add_codings(&mut self, rows: &[NewCoding]) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        let mut added = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
+                                         codebook_id, codebook_version, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, NULL, ?8
+                     WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage_id = ?1 AND code_id = ?3 AND coder = ?7
+                                       AND start = ?4 AND \"end\" = ?5)",
+                )
+                .map_err(mk)?;
+            let now = now_iso();
+            for r in rows {
+                let spans = serde_json::to_string(&r.spans).unwrap_or_default();
+                added += stmt
+                    .execute(params![
+                        r.passage_id,
+                        r.document_id,
+                        r.code_id,
+                        r.start,
+                        r.end,
+                        spans,
+                        r.coder,
+                        now
+                    ])
+                    .map_err(mk)?;
+            }
+        }
+        tx.commit().map_err(mk)?;
+        Ok(added)
+    }
+
     /// Remove a coding by id; returns whether it existed.
     pub fn remove_coding(&mut self, id: i64) -> Result<bool, StoreError> {
         let n = self

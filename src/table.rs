@@ -1,7 +1,7 @@
 //! Building Arrow record batches: the one shape in which tables leave the core
 //! (for pandas, polars and the command line's JSON).
 
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use std::sync::Arc;
 
@@ -38,6 +38,17 @@ impl TableBuilder {
     pub fn f32(mut self, name: &str, values: impl IntoIterator<Item = f32>) -> Self {
         let arr: Float32Array = values.into_iter().map(Some).collect();
         self.fields.push(Field::new(name, DataType::Float32, false));
+        self.columns.push(Arc::new(arr));
+        self
+    }
+
+    /// A float column; NaN becomes null (an undefined ratio).
+    pub fn f64(mut self, name: &str, values: impl IntoIterator<Item = f64>) -> Self {
+        let arr: Float64Array = values
+            .into_iter()
+            .map(|v| (!v.is_nan()).then_some(v))
+            .collect();
+        self.fields.push(Field::new(name, DataType::Float64, true));
         self.columns.push(Arc::new(arr));
         self
     }

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from . import _innsikt
 from ._innsikt import (
     ArchiveExistsError,
+    CodebookError,
     ArchiveLockedError,
     ArchiveNotFoundError,
     InnsiktError,
@@ -33,6 +34,9 @@ __all__ = [
     "Table",
     "SearchResult",
     "IngestReport",
+    "AutocodeReport",
+    "Codebook",
+    "CodebookError",
     "analyze",
     "InnsiktError",
     "ArchiveNotFoundError",
@@ -110,6 +114,75 @@ class IngestReport:
     passages: int = 0
     errors: List[Tuple[str, str]] = field(default_factory=list)
     documents: List[Tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class AutocodeReport:
+    """What an autocoding run did. ``silent_rules`` lists (code, rule) that matched nothing."""
+
+    passages: int = 0
+    codings: int = 0
+    replaced: int = 0
+    by_code: Dict[str, int] = field(default_factory=dict)
+    silent_rules: List[Tuple[str, str]] = field(default_factory=list)
+
+
+class Codebook:
+    """A codebook: hierarchical codes with definitions and rules (TOML or JSON).
+
+    Rules are compiled once; ``apply`` codes a batch of plain strings without an
+    archive (for notebooks, Spark/Ray/Dask workers), ``Project.autocode`` codes an
+    archive. A Codebook pickles (as its source text), so it can be sent to workers.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Codebook":
+        """Load a ``.toml`` or ``.json`` codebook. Raises ``CodebookError`` naming file, line, code and rule."""
+        return cls(_innsikt.RawCodebook.load(os.fspath(path)))
+
+    @classmethod
+    def from_string(cls, text: str, format: str = "toml", name: Optional[str] = None) -> "Codebook":
+        """Parse a codebook from text (``format`` is "toml" or "json")."""
+        return cls(_innsikt.RawCodebook.parse(text, format == "json", name))
+
+    @property
+    def id(self) -> str:
+        return self._raw.meta[0]
+
+    @property
+    def name(self) -> str:
+        return self._raw.meta[1]
+
+    @property
+    def version(self) -> str:
+        return self._raw.meta[2]
+
+    def __repr__(self) -> str:
+        return f"<innsikt.Codebook {self.id!r} {self.version}: {len(self.codes())} codes, {self._raw.rule_count} rules>"
+
+    def __reduce__(self) -> Any:
+        return (Codebook.from_string, (self._raw.source, "json" if self._raw.source.lstrip().startswith("{") else "toml"))
+
+    def codes(self) -> Table:
+        """code_id, name, parent_id, depth, description, include, exclude, examples, colour, rules."""
+        return Table(self._raw.codes())
+
+    def apply(self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None) -> List[List[str]]:
+        """Code ids per text (sorted, without repeats). ``metadata`` gives one dict per
+        text for rules scoped with ``where``; a field a text lacks fails an allow-list
+        and passes a deny-list."""
+        hits = self.apply_table(texts, metadata).to_arrow()
+        out: List[set] = [set() for _ in texts]
+        for i, code in zip(hits.column("text_index").to_pylist(), hits.column("code_id").to_pylist()):
+            out[i].add(code)
+        return [sorted(s) for s in out]
+
+    def apply_table(self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None) -> Table:
+        """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points)."""
+        return Table(self._raw.apply(list(texts), [dict(m) for m in metadata] if metadata is not None else None))
 
 
 def _progress(progress: ProgressArg, desc: str) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
@@ -217,6 +290,77 @@ class Project:
     def document_text(self, document_id: str) -> Optional[str]:
         """The full text of a document (offsets in tables index into it)."""
         return self._raw.document_text(document_id)
+
+    # --- coding -----------------------------------------------------------------
+
+    def autocode(self, codebook: Union[Codebook, PathLike], progress: ProgressArg = True) -> AutocodeReport:
+        """Code every passage with ``codebook`` (the machine coder ``auto:<codebook id>``).
+
+        Replaces this codebook's earlier machine codings; human codings are never
+        touched. Every coding records the rule that fired and the spans it matched.
+        """
+        if not isinstance(codebook, Codebook):
+            codebook = Codebook.load(codebook)
+        cb, bar = _progress(progress, "autocode")
+        try:
+            d = self._raw.autocode(codebook._raw, cb)
+        finally:
+            if bar is not None:
+                bar.close()
+        d["by_code"] = dict(d["by_code"])
+        return AutocodeReport(**d)
+
+    def code(
+        self, passage_id: str, code_id: str, coder: str, start: Optional[int] = None, end: Optional[int] = None
+    ) -> int:
+        """Add a human coding on a whole passage or on ``start:end`` (document offsets). Returns its id."""
+        return int(self._raw.code(passage_id, code_id, coder, start, end))
+
+    def uncode(self, coding_id: int) -> bool:
+        """Remove a coding by id."""
+        return bool(self._raw.uncode(int(coding_id)))
+
+    def import_codings(self, path: PathLike) -> Tuple[int, List[Tuple[str, str]]]:
+        """Import human codings from CSV (passage_id, coder, code_id or codes, optional start/end)."""
+        n, errors = self._raw.import_codings(os.fspath(path))
+        return int(n), list(errors)
+
+    def memo(self, target_kind: str, target_id: str, text: str, author: str) -> int:
+        """Attach a memo to a "document", "passage", "code" or "coding"."""
+        return int(self._raw.memo(target_kind, str(target_id), author, text))
+
+    def memos(self) -> Table:
+        return Table(self._raw.memos())
+
+    def codings(self, coder: Optional[str] = None) -> Table:
+        """Every coding: passage_id, document_id, code_id, start, end, coder, kind, rule, codebook version, metadata.
+
+        ``coder`` filters by name, or "machine" / "human".
+        """
+        return Table(self._raw.codings(coder))
+
+    def crosstab(self, by: str = "municipality", coder: Optional[str] = None) -> Table:
+        """Coded passages per code (rows) and value of ``by`` (columns): any metadata field, or speaker_role."""
+        return Table(self._raw.crosstab(by, coder))
+
+    def cooccurrence(self, coder: Optional[str] = None) -> Table:
+        """Passages coded with both codes, code × code (the diagonal counts each code)."""
+        return Table(self._raw.cooccurrence(coder))
+
+    def segments(self, code_id: Optional[str] = None, coder: Optional[str] = None, context: int = 200) -> Table:
+        """Coded segments (a code and its sub-codes) with ``context`` characters before and after."""
+        return Table(self._raw.segments(code_id, coder, context))
+
+    def agreement(self, a: str, b: str, passages: Optional[Iterable[str]] = None) -> Table:
+        """Per code of coder ``a``: precision and recall of ``b`` against ``a``, percent agreement, Cohen's kappa.
+
+        ``passages`` is the set both were to code (default: the passages ``a`` coded).
+        """
+        return Table(self._raw.agreement(a, b, list(passages) if passages is not None else None))
+
+    def codebook_versions(self) -> List[Tuple[str, str, str, str]]:
+        """(codebook id, version, name, first used) for every version that produced codings."""
+        return list(self._raw.codebook_versions())
 
 
 def analyze(text: str) -> List[Tuple[str, List[str]]]:

@@ -125,6 +125,123 @@ def cmd_passages(a: argparse.Namespace) -> int:
     return 0
 
 
+def _table_out(a: argparse.Namespace, t: innsikt.Table, index: Optional[str] = None) -> int:
+    if a.json:
+        _emit_json(_records(t))
+        return 0
+    df = t.to_pandas()
+    if index and index in df.columns:
+        df = df.set_index(index)
+    print(df.to_string())
+    return 0
+
+
+def cmd_codes(a: argparse.Namespace) -> int:
+    cb = innsikt.Codebook.load(a.codebook)
+    t = cb.codes()
+    if a.json:
+        _emit_json({"id": cb.id, "version": cb.version, "codes": _records(t)})
+        return 0
+    print(f"{cb.name} ({cb.id} {cb.version})")
+    for r in _records(t):
+        rules = f"  [{r['rules']}]" if r["rules"] else ""
+        print(f"{'  ' * r['depth']}{r['code_id']}: {r['name']}{rules}")
+    return 0
+
+
+def cmd_autocode(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    rep = p.autocode(a.codebook, progress=not a.json)
+    if a.json:
+        _emit_json(rep.__dict__)
+        return 0
+    print(f"coded {rep.passages} passages: {rep.codings} codings ({rep.replaced} earlier machine codings replaced)")
+    for code, n in sorted(rep.by_code.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:6d}  {code}")
+    for code, rule in rep.silent_rules:
+        print(f"warning: rule {rule} of code {code} matched nothing", file=sys.stderr)
+    return 0
+
+
+def cmd_code(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    cid = p.code(a.passage_id, a.code_id, coder=a.coder, start=a.start, end=a.end)
+    if a.memo:
+        p.memo("coding", str(cid), a.memo, author=a.coder)
+    if a.json:
+        _emit_json({"coding_id": cid})
+    else:
+        print(f"coding {cid}: {a.code_id} on {a.passage_id} by {a.coder}")
+    return 0
+
+
+def cmd_uncode(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    ok = p.uncode(a.coding_id)
+    if a.json:
+        _emit_json({"removed": ok})
+    else:
+        print("removed" if ok else f"no coding {a.coding_id}")
+    return 0 if ok else 1
+
+
+def cmd_memo(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    mid = p.memo(a.target_kind, a.target_id, a.text, author=a.author)
+    if a.json:
+        _emit_json({"memo_id": mid})
+    else:
+        print(f"memo {mid} on {a.target_kind} {a.target_id}")
+    return 0
+
+
+def cmd_codings(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    t = p.codings(coder=a.coder)
+    if a.json:
+        _emit_json(_records(t))
+        return 0
+    df = t.to_pandas()[["coding_id", "passage_id", "code_id", "start", "end", "coder", "rule", "municipality"]]
+    print(df.to_string(index=False))
+    return 0
+
+
+def cmd_crosstab(a: argparse.Namespace) -> int:
+    return _table_out(a, innsikt.Project.open(a.archive).crosstab(by=a.by, coder=a.coder), "code_id")
+
+
+def cmd_cooccurrence(a: argparse.Namespace) -> int:
+    return _table_out(a, innsikt.Project.open(a.archive).cooccurrence(coder=a.coder), "code_id")
+
+
+def cmd_segments(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    t = p.segments(a.code_id, coder=a.coder, context=a.context)
+    if a.json:
+        _emit_json(_records(t))
+        return 0
+    for r in _records(t):
+        print(f"\n{r['code_id']} — {r['document']} ({r.get('municipality') or '-'}), {r['coder']}")
+        print(f"  …{r['before']} »{r['text']}« {r['after']}…")
+    return 0
+
+
+def cmd_import_codings(a: argparse.Namespace) -> int:
+    p = innsikt.Project.open(a.archive)
+    n, errors = p.import_codings(a.csv)
+    if a.json:
+        _emit_json({"added": n, "errors": errors})
+    else:
+        print(f"added {n} codings")
+        for where, msg in errors:
+            print(f"error: {where}: {msg}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_agreement(a: argparse.Namespace) -> int:
+    return _table_out(a, innsikt.Project.open(a.archive).agreement(a.a, a.b), "code_id")
+
+
 DEMO_QUERIES = [
     "ungdom AND municipality:Åsnes",
     '"fast kontaktperson"',
@@ -203,6 +320,40 @@ def build_parser() -> argparse.ArgumentParser:
     add("documents", "list documents with metadata", cmd_documents)
     sp = add("passages", "list passages", cmd_passages)
     sp.add_argument("--document", help="only this document (its key)")
+    sp = add("codes", "list a codebook's codes", cmd_codes)
+    sp.add_argument("codebook")
+    sp = add("autocode", "code every passage with a codebook (machine coder)", cmd_autocode)
+    sp.add_argument("codebook")
+    sp = add("code", "add a human coding", cmd_code)
+    sp.add_argument("passage_id")
+    sp.add_argument("code_id")
+    sp.add_argument("--coder", required=True)
+    sp.add_argument("--start", type=int, help="document offset (code points); with --end")
+    sp.add_argument("--end", type=int)
+    sp.add_argument("--memo", help="a memo on the new coding")
+    sp = add("uncode", "remove a coding", cmd_uncode)
+    sp.add_argument("coding_id", type=int)
+    sp = add("memo", "attach a memo to a document, passage, code or coding", cmd_memo)
+    sp.add_argument("target_kind", choices=["document", "passage", "code", "coding"])
+    sp.add_argument("target_id")
+    sp.add_argument("text")
+    sp.add_argument("--author", required=True)
+    sp = add("codings", "list codings", cmd_codings)
+    sp.add_argument("--coder", help="a coder's name, or 'machine' / 'human'")
+    sp = add("crosstab", "coded passages per code and metadata value", cmd_crosstab)
+    sp.add_argument("--by", default="municipality")
+    sp.add_argument("--coder")
+    sp = add("cooccurrence", "code × code co-occurrence within passages", cmd_cooccurrence)
+    sp.add_argument("--coder")
+    sp = add("segments", "coded segments with context", cmd_segments)
+    sp.add_argument("code_id", nargs="?")
+    sp.add_argument("--coder")
+    sp.add_argument("--context", type=int, default=120)
+    sp = add("import-codings", "import human codings from CSV", cmd_import_codings)
+    sp.add_argument("csv")
+    sp = add("agreement", "agreement of coder B with coder A per code (precision, recall, kappa)", cmd_agreement)
+    sp.add_argument("a")
+    sp.add_argument("b")
     sp = add("demo", "build an archive from a corpus folder and print a report", cmd_demo)
     sp.add_argument("corpus", nargs="?", default="corpus-sample")
     sp.set_defaults(archive=os.environ.get("INNSIKT_ARCHIVE", "demo-arkiv"))

@@ -22,6 +22,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     _innsikt,
+    CodebookError,
+    InnsiktError,
+    "A codebook cannot be loaded (the message names file, line, code and rule)."
+);
+pyo3::create_exception!(
+    _innsikt,
     ArchiveNotFoundError,
     InnsiktError,
     "No archive at the given path."
@@ -71,6 +77,7 @@ fn to_py(e: innsikt::Error) -> PyErr {
         "locked" => ArchiveLockedError::new_err(msg),
         "query" => QueryError::new_err(msg),
         "input" | "invalid" => InputError::new_err(msg),
+        "codebook" => CodebookError::new_err(msg),
         "cancelled" => pyo3::exceptions::PyKeyboardInterrupt::new_err("cancelled"),
         _ => StorageError::new_err(msg),
     }
@@ -297,6 +304,288 @@ impl RawProject {
     fn document_text(&self, py: Python<'_>, document_id: String) -> PyResult<Option<String>> {
         self.with(py, |p| p.document_text(&document_id))
     }
+
+    #[pyo3(signature = (codebook, progress=None))]
+    fn autocode<'py>(
+        &self,
+        py: Python<'py>,
+        codebook: &RawCodebook,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let cb = codebook.inner.clone();
+        let mut prog = PyProgress {
+            callback: progress,
+            error: None,
+        };
+        let result = self.with(py, |p| p.autocode(&cb, &mut prog));
+        if let Some(e) = prog.error.take() {
+            return Err(e);
+        }
+        let r = result?;
+        let d = PyDict::new(py);
+        d.set_item("passages", r.passages)?;
+        d.set_item("codings", r.codings)?;
+        d.set_item("replaced", r.replaced)?;
+        d.set_item("by_code", r.by_code.into_iter().collect::<Vec<_>>())?;
+        d.set_item("silent_rules", r.silent_rules)?;
+        Ok(d)
+    }
+
+    #[pyo3(signature = (passage_id, code_id, coder, start=None, end=None))]
+    fn code(
+        &self,
+        py: Python<'_>,
+        passage_id: String,
+        code_id: String,
+        coder: String,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> PyResult<i64> {
+        let span = match (start, end) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (None, None) => None,
+            _ => return Err(InputError::new_err("give both start and end, or neither")),
+        };
+        self.with(py, |p| p.code(&passage_id, &code_id, &coder, span))
+    }
+
+    fn uncode(&self, py: Python<'_>, coding_id: i64) -> PyResult<bool> {
+        self.with(py, |p| p.uncode(coding_id))
+    }
+
+    fn memo(
+        &self,
+        py: Python<'_>,
+        kind: String,
+        target: String,
+        author: String,
+        text: String,
+    ) -> PyResult<i64> {
+        self.with(py, |p| p.memo(&kind, &target, &author, &text))
+    }
+
+    fn memos(&self, py: Python<'_>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.memos()).map(table)
+    }
+
+    #[pyo3(signature = (coder=None))]
+    fn codings(&self, py: Python<'_>, coder: Option<String>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.codings(coder.as_deref())).map(table)
+    }
+
+    #[pyo3(signature = (by, coder=None))]
+    fn crosstab(&self, py: Python<'_>, by: String, coder: Option<String>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.crosstab(&by, coder.as_deref()))
+            .map(table)
+    }
+
+    #[pyo3(signature = (coder=None))]
+    fn cooccurrence(&self, py: Python<'_>, coder: Option<String>) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.cooccurrence(coder.as_deref()))
+            .map(table)
+    }
+
+    #[pyo3(signature = (code_id=None, coder=None, context=200))]
+    fn segments(
+        &self,
+        py: Python<'_>,
+        code_id: Option<String>,
+        coder: Option<String>,
+        context: usize,
+    ) -> PyResult<ArrowTable> {
+        self.with(py, |p| {
+            p.segments(code_id.as_deref(), coder.as_deref(), context)
+        })
+        .map(table)
+    }
+
+    fn import_codings(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+    ) -> PyResult<(u64, Vec<(String, String)>)> {
+        self.with(py, |p| p.import_codings(&path))
+    }
+
+    #[pyo3(signature = (a, b, passages=None))]
+    fn agreement(
+        &self,
+        py: Python<'_>,
+        a: String,
+        b: String,
+        passages: Option<Vec<String>>,
+    ) -> PyResult<ArrowTable> {
+        self.with(py, |p| p.agreement(&a, &b, passages.as_deref()))
+            .map(table)
+    }
+
+    fn codebook_versions(&self, py: Python<'_>) -> PyResult<Vec<(String, String, String, String)>> {
+        self.with(py, |p| p.codebook_versions())
+    }
+}
+
+fn context_of(d: Option<&Bound<'_, PyDict>>) -> PyResult<innsikt::codebook::Context> {
+    let mut ctx = innsikt::codebook::Context::new();
+    if let Some(d) = d {
+        for (k, v) in d.iter() {
+            ctx.insert(k.extract::<String>()?, v.str()?.to_string());
+        }
+    }
+    Ok(ctx)
+}
+
+/// A compiled codebook. Use the `innsikt.Codebook` wrapper.
+#[pyclass(module = "innsikt._innsikt", name = "RawCodebook", frozen)]
+struct RawCodebook {
+    inner: std::sync::Arc<innsikt::Codebook>,
+}
+
+#[pymethods]
+impl RawCodebook {
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let cb = guarded(py, move || Ok(innsikt::Codebook::load(&path)?))?;
+        Ok(RawCodebook {
+            inner: std::sync::Arc::new(cb),
+        })
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (text, json=false, name=None))]
+    fn parse(py: Python<'_>, text: String, json: bool, name: Option<PathBuf>) -> PyResult<Self> {
+        let cb = guarded(py, move || {
+            Ok(innsikt::Codebook::parse(&text, json, name.as_deref())?)
+        })?;
+        Ok(RawCodebook {
+            inner: std::sync::Arc::new(cb),
+        })
+    }
+
+    #[getter]
+    fn meta(&self) -> (String, String, String, String) {
+        let m = &self.inner.meta;
+        (
+            m.id.clone(),
+            m.name.clone(),
+            m.version.clone(),
+            m.description.clone(),
+        )
+    }
+
+    #[getter]
+    fn source(&self) -> String {
+        self.inner.source.clone()
+    }
+
+    #[getter]
+    fn rule_count(&self) -> usize {
+        self.inner.rule_count()
+    }
+
+    fn codes(&self) -> ArrowTable {
+        let c = &self.inner.codes;
+        table(
+            innsikt::table::TableBuilder::new()
+                .str("code_id", c.iter().map(|x| Some(&x.id)))
+                .str("name", c.iter().map(|x| Some(&x.name)))
+                .str("parent_id", c.iter().map(|x| x.parent.as_ref()))
+                .i64("depth", c.iter().map(|x| Some(x.depth as i64)))
+                .str("description", c.iter().map(|x| Some(&x.description)))
+                .str("include", c.iter().map(|x| Some(&x.include)))
+                .str("exclude", c.iter().map(|x| Some(&x.exclude)))
+                .str("examples", c.iter().map(|x| Some(x.examples.join("\n"))))
+                .str("colour", c.iter().map(|x| x.colour.as_ref()))
+                .str("rules", c.iter().map(|x| Some(x.rules.join(";"))))
+                .build(),
+        )
+    }
+
+    /// Code a batch of texts; `contexts` (one dict per text) feed the rules' `where`.
+    /// Returns one table row per hit: text index, code, rule, spans.
+    #[pyo3(signature = (texts, contexts=None))]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        contexts: Option<Vec<Bound<'_, PyDict>>>,
+    ) -> PyResult<ArrowTable> {
+        let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
+            Some(c) => {
+                if c.len() != texts.len() {
+                    return Err(InputError::new_err("contexts must have one entry per text"));
+                }
+                c.iter()
+                    .map(|d| context_of(Some(d)))
+                    .collect::<PyResult<_>>()?
+            }
+            None => vec![innsikt::codebook::Context::new(); texts.len()],
+        };
+        let cb = self.inner.clone();
+        let batch = guarded(py, move || {
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 8);
+            let chunk = texts.len().div_ceil(threads).max(256);
+            let parts: Vec<Vec<(usize, innsikt::codebook::Hit)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = texts
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(ci, part)| {
+                        let cb = &cb;
+                        let ctxs = &ctxs;
+                        s.spawn(move || {
+                            let mut analyzer = innsikt::analysis::NorwegianTokenizer::default();
+                            let mut out = Vec::new();
+                            for (k, t) in part.iter().enumerate() {
+                                let i = ci * chunk + k;
+                                for h in cb.apply(t, &ctxs[i], &mut analyzer) {
+                                    out.push((i, h));
+                                }
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("apply worker panicked"))
+                    .collect()
+            });
+            let hits: Vec<(usize, innsikt::codebook::Hit)> = parts.into_iter().flatten().collect();
+            let names: Vec<(&str, &str)> = hits.iter().map(|(_, h)| cb.rule_name(h.rule)).collect();
+            Ok(innsikt::table::TableBuilder::new()
+                .i64("text_index", hits.iter().map(|(i, _)| Some(*i as i64)))
+                .str("code_id", names.iter().map(|n| Some(n.0)))
+                .str("rule", names.iter().map(|n| Some(n.1)))
+                .i64(
+                    "start",
+                    hits.iter()
+                        .map(|(_, h)| h.spans.first().map(|s| s.0 as i64)),
+                )
+                .i64(
+                    "end",
+                    hits.iter()
+                        .map(|(_, h)| h.spans.iter().map(|s| s.1 as i64).max()),
+                )
+                .str(
+                    "spans",
+                    hits.iter()
+                        .map(|(_, h)| Some(serde_json::to_string(&h.spans).unwrap_or_default())),
+                )
+                .build())
+        })?;
+        Ok(table(batch))
+    }
+
+    /// Hits for one text as JSON, the shape of the rule test cases.
+    #[pyo3(signature = (text, context=None))]
+    fn hits_json(&self, text: &str, context: Option<Bound<'_, PyDict>>) -> PyResult<String> {
+        let ctx = context_of(context.as_ref())?;
+        let mut analyzer = innsikt::analysis::NorwegianTokenizer::default();
+        let hits = self.inner.apply(text, &ctx, &mut analyzer);
+        Ok(self.inner.hits_json(&hits).to_string())
+    }
 }
 
 /// Terms the Norwegian analyzer gives each word of `text`: (word, own terms, compound-part terms).
@@ -348,6 +637,8 @@ fn _innsikt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("QueryError", py.get_type::<QueryError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("CodebookError", py.get_type::<CodebookError>())?;
+    m.add_class::<RawCodebook>()?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -137,7 +137,7 @@ def test_sidecar_problems_name_file_and_line(tmp_path):
     files.mkdir()
     (files / "a.txt").write_text("Tekst om skulen.\n", encoding="utf-8")
     (files / "meta.csv").write_text(
-        "file;municipality;date\na.txt;Grue;2022-01-01\nb.txt;Grue;2022-01-02\n\"c.txt;Grue\n",
+        "file;municipality;date\na.txt;Grue;2022-01-01\nb.txt;Grue;2022-01-02\nc.txt;Grue;2022;ekstra\n",
         encoding="utf-8",
     )
     p = innsikt.Project.create(tmp_path / "a")

@@ -1,0 +1,229 @@
+//! Coding: the machine coder never touches a human coder's codings; a changed
+//! codebook replaces its machine codings (kept versions recorded); analyses.
+
+use arrow_array::{Array, Int64Array, StringArray};
+use innsikt::progress::Silent;
+use innsikt::{Codebook, Project};
+
+const V1: &str = r#"
+format = 1
+[codebook]
+id = "test"
+version = "1"
+[[code]]
+id = "tema"
+name = "Tema"
+[[code]]
+id = "tema.ungdom"
+name = "Ungdom"
+parent = "tema"
+  [[code.rule]]
+  id = "ord"
+  query = "ungdom"
+[[code]]
+id = "tema.skole"
+name = "Skole"
+parent = "tema"
+  [[code.rule]]
+  query = "skole"
+  where = { speaker_role = ["!intervjuer"] }
+"#;
+
+fn archive() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("f");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("a.txt"),
+        "I: Hvordan var skolen?\n\nInformant: Skolen var tung, men ungdomsrådet hjalp.\n\n\
+         I: Og ungdomskontakten?\n\nInformant: Hun var der for meg.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("b.md"),
+        "# Referat\n\nUngdommene i Grue og skulen.\n",
+    )
+    .unwrap();
+    let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+    p.ingest(&[files], None, &mut Silent).unwrap();
+    (dir, p)
+}
+
+fn col<'a>(t: &'a arrow_array::RecordBatch, name: &str) -> &'a StringArray {
+    t.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+}
+
+fn strings(a: &StringArray) -> Vec<String> {
+    (0..a.len()).map(|i| a.value(i).to_string()).collect()
+}
+
+#[test]
+fn machine_coding_never_touches_human_codings() {
+    let (_d, mut p) = archive();
+    let passages = p.passages().unwrap();
+    let ids = strings(col(&passages, "passage_id"));
+    let starts = passages
+        .column_by_name("start")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .clone();
+    // Human codings before any machine coding: a whole passage, and a span.
+    let h1 = p.code(&ids[1], "tema.ungdom", "kari", None).unwrap();
+    let h2 = p
+        .code(
+            &ids[1],
+            "egen.kode",
+            "kari",
+            Some((starts.value(1), starts.value(1) + 6)),
+        )
+        .unwrap();
+    let human_before = p.codings(Some("human")).unwrap();
+
+    let cb1 = Codebook::parse(V1, false, None).unwrap();
+    let r1 = p.autocode(&cb1, &mut Silent).unwrap();
+    assert!(r1.codings > 0 && r1.replaced == 0);
+    let machine1 = p.codings(Some("machine")).unwrap().num_rows();
+    // Re-running the same codebook replaces, never duplicates.
+    let r1b = p.autocode(&cb1, &mut Silent).unwrap();
+    assert_eq!(r1b.replaced as usize, machine1);
+    assert_eq!(p.codings(Some("machine")).unwrap().num_rows(), machine1);
+
+    // A changed codebook (new version, a rule removed) re-codes.
+    let v2 = V1
+        .replace("version = \"1\"", "version = \"2\"")
+        .replace("query = \"skole\"", "query = \"rådet\"");
+    let cb2 = Codebook::parse(&v2, false, None).unwrap();
+    p.autocode(&cb2, &mut Silent).unwrap();
+    let machine = p.codings(Some("machine")).unwrap();
+    assert!(strings(col(&machine, "codebook_version"))
+        .iter()
+        .all(|v| v == "2"));
+    let versions: Vec<String> = p
+        .codebook_versions()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.1)
+        .collect();
+    assert_eq!(versions, vec!["1", "2"]);
+
+    // The human codings are exactly as they were.
+    assert_eq!(p.codings(Some("human")).unwrap(), human_before);
+    let all = p.codings(None).unwrap();
+    let coding_ids = all
+        .column_by_name("coding_id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    let ids_now: Vec<i64> = (0..coding_ids.len()).map(|i| coding_ids.value(i)).collect();
+    assert!(ids_now.contains(&h1) && ids_now.contains(&h2));
+}
+
+#[test]
+fn machine_codings_explain_themselves() {
+    let (_d, mut p) = archive();
+    let cb = Codebook::parse(V1, false, None).unwrap();
+    let rep = p.autocode(&cb, &mut Silent).unwrap();
+    assert!(rep.silent_rules.is_empty());
+    let t = p.codings(Some("auto:test")).unwrap();
+    let (codes, rules, spans) = (col(&t, "code_id"), col(&t, "rule"), col(&t, "spans"));
+    let docs = col(&t, "document_id");
+    for i in 0..t.num_rows() {
+        assert!(!rules.value(i).is_empty());
+        let text = p.document_text(docs.value(i)).unwrap().unwrap();
+        let chars: Vec<char> = text.chars().collect();
+        let spans: Vec<(usize, usize)> = serde_json::from_str(spans.value(i)).unwrap();
+        for (a, b) in spans {
+            let word: String = chars[a..b].iter().collect::<String>().to_lowercase();
+            match codes.value(i) {
+                "tema.ungdom" => assert!(word.starts_with("ungdom"), "{word}"),
+                "tema.skole" => assert!(word.starts_with("sk"), "{word}"),
+                other => panic!("unexpected code {other}"),
+            }
+        }
+    }
+    // The interviewer's question about school is out of the rule's scope.
+    let skole = (0..t.num_rows())
+        .filter(|i| codes.value(*i) == "tema.skole")
+        .count();
+    assert_eq!(
+        skole, 2,
+        "informant turn + the nynorsk minutes, not the interviewer"
+    );
+}
+
+#[test]
+fn crosstab_cooccurrence_segments_and_memos() {
+    let (_d, mut p) = archive();
+    let cb = Codebook::parse(V1, false, None).unwrap();
+    p.autocode(&cb, &mut Silent).unwrap();
+    let ct = p.crosstab("speaker_role", None).unwrap();
+    assert_eq!(
+        strings(col(&ct, "code_id")),
+        vec!["tema.skole", "tema.ungdom"]
+    );
+    let co = p.cooccurrence(None).unwrap();
+    let both = co
+        .column_by_name("tema.skole")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(both.value(0), 2, "diagonal: passages with tema.skole");
+    assert_eq!(
+        both.value(1),
+        2,
+        "both codes in the informant turn and in the minutes"
+    );
+    let seg = p.segments(Some("tema"), None, 10).unwrap();
+    assert_eq!(seg.num_rows(), p.codings(None).unwrap().num_rows());
+    let m = p
+        .memo(
+            "code",
+            "tema.skole",
+            "kari",
+            "Sjekk skulen/skolen-variantene.",
+        )
+        .unwrap();
+    assert!(m > 0);
+    assert_eq!(p.memos().unwrap().num_rows(), 1);
+    assert!(p.memo("bok", "x", "kari", "nei").is_err());
+    assert!(p.code("p0000", "x", "kari", None).is_err());
+    assert!(p
+        .code(
+            &strings(col(&p.passages().unwrap(), "passage_id"))[0],
+            "x",
+            "auto:test",
+            None
+        )
+        .is_err());
+}
+
+#[test]
+fn agreement_counts_and_kappa() {
+    let (_d, mut p) = archive();
+    let ids = strings(col(&p.passages().unwrap(), "passage_id"));
+    // a codes passages 0 and 1; b codes 1 and 2 -> over 4 passages: both 1, a only 1, b only 1, neither 1.
+    for (i, coder) in [(0, "a"), (1, "a"), (1, "b"), (2, "b")] {
+        p.code(&ids[i], "k", coder, None).unwrap();
+    }
+    let t = p.agreement("a", "b", Some(&ids[..4])).unwrap();
+    let f = |n: &str| {
+        t.column_by_name(n)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .unwrap()
+            .value(0)
+    };
+    assert_eq!(f("precision"), 0.5);
+    assert_eq!(f("recall"), 0.5);
+    assert_eq!(f("percent_agreement"), 0.5);
+    assert_eq!(f("kappa"), 0.0);
+}
