@@ -1,0 +1,112 @@
+"""Codebooks and coding from Python: the shared rule and bad-codebook cases, batch
+apply without an archive, pickling, and the human-codings invariant."""
+import json
+import pathlib
+import pickle
+import sys
+
+import pytest
+
+import innsikt
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RULES = sorted((ROOT / "tests" / "cases" / "rules").glob("*.toml"))
+BAD = sorted(p for p in (ROOT / "tests" / "cases" / "codebooks-bad").iterdir() if p.suffix in (".toml", ".json"))
+
+
+@pytest.mark.parametrize("path", RULES, ids=lambda p: p.name)
+def test_rule_cases(path):
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    cb = innsikt.Codebook.from_string(doc["codebook"])
+    for case in doc["case"]:
+        got = json.loads(cb._raw.hits_json(case["text"], case.get("context")))
+        assert got == case["expect"], case["text"]
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
+def test_bad_codebooks(path):
+    expected = (path.parent / f"{path.name}.expected.txt").read_text(encoding="utf-8").rstrip("\n")
+    with pytest.raises(innsikt.CodebookError) as e:
+        innsikt.Codebook.from_string(path.read_text(encoding="utf-8"), "json" if path.suffix == ".json" else "toml", name=path.name)
+    assert str(e.value) == expected
+
+
+def test_there_are_enough_cases():
+    assert len(RULES) >= 5 and len(BAD) >= 10
+
+
+@pytest.fixture(scope="module")
+def pd_codebook():
+    return innsikt.Codebook.load(ROOT / "corpus-sample" / "codebooks" / "pd.toml")
+
+
+def test_default_codebook(pd_codebook):
+    codes = pd_codebook.codes().to_pandas()
+    names = set(codes["name"])
+    for theme in ["Forebygging og tidlig innsats", "Samhandling og kritiske overganger",
+                  "Tid, ressurser og tilgjengelighet", "Ledelse og organisering"]:
+        assert theme in names
+    assert {"fase.innsikt", "fase.utforske", "fase.spredning", "nivaa.individ", "nivaa.gruppe",
+            "nivaa.organisasjon", "provehandling"} <= set(codes["code_id"])
+    assert (codes["description"].str.len() > 40).sum() >= 30
+
+
+def test_apply_batch_of_plain_strings(pd_codebook):
+    out = pd_codebook.apply([
+        "Vi lykkes ikke med å fange opp ungdommene tidlig nok.",
+        "Taushetsplikten gjorde at barnevernet og skolen ikke kunne snakke sammen.",
+        "Dei tilsette i kommunen manglar tid til å byggje relasjonar med ungdomane.",
+        "Ingenting her.",
+    ])
+    assert len(out) == 4 and out[3] == []
+    assert any(c.startswith("emne.samtykke") for c in out[1])
+    table = pd_codebook.apply_table(["Sommerjobb i sparebanken."]).to_pandas()
+    assert {"text_index", "code_id", "rule", "start", "end", "spans"} <= set(table.columns)
+
+
+def test_codebook_pickles(pd_codebook):
+    again = pickle.loads(pickle.dumps(pd_codebook))
+    assert again.id == pd_codebook.id and again.version == pd_codebook.version
+    texts = ["Fast kontaktperson fra OT fulgte henne over til videregående."]
+    assert again.apply(texts) == pd_codebook.apply(texts)
+
+
+def test_human_codings_survive_autocoding(tmp_path, root, pd_codebook):
+    p = innsikt.Project.create(tmp_path / "a")
+    p.ingest([root / "corpus-sample" / "intervjuer"], progress=False)
+    pid = p.passages().to_pandas().query("kind == 'turn'")["passage_id"].iloc[3]
+    cid = p.code(pid, "tema.tid", coder="kari")
+    p.memo("coding", cid, "Tydelig om åpningstider.", author="kari")
+    before = p.codings("human").to_pandas()
+    r1 = p.autocode(pd_codebook, progress=False)
+    r2 = p.autocode(pd_codebook, progress=False)
+    assert r2.replaced == r1.codings
+    machine = p.codings("machine").to_pandas()
+    assert len(machine) == r1.codings
+    assert machine["rule"].notna().all() and (machine["spans"].str.len() > 2).all()
+    after = p.codings("human").to_pandas()
+    assert before.equals(after)
+    assert p.uncode(cid) and len(p.codings("human")) == 0
+    assert len(p.codings("machine")) == r1.codings
+
+
+def test_analyses_on_the_sample(tmp_path, root, pd_codebook):
+    p = innsikt.Project.create(tmp_path / "a")
+    p.ingest([root / "corpus-sample"], metadata=root / "corpus-sample" / "metadata.csv", progress=False)
+    p.autocode(pd_codebook, progress=False)
+    ct = p.crosstab(by="municipality").to_pandas().set_index("code_id")
+    assert {"Kongsvinger", "Eidskog", "Grue", "Åsnes", "Nord-Odal", "Sør-Odal"} <= set(ct.columns)
+    co = p.cooccurrence().to_polars()
+    assert co.height == co.width - 1
+    seg = p.segments("tema.samhandling", context=80).to_pandas()
+    assert len(seg) > 10 and (seg["text"].str.len() > 0).all()
+    n, errors = p.import_codings(root / "corpus-sample" / "codings" / "gold-marte.csv")
+    assert n >= 300 and errors == []
+    ag = p.agreement("marte", "auto:pd").to_pandas().set_index("code_id")
+    assert {"tema.forebygging", "tema.samhandling", "tema.tid", "tema.ledelse"} <= set(ag.index)
+    assert ag["kappa"].notna().all()
