@@ -96,12 +96,11 @@ fn machine_coder_against_gold() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(added >= 300);
 
-    let heldout: Vec<String> = std::fs::read_to_string(sample().join("codings/heldout.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(String::from)
-        .collect();
+    let heldout: toml::Value =
+        toml::from_str(&std::fs::read_to_string(sample().join("codings/heldout.toml")).unwrap()).unwrap();
+    let heldout: Vec<String> =
+        heldout["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect();
+    assert_eq!(heldout.len(), 6);
     let text = std::fs::read_to_string(sample().join("codings/gold-marte.csv")).unwrap();
     let records = innsikt::ingest::csv_records(&text, ',').unwrap();
     let (mut dev, mut held) = (Vec::new(), Vec::new());
