@@ -71,10 +71,7 @@ pub fn schema() -> (Schema, Fields) {
 
 fn register_tokenizers(index: &Index) {
     let m = index.tokenizers();
-    m.register(
-        TOKENIZER_NB,
-        TextAnalyzer::from(NorwegianTokenizer::default()),
-    );
+    m.register(TOKENIZER_NB, TextAnalyzer::from(NorwegianTokenizer));
     m.register(TOKENIZER_EXACT, TextAnalyzer::from(ExactTokenizer));
     m.register(
         TOKENIZER_KEYWORD,

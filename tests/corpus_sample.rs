@@ -20,7 +20,16 @@ fn sample_ingests_without_errors() {
         )
         .unwrap();
     assert!(rep.errors.is_empty(), "errors: {:?}", rep.errors);
-    assert!(rep.added >= 16, "added {}", rep.added);
+    let listed = std::fs::read_to_string(sample().join("metadata.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!(listed >= 16);
+    assert_eq!(
+        rep.added as usize, listed,
+        "every listed document and nothing else (codebooks, codings, READMEs are not documents)"
+    );
     let docs = p.documents().unwrap();
     let names = docs.column_by_name("document").unwrap();
     let muni = docs.column_by_name("municipality").unwrap();

@@ -97,9 +97,14 @@ fn machine_coder_against_gold() {
     assert!(added >= 300);
 
     let heldout: toml::Value =
-        toml::from_str(&std::fs::read_to_string(sample().join("codings/heldout.toml")).unwrap()).unwrap();
-    let heldout: Vec<String> =
-        heldout["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect();
+        toml::from_str(&std::fs::read_to_string(sample().join("codings/heldout.toml")).unwrap())
+            .unwrap();
+    let heldout: Vec<String> = heldout["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(heldout.len(), 6);
     let text = std::fs::read_to_string(sample().join("codings/gold-marte.csv")).unwrap();
     let records = innsikt::ingest::csv_records(&text, ',').unwrap();

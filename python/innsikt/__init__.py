@@ -308,7 +308,14 @@ class Project:
             if bar is not None:
                 bar.close()
         d["by_code"] = dict(d["by_code"])
-        return AutocodeReport(**d)
+        report = AutocodeReport(**d)
+        if report.silent_rules:
+            import warnings
+
+            listed = ", ".join(f"{code}/{rule}" for code, rule in report.silent_rules[:10])
+            more = "" if len(report.silent_rules) <= 10 else f" and {len(report.silent_rules) - 10} more"
+            warnings.warn(f"{len(report.silent_rules)} rules matched nothing in this archive: {listed}{more}", stacklevel=2)
+        return report
 
     def code(
         self, passage_id: str, code_id: str, coder: str, start: Optional[int] = None, end: Optional[int] = None

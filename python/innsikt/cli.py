@@ -266,9 +266,25 @@ def cmd_demo(a: argparse.Namespace) -> int:
         searches.append({"query": q, "total": res.total, "facets": res.facets,
                          "top": _records(res, ["document", "speaker", "snippet", "municipality"])})
     kwic = _records(p.kwic("samarbeid", width=35, limit=6))
+    codebook_path = os.path.join(corpus, "codebooks", "pd.toml")
+    coding = None
+    if os.path.exists(codebook_path):
+        cb = innsikt.Codebook.load(codebook_path)
+        run = p.autocode(cb, progress=not a.json)
+        ct = p.crosstab(by="municipality", coder=f"auto:{cb.id}").to_pandas().set_index("code_id")
+        names = cb.codes().to_pandas().set_index("code_id")["name"]
+        themes = [c for c in ["tema.forebygging", "tema.samhandling", "tema.tid", "tema.ledelse"] if c in ct.index]
+        per_muni = passages.groupby("municipality")["passage_id"].count()
+        share = (ct.loc[themes, [m for m in per_muni.index if m in ct.columns]] / per_muni).round(2)
+        share.index = [names[c] for c in share.index]
+        coding = {"codebook": f"{cb.id} {cb.version}", "codings": run.codings, "share": share}
     if a.json:
-        _emit_json({"ingest": rep.__dict__, "documents": len(docs), "passages": len(passages), "searches": searches,
-                    "kwic": kwic})
+        out = {"ingest": rep.__dict__, "documents": len(docs), "passages": len(passages), "searches": searches,
+               "kwic": kwic}
+        if coding:
+            out["autocode"] = {"codebook": coding["codebook"], "codings": coding["codings"],
+                               "theme_share_by_municipality": coding["share"].to_dict()}
+        _emit_json(out)
         return 1 if rep.errors else 0
     tty = sys.stdout.isatty()
     print(f"\nInnsikt {innsikt.__version__} — archive {p.root}")
@@ -289,6 +305,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     print("\nConcordance for 'samarbeid':")
     for r in kwic:
         print(f"  {r['left']:>35} {r['keyword']} {r['right']:<35}")
+    if coding:
+        print(f"\nAutocoded with the PD codebook ({coding['codebook']}): {coding['codings']} codings.")
+        print("Share of each municipality's passages coded with the four final themes:")
+        print(coding["share"].to_string())
     return 1 if rep.errors else 0
 
 

@@ -4,6 +4,7 @@
 //! the same way, through [`words`], so positions agree between the two fields.
 
 use super::norwegian::{analyze_word, WordTerms};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -29,24 +30,30 @@ pub fn words(text: &str) -> impl Iterator<Item = Word> + '_ {
 
 const CACHE_LIMIT: usize = 200_000;
 
-/// The Norwegian analyzer as a tantivy tokenizer. Each clone keeps its own cache
-/// of analysed word forms (indexing threads do not contend on a lock).
-#[derive(Clone, Default)]
-pub struct NorwegianTokenizer {
-    cache: HashMap<String, Arc<WordTerms>>,
+thread_local! {
+    /// Analysed word forms, per thread: indexing and coding threads never contend
+    /// on a lock, and every analyzer on a thread shares the work already done.
+    static CACHE: RefCell<HashMap<String, Arc<WordTerms>>> = RefCell::new(HashMap::new());
 }
+
+/// The Norwegian analyzer as a tantivy tokenizer.
+#[derive(Clone, Default)]
+pub struct NorwegianTokenizer;
 
 impl NorwegianTokenizer {
     pub fn terms(&mut self, lower: &str) -> Arc<WordTerms> {
-        if let Some(t) = self.cache.get(lower) {
-            return t.clone();
-        }
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-        }
-        let t = Arc::new(analyze_word(lower));
-        self.cache.insert(lower.to_string(), t.clone());
-        t
+        CACHE.with(|c| {
+            if let Some(t) = c.borrow().get(lower) {
+                return t.clone();
+            }
+            let t = Arc::new(analyze_word(lower));
+            let mut c = c.borrow_mut();
+            if c.len() >= CACHE_LIMIT {
+                c.clear();
+            }
+            c.insert(lower.to_string(), t.clone());
+            t
+        })
     }
 }
 
