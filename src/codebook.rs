@@ -168,8 +168,12 @@ pub struct Codebook {
     terms: HashMap<String, u32>,
     term_rules: Vec<Vec<usize>>,
     always: Vec<usize>,
-    regex_set: regex::RegexSet,
-    regex_rules: Vec<usize>,
+    /// Literals that regex rules need (lower-cased), one automaton for all.
+    regex_prefilter: Option<aho_corasick::AhoCorasick>,
+    /// For each prefilter literal, the rules it lets through.
+    literal_rules: Vec<Vec<usize>>,
+    /// Regex-only rules without a usable literal: always tried.
+    regex_always: Vec<usize>,
     /// The source text, kept so an archive can store every version it coded with.
     pub source: String,
 }
@@ -300,6 +304,27 @@ fn triggers(n: &Node) -> Option<Vec<u32>> {
         }
         Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
     }
+}
+
+/// Lower-cased literals of which every match of `pattern` must start with one
+/// (None when there is no usable set: then the regex is tried on every passage).
+fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+    let mut out: Vec<String> = Vec::new();
+    for lit in seq.literals()? {
+        let s = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
+        if s.chars().count() < 2 {
+            return None;
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn check_id(id: &str) -> bool {
@@ -550,8 +575,9 @@ impl Codebook {
         }
         let mut term_rules = vec![Vec::new(); c.terms.len()];
         let mut always = Vec::new();
-        let mut regex_rules = Vec::new();
-        let mut patterns = Vec::new();
+        let mut literals: Vec<String> = Vec::new();
+        let mut literal_rules: Vec<Vec<usize>> = Vec::new();
+        let mut regex_always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             if r.query.is_some() && !r.triggers.is_empty() {
                 for t in &r.triggers {
@@ -560,24 +586,33 @@ impl Codebook {
             } else if r.query.is_some() {
                 always.push(i);
             } else {
-                regex_rules.push(i);
-                patterns.push(r.regex.as_ref().unwrap().as_str().to_string());
+                match prefilter_literals(r.regex.as_ref().unwrap().as_str()) {
+                    Some(lits) => {
+                        for l in lits {
+                            match literals.iter().position(|x| *x == l) {
+                                Some(k) => literal_rules[k].push(i),
+                                None => {
+                                    literals.push(l);
+                                    literal_rules.push(vec![i]);
+                                }
+                            }
+                        }
+                    }
+                    None => regex_always.push(i),
+                }
             }
         }
         for v in &mut term_rules {
             v.dedup();
         }
-        let regex_set = regex::RegexSetBuilder::new(&patterns)
-            .size_limit(64 << 20)
-            .build()
-            .map_err(|e| {
-                c.err(
-                    None,
-                    None,
-                    None,
-                    format!("the codebook's regexes together are too large: {e}"),
-                )
-            })?;
+        let regex_prefilter = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                aho_corasick::AhoCorasick::new(&literals)
+                    .map_err(|e| c.err(None, None, None, format!("regex prefilter: {e}")))?,
+            )
+        };
         Ok(Codebook {
             meta: Meta {
                 id: raw.codebook.id.clone(),
@@ -594,8 +629,9 @@ impl Codebook {
             terms: c.terms,
             term_rules,
             always,
-            regex_set,
-            regex_rules,
+            regex_prefilter,
+            literal_rules,
+            regex_always,
             source: src.to_string(),
         })
     }
@@ -631,9 +667,12 @@ impl Codebook {
         for id in positions.keys() {
             candidates.extend(self.term_rules[*id as usize].iter().copied());
         }
-        if !self.regex_rules.is_empty() {
-            for m in self.regex_set.matches(text).iter() {
-                candidates.insert(self.regex_rules[m]);
+        candidates.extend(self.regex_always.iter().copied());
+        if let Some(ac) = &self.regex_prefilter {
+            // Regex rules run only where one of their required literals occurs.
+            let lower = text.to_lowercase();
+            for m in ac.find_overlapping_iter(&lower) {
+                candidates.extend(self.literal_rules[m.pattern().as_usize()].iter().copied());
             }
         }
         let mut order: Vec<usize> = candidates.into_iter().collect();
@@ -842,5 +881,28 @@ impl Codebook {
                 })
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefilter_literals;
+
+    #[test]
+    fn regexes_get_literal_prefilters() {
+        assert_eq!(
+            prefilter_literals(r"(?i)veldig\s+uvanle?i?g"),
+            Some(vec!["veldig".to_string()])
+        );
+        assert_eq!(
+            prefilter_literals(r"(?i)vi\s+(?:lykkes|lukkast)"),
+            Some(vec!["vi".to_string()])
+        );
+        // A leading digit class gives no useful literal: the regex is always tried.
+        assert_eq!(prefilter_literals(r"\d+ prosent"), None);
+        assert_eq!(
+            prefilter_literals(r"\bfravær"),
+            Some(vec!["fravær".to_string()])
+        );
     }
 }
