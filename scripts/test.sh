@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: the Rust core (cargo test) and the
-# Python package, CLI and shared data cases (pytest).
+# Builds everything and runs every test: the Python package, CLI, notebooks and
+# shared data cases (pytest), and the Rust core (cargo test). The wheel and the
+# Rust tests share one release build of the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-echo "== cargo test (core)"
-cargo test --locked
-echo "== build and install the Python package"
+echo "== build and install the Python package (release)"
 python3 -m pip install --quiet ".[test]"
+echo "== cargo test (core, release profile)"
+cargo test --release --locked
 echo "== pytest"
 set +e
 python3 -m pytest -q tests/python
