@@ -306,25 +306,43 @@ fn triggers(n: &Node) -> Option<Vec<u32>> {
     }
 }
 
-/// Lower-cased literals of which every match of `pattern` must start with one
-/// (None when there is no usable set: then the regex is tried on every passage).
+/// Lower-cased literals of which every match of `pattern` contains one: the
+/// prefix or the suffix set, whichever has the longer shortest literal (None when
+/// neither is usable: then the regex is tried on every passage).
 fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // Literals are compared lower-cased with the lower-cased text, so a leading
+    // (?i) is dropped here: case variants (with Unicode folds such as K/k/U+212A)
+    // would otherwise multiply past the extractor's limits.
+    let core = pattern.strip_prefix("(?i)").unwrap_or(pattern);
     let hir = regex_syntax::ParserBuilder::new()
         .build()
-        .parse(pattern)
+        .parse(core)
         .ok()?;
-    let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
-    let mut out: Vec<String> = Vec::new();
-    for lit in seq.literals()? {
-        let s = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
-        if s.chars().count() < 2 {
-            return None;
+    let set = |kind: ExtractKind| -> Option<Vec<String>> {
+        let seq = Extractor::new().kind(kind).extract(&hir);
+        let mut out: Vec<String> = Vec::new();
+        for lit in seq.literals()? {
+            let s = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
+            if s.chars().count() < 2 {
+                return None;
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
         }
-        if !out.contains(&s) {
-            out.push(s);
-        }
+        (!out.is_empty()).then_some(out)
+    };
+    let shortest = |v: &Option<Vec<String>>| {
+        v.as_ref()
+            .map(|v| v.iter().map(|s| s.chars().count()).min().unwrap_or(0))
+    };
+    let (pre, suf) = (set(ExtractKind::Prefix), set(ExtractKind::Suffix));
+    if shortest(&suf) > shortest(&pre) {
+        suf
+    } else {
+        pre
     }
-    (!out.is_empty()).then_some(out)
 }
 
 fn check_id(id: &str) -> bool {
@@ -894,12 +912,18 @@ mod tests {
             prefilter_literals(r"(?i)veldig\s+uvanle?i?g"),
             Some(vec!["veldig".to_string()])
         );
+        // The suffix set is more selective here than the prefix "vi".
         assert_eq!(
             prefilter_literals(r"(?i)vi\s+(?:lykkes|lukkast)"),
-            Some(vec!["vi".to_string()])
+            Some(vec!["lykkes".to_string(), "lukkast".to_string()])
         );
-        // A leading digit class gives no useful literal: the regex is always tried.
-        assert_eq!(prefilter_literals(r"\d+ prosent"), None);
+        // A leading digit class gives no prefix, but the suffix is usable.
+        assert_eq!(
+            prefilter_literals(r"\d+ prosent"),
+            Some(vec![" prosent".to_string()])
+        );
+        // Nothing literal at all: the regex is tried on every passage.
+        assert_eq!(prefilter_literals(r"\d{11}"), None);
         assert_eq!(
             prefilter_literals(r"\bfravær"),
             Some(vec!["fravær".to_string()])
