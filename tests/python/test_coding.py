@@ -83,8 +83,10 @@ def test_human_codings_survive_autocoding(tmp_path, root, pd_codebook):
     cid = p.code(pid, "tema.tid", coder="kari")
     p.memo("coding", cid, "Tydelig om åpningstider.", author="kari")
     before = p.codings("human").to_pandas()
-    r1 = p.autocode(pd_codebook, progress=False)
-    r2 = p.autocode(pd_codebook, progress=False)
+    with pytest.warns(UserWarning, match="rules matched nothing in this archive"):
+        r1 = p.autocode(pd_codebook, progress=False)
+    with pytest.warns(UserWarning, match="rules matched nothing"):
+        r2 = p.autocode(pd_codebook, progress=False)
     assert r2.replaced == r1.codings
     machine = p.codings("machine").to_pandas()
     assert len(machine) == r1.codings
@@ -98,7 +100,8 @@ def test_human_codings_survive_autocoding(tmp_path, root, pd_codebook):
 def test_analyses_on_the_sample(tmp_path, root, pd_codebook):
     p = innsikt.Project.create(tmp_path / "a")
     p.ingest([root / "corpus-sample"], metadata=root / "corpus-sample" / "metadata.csv", progress=False)
-    p.autocode(pd_codebook, progress=False)
+    with pytest.warns(UserWarning, match="matched nothing"):
+        p.autocode(pd_codebook, progress=False)
     ct = p.crosstab(by="municipality").to_pandas().set_index("code_id")
     assert {"Kongsvinger", "Eidskog", "Grue", "Åsnes", "Nord-Odal", "Sør-Odal"} <= set(ct.columns)
     co = p.cooccurrence().to_polars()
