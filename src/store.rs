@@ -692,6 +692,50 @@ impl Store {
     }
 }
 
+/// Shift the offsets of codings on passages that exist in both the old and the new
+/// version of a document by how far the passage moved. Codings on passages that no
+/// longer exist are kept as they are (their passage id no longer resolves).
+fn rebase_codings(
+    tx: &Transaction,
+    d: &NewDocument,
+    old_starts: &std::collections::HashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    let mut select =
+        tx.prepare_cached("SELECT id, start, \"end\", spans FROM codings WHERE passage_id = ?1")?;
+    let mut update = tx.prepare_cached(
+        "UPDATE codings SET start = ?2, \"end\" = ?3, spans = ?4, document_id = ?5 WHERE id = ?1",
+    )?;
+    for p in &d.passages {
+        let Some(old) = old_starts.get(&p.id) else {
+            continue;
+        };
+        let delta = p.start as i64 - old;
+        if delta == 0 {
+            continue;
+        }
+        let rows: Vec<(i64, i64, i64, String)> = select
+            .query_map([&p.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, start, end, spans) in rows {
+            let spans: Vec<(i64, i64)> = serde_json::from_str(&spans).unwrap_or_default();
+            let spans: Vec<(i64, i64)> = spans
+                .into_iter()
+                .map(|(a, b)| (a + delta, b + delta))
+                .collect();
+            update.execute(params![
+                id,
+                start + delta,
+                end + delta,
+                serde_json::to_string(&spans).unwrap_or_default(),
+                d.id
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 fn bump_generation(tx: &Transaction) -> rusqlite::Result<u64> {
     tx.execute(
         "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='generation'",
@@ -730,10 +774,23 @@ fn now_iso() -> String {
 }
 
 fn write_document(tx: &Transaction, d: &NewDocument) -> rusqlite::Result<Vec<i64>> {
+    // Where the passages of the version being replaced started, so that codings on
+    // passages that survive keep pointing at the same text after earlier text moved.
+    let old_starts: std::collections::HashMap<String, i64> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT id, start FROM passages WHERE document_id = ?1")?;
+        let rows = stmt.query_map([&d.id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     tx.execute(
         "DELETE FROM documents WHERE key=?1 OR id=?2",
         params![d.key, d.id],
     )?;
+    if !old_starts.is_empty() {
+        rebase_codings(tx, d, &old_starts)?;
+    }
     tx.execute(
         "INSERT INTO documents(id, key, source_path, format, encoding, content_hash, text, n_chars, ingested_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -227,3 +227,60 @@ fn agreement_counts_and_kappa() {
     assert_eq!(f("percent_agreement"), 0.5);
     assert_eq!(f("kappa"), 0.0);
 }
+
+#[test]
+fn human_codings_follow_their_passage_when_earlier_text_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("f");
+    std::fs::create_dir_all(&files).unwrap();
+    let file = files.join("a.txt");
+    std::fs::write(&file, "Første avsnitt.\n\nAndre avsnitt om ungdomsrådet.\n").unwrap();
+    let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+    p.ingest(&[files.clone()], None, &mut Silent).unwrap();
+    let t = p.passages().unwrap();
+    let pid = strings(col(&t, "passage_id"))[1].clone();
+    let doc = strings(col(&t, "document_id"))[0].clone();
+    let start = t
+        .column_by_name("start")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(1);
+    // Code the word "ungdomsrådet" (17 characters into the passage).
+    p.code(&pid, "k", "kari", Some((start + 17, start + 29)))
+        .unwrap();
+    let word = |p: &Project| {
+        let c = p.codings(Some("kari")).unwrap();
+        let s = c
+            .column_by_name("start")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
+        let e = c
+            .column_by_name("end")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
+        let text = p.document_text(&doc).unwrap().unwrap();
+        text.chars()
+            .skip(s as usize)
+            .take((e - s) as usize)
+            .collect::<String>()
+    };
+    assert_eq!(word(&p), "ungdomsrådet");
+    // The first paragraph grows; the second passage is unchanged and keeps its id.
+    std::fs::write(
+        &file,
+        "Første avsnitt, nå mye lengre enn før.\n\nAndre avsnitt om ungdomsrådet.\n",
+    )
+    .unwrap();
+    let rep = p.ingest(&[files], None, &mut Silent).unwrap();
+    assert_eq!(rep.updated, 1);
+    assert!(strings(col(&p.passages().unwrap(), "passage_id")).contains(&pid));
+    assert_eq!(word(&p), "ungdomsrådet");
+}
