@@ -5,6 +5,10 @@
 /// Receives progress: `done` of `total` units, and what is being worked on.
 pub trait Progress {
     fn update(&mut self, done: u64, total: u64, what: &str) -> bool;
+
+    /// Called after a transaction commits, with the keys of the documents it saved:
+    /// from here on they survive any crash.
+    fn saved(&mut self, _keys: &[String]) {}
 }
 
 /// Ignores progress and never cancels.

@@ -22,6 +22,12 @@ use std::path::{Path, PathBuf};
 
 const MARKER: &str = "innsikt-archive.json";
 const BATCH_DOCS: usize = 256;
+
+/// Documents per ingest transaction: 256, or `INNSIKT_BATCH_DOCUMENTS` (the crash
+/// harness uses small batches so that kills land between commits).
+fn batch_docs() -> usize {
+    std::env::var("INNSIKT_BATCH_DOCUMENTS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(BATCH_DOCS)
+}
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// What an ingest did.
@@ -218,6 +224,7 @@ impl Project {
         let mut batch: Vec<NewDocument> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut cancelled = !progress.update(0, total, "");
+        let batch_docs = batch_docs();
         for (i, c) in candidates.iter().enumerate() {
             if cancelled {
                 break;
@@ -264,13 +271,13 @@ impl Project {
                 }
                 Err(e) => report.errors.push(e),
             }
-            if batch.len() >= BATCH_DOCS || batch_bytes >= BATCH_BYTES {
-                self.write(std::mem::take(&mut batch))?;
+            if batch.len() >= batch_docs || batch_bytes >= BATCH_BYTES {
+                self.write(std::mem::take(&mut batch), progress)?;
                 batch_bytes = 0;
             }
             cancelled = !progress.update(i as u64 + 1, total, &c.key);
         }
-        self.write(batch)?;
+        self.write(batch, progress)?;
         if cancelled {
             return Err(Error::Cancelled);
         }
@@ -278,11 +285,12 @@ impl Project {
     }
 
     /// Store a batch, then bring the index up to the store's generation.
-    fn write(&mut self, docs: Vec<NewDocument>) -> Result<()> {
+    fn write(&mut self, docs: Vec<NewDocument>, progress: &mut dyn Progress) -> Result<()> {
         if docs.is_empty() {
             return Ok(());
         }
         let (generation, rowids) = self.store.write_batch(&docs)?;
+        progress.saved(&docs.iter().map(|d| d.key.clone()).collect::<Vec<_>>());
         let mut w = self.index.writer()?;
         for (d, ids) in docs.iter().zip(rowids) {
             w.delete_document(&d.id);

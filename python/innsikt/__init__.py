@@ -238,6 +238,7 @@ class Project:
         paths: Union[PathLike, Sequence[PathLike]],
         metadata: Optional[PathLike] = None,
         progress: ProgressArg = True,
+        on_saved: Optional[Callable[[List[str]], Any]] = None,
     ) -> IngestReport:
         """Ingest files and folders (.txt, .md, .docx, .vtt, .srt).
 
@@ -246,6 +247,8 @@ class Project:
         that cannot be read are listed in ``errors`` while the rest is ingested.
         ``progress`` is True for a tqdm bar, False for none, or a callable
         ``(done, total, current_file)``. Ctrl-C stops after the current batch is saved.
+        ``on_saved`` is called with the keys of each batch of documents once it is
+        committed (from then on they survive a crash).
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -255,6 +258,7 @@ class Project:
                 [os.fspath(p) for p in paths],
                 os.fspath(metadata) if metadata is not None else None,
                 cb,
+                on_saved,
             )
         finally:
             if bar is not None:

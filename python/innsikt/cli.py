@@ -46,7 +46,13 @@ def cmd_init(a: argparse.Namespace) -> int:
 
 def cmd_ingest(a: argparse.Namespace) -> int:
     p = innsikt.Project.open(a.archive)
-    rep = p.ingest(a.paths, metadata=a.metadata, progress=not a.json and not a.quiet)
+
+    def log_saved(keys: List[str]) -> None:
+        for k in keys:
+            print(f"saved\t{k}", flush=True)
+
+    rep = p.ingest(a.paths, metadata=a.metadata, progress=not a.json and not a.quiet,
+                   on_saved=log_saved if a.log_saved else None)
     if a.json:
         _emit_json(rep.__dict__)
     else:
@@ -329,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+")
     sp.add_argument("-m", "--metadata", help="metadata CSV with a 'file' column")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--log-saved", action="store_true", help="print 'saved<TAB>key' as each document is committed")
     add("reindex", "rebuild the search index from the store", cmd_reindex)
     sp = add("search", "search passages", cmd_search)
     sp.add_argument("query")

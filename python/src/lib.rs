@@ -150,6 +150,7 @@ fn table(batch: RecordBatch) -> ArrowTable {
 /// callback exception (the exception is kept and raised afterwards).
 struct PyProgress {
     callback: Option<Py<PyAny>>,
+    on_saved: Option<Py<PyAny>>,
     error: Option<PyErr>,
 }
 
@@ -168,6 +169,16 @@ impl innsikt::progress::Progress for PyProgress {
             }
             true
         })
+    }
+
+    fn saved(&mut self, keys: &[String]) {
+        if let Some(cb) = &self.on_saved {
+            Python::attach(|py| {
+                if let Err(e) = cb.call1(py, (keys.to_vec(),)) {
+                    self.error.get_or_insert(e);
+                }
+            });
+        }
     }
 }
 
@@ -230,16 +241,18 @@ impl RawProject {
         self.with(py, |p| p.counts())
     }
 
-    #[pyo3(signature = (paths, metadata=None, progress=None))]
+    #[pyo3(signature = (paths, metadata=None, progress=None, on_saved=None))]
     fn ingest<'py>(
         &self,
         py: Python<'py>,
         paths: Vec<PathBuf>,
         metadata: Option<PathBuf>,
         progress: Option<Py<PyAny>>,
+        on_saved: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut prog = PyProgress {
             callback: progress,
+            on_saved,
             error: None,
         };
         let result = self.with(py, |p| p.ingest(&paths, metadata.as_deref(), &mut prog));
@@ -261,6 +274,7 @@ impl RawProject {
     fn reindex(&self, py: Python<'_>, progress: Option<Py<PyAny>>) -> PyResult<u64> {
         let mut prog = PyProgress {
             callback: progress,
+            on_saved: None,
             error: None,
         };
         let result = self.with(py, |p| p.reindex(&mut prog));
@@ -315,6 +329,7 @@ impl RawProject {
         let cb = codebook.inner.clone();
         let mut prog = PyProgress {
             callback: progress,
+            on_saved: None,
             error: None,
         };
         let result = self.with(py, |p| p.autocode(&cb, &mut prog));
