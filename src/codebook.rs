@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 pub const FORMAT: u32 = 1;
+/// Limits on one codebook: codes, rules, and bytes of source.
+pub const MAX_CODES: usize = 20_000;
+pub const MAX_RULES: usize = 100_000;
+pub const MAX_SOURCE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A codebook that cannot be loaded: where (file, line, column, code, rule) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,6 +359,22 @@ fn check_id(id: &str) -> bool {
 impl Codebook {
     /// Load a codebook file (`.toml` or `.json`).
     pub fn load(path: &Path) -> Result<Codebook, CodebookError> {
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.len() as usize > MAX_SOURCE_BYTES {
+                return Err(CodebookError {
+                    path: Some(path.to_path_buf()),
+                    line: None,
+                    column: None,
+                    code: None,
+                    rule: None,
+                    message: format!(
+                        "the codebook is {} MiB; the limit is {} MiB",
+                        m.len() >> 20,
+                        MAX_SOURCE_BYTES >> 20
+                    ),
+                });
+            }
+        }
         let src = std::fs::read_to_string(path).map_err(|e| CodebookError {
             path: Some(path.to_path_buf()),
             line: None,
@@ -379,6 +399,16 @@ impl Codebook {
             rule: None,
             message: String::new(),
         };
+        if src.len() > MAX_SOURCE_BYTES {
+            return Err(CodebookError {
+                message: format!(
+                    "the codebook is {} MiB; the limit is {} MiB",
+                    src.len() >> 20,
+                    MAX_SOURCE_BYTES >> 20
+                ),
+                ..base
+            });
+        }
         // JSON is converted to TOML so that one loader checks both; positions are
         // then only reported for TOML files.
         let toml_src;
@@ -426,6 +456,18 @@ impl Codebook {
                 format!(
                     "codebook format {} is not supported (this build reads {FORMAT})",
                     raw.format.unwrap_or(0)
+                ),
+            ));
+        }
+        let n_rules: usize = raw.code.iter().map(|c| c.rule.len()).sum();
+        if raw.code.len() > MAX_CODES || n_rules > MAX_RULES {
+            return Err(c.err(
+                None,
+                None,
+                None,
+                format!(
+                    "{} codes and {n_rules} rules; the limits are {MAX_CODES} codes and {MAX_RULES} rules",
+                    raw.code.len()
                 ),
             ));
         }
@@ -792,7 +834,8 @@ impl View<'_> {
     /// Word-index spans where `ws` occur in order with at most `slop` extra words between.
     fn phrase(&self, ws: &[Vec<u32>], slop: u32) -> Vec<(u32, u32)> {
         let lists: Vec<Vec<u32>> = ws.iter().map(|w| self.at(w)).collect();
-        if lists.iter().any(|l| l.is_empty()) {
+        // A phrase without words (`""`, or only punctuation) matches nothing.
+        if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
             return Vec::new();
         }
         let mut out = Vec::new();

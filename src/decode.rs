@@ -65,6 +65,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
         return Err(FormatError::at(line_of(bytes, pos), msg));
     }
     match std::str::from_utf8(bytes) {
+        Ok(_) if looks_binary(bytes) => Err(FormatError::new(
+            "binary data, not text (control characters throughout)",
+        )),
         Ok(s) => Ok(Decoded {
             text: normalise_newlines(s),
             encoding: "utf-8",
@@ -85,12 +88,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
                     format!("neither utf-8 nor windows-1252 (byte 0x{:02x})", bytes[pos]),
                 ));
             }
-            let controls = bytes
-                .iter()
-                .filter(|b| **b < 0x20 && !matches!(**b, b'\n' | b'\r' | b'\t' | 0x0c))
-                .count();
-            if controls * 20 > bytes.len() {
-                return Err(FormatError::new("binary data, not text"));
+            if looks_binary(bytes) {
+                return Err(FormatError::new(
+                    "binary data, not text (control characters throughout)",
+                ));
             }
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
             Ok(Decoded {
@@ -99,6 +100,17 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
             })
         }
     }
+}
+
+/// More than one byte in twenty is a control character other than tab, line
+/// breaks and form feed: not text, whatever its encoding.
+fn looks_binary(bytes: &[u8]) -> bool {
+    let sample = &bytes[..bytes.len().min(1 << 20)];
+    let controls = sample
+        .iter()
+        .filter(|b| **b < 0x20 && !matches!(**b, b'\n' | b'\r' | b'\t' | 0x0c))
+        .count();
+    controls * 20 > sample.len()
 }
 
 /// CRLF and lone CR become LF.

@@ -26,7 +26,11 @@ const BATCH_DOCS: usize = 256;
 /// Documents per ingest transaction: 256, or `INNSIKT_BATCH_DOCUMENTS` (the crash
 /// harness uses small batches so that kills land between commits).
 fn batch_docs() -> usize {
-    std::env::var("INNSIKT_BATCH_DOCUMENTS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(BATCH_DOCS)
+    std::env::var("INNSIKT_BATCH_DOCUMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(BATCH_DOCS)
 }
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
 

@@ -429,6 +429,9 @@ impl<'a> Builder<'a> {
     }
 
     fn phrase(&self, field: Field, words: &[Vec<String>], slop: u32) -> Box<dyn Query> {
+        if words.is_empty() || words.iter().any(|w| w.is_empty()) {
+            return Box::new(EmptyQuery);
+        }
         if words.len() == 1 {
             return union(
                 words[0]

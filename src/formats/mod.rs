@@ -15,6 +15,9 @@ use std::path::Path;
 /// Limits that keep one hostile file from exhausting memory or time.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_LABEL_CHARS: usize = 60;
+/// The largest passage (characters); longer runs of text without a paragraph
+/// break or speaker turn are refused, naming the line where the passage starts.
+pub const MAX_PASSAGE_CHARS: usize = 1_000_000;
 
 /// A file that cannot be read as its format says. `line` is 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +140,24 @@ impl ParsedDocument {
 
 /// Parse a file's bytes as `format`.
 pub fn parse(format: Format, bytes: &[u8]) -> Result<ParsedDocument, FormatError> {
+    let doc = parse_unchecked(format, bytes)?;
+    if let Some(p) = doc
+        .passages
+        .iter()
+        .find(|p| p.end - p.start > MAX_PASSAGE_CHARS)
+    {
+        return Err(FormatError::at(
+            p.line,
+            format!(
+                "a passage of {} characters without a paragraph break; the limit is {MAX_PASSAGE_CHARS}",
+                p.end - p.start
+            ),
+        ));
+    }
+    Ok(doc)
+}
+
+fn parse_unchecked(format: Format, bytes: &[u8]) -> Result<ParsedDocument, FormatError> {
     match format {
         Format::Docx => {
             let paragraphs = docx::paragraphs(bytes)?;
