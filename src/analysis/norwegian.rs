@@ -22,6 +22,11 @@ pub struct WordTerms {
 }
 
 const MIN_WORD_FOR_SPLIT: usize = 6;
+/// Longer "words" (hashes, runs of one letter, hostile input) are not analysed:
+/// compound splitting is quadratic in word length. They become one term, cut to
+/// this many characters.
+pub const MAX_ANALYSED_CHARS: usize = 48;
+pub const MAX_TERM_CHARS: usize = 100;
 const MIN_PART: usize = 3;
 const MAX_PARTS: usize = 4;
 
@@ -174,6 +179,10 @@ fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<String>> {
 /// The index terms of one lower-case word.
 pub fn analyze_word(word: &str) -> WordTerms {
     let mut terms = WordTerms::default();
+    if word.chars().nth(MAX_ANALYSED_CHARS).is_some() {
+        terms.full.push(word.chars().take(MAX_TERM_CHARS).collect());
+        return terms;
+    }
     if word.chars().any(|c| c.is_ascii_digit()) {
         terms.full.push(word.to_string());
         return terms;
@@ -241,6 +250,14 @@ mod tests {
         assert!(matches("barnevern", "barneverntjenesten"));
         assert!(matches("tjeneste", "helsetjenester"));
         assert!(!matches("kommune", "kommunikasjon"));
+    }
+
+    #[test]
+    fn very_long_words_are_one_cut_term() {
+        let long = "a".repeat(200_000);
+        let t = analyze_word(&long);
+        assert_eq!(t.full, vec!["a".repeat(MAX_TERM_CHARS)]);
+        assert!(t.parts.is_empty());
     }
 
     #[test]

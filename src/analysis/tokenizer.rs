@@ -110,7 +110,19 @@ impl Tokenizer for ExactTokenizer {
                 offset_from: w.start,
                 offset_to: w.end,
                 position,
-                text: w.lower,
+                text: if w
+                    .lower
+                    .chars()
+                    .nth(super::norwegian::MAX_TERM_CHARS)
+                    .is_some()
+                {
+                    w.lower
+                        .chars()
+                        .take(super::norwegian::MAX_TERM_CHARS)
+                        .collect()
+                } else {
+                    w.lower
+                },
                 position_length: 1,
             })
             .collect();

@@ -46,7 +46,7 @@ def test_hostile_folder(hostile, tmp_path):
             assert name in errors, f"{name}: no error"
             msg = errors[name]
             assert msg and msg[0].islower() and not msg.endswith("."), msg
-            if name.endswith((".vtt", ".srt")) or "utf" in name:
+            if (name.endswith((".vtt", ".srt")) or "utf" in name) and not name.startswith(("empty", "timing-only", "header-only")):
                 assert msg.startswith("line "), f"{name}: {msg}"
         else:
             assert name in out["documents"], f"{name}: not ingested ({errors.get(name)})"
@@ -62,7 +62,7 @@ def test_hostile_codebooks(hostile):
     cb = innsikt.Codebook.load(cbs / "catastrophic-regex.toml")
     t = time.perf_counter()
     assert cb.apply(["a" * 200_000 + "b", "x" * 100_000]) == [[], []]
-    assert time.perf_counter() - t < 10
+    assert time.perf_counter() - t < 10, "regexes are linear; very long words are not analysed"
     with pytest.raises(innsikt.CodebookError, match="the limits are 20000 codes"):
         innsikt.Codebook.load(cbs / "huge.toml")
     big = innsikt.Codebook.load(cbs / "big-but-allowed.toml")
