@@ -741,7 +741,6 @@ impl Codebook {
             positions: &positions,
             lower: &lower,
         };
-        let mut char_of = ByteToChar::new(text);
         let mut hits = Vec::new();
         for ri in order {
             let r = &self.rules[ri];
@@ -779,7 +778,7 @@ impl Codebook {
             byte_spans.dedup();
             let spans = byte_spans
                 .into_iter()
-                .map(|(a, b)| (char_of.get(a), char_of.get(b)))
+                .map(|(a, b)| (char_offset(text, a), char_offset(text, b)))
                 .collect();
             hits.push(Hit {
                 code: r.code,
@@ -791,18 +790,9 @@ impl Codebook {
     }
 }
 
-/// Converts increasing-or-not byte offsets to code points, caching the last position.
-struct ByteToChar<'a> {
-    text: &'a str,
-}
-
-impl<'a> ByteToChar<'a> {
-    fn new(text: &'a str) -> Self {
-        ByteToChar { text }
-    }
-    fn get(&mut self, byte: usize) -> usize {
-        self.text[..byte.min(self.text.len())].chars().count()
-    }
+/// The code-point offset of byte offset `byte` in `text`.
+fn char_offset(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].chars().count()
 }
 
 fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool {

@@ -350,37 +350,30 @@ impl Project {
         w.delete_all()?;
         let mut n = 0u64;
         let mut cancelled = false;
-        self.store
-            .for_each_passage(|p| {
-                let (key, format) = docs.get(&p.document_id).cloned().unwrap_or_default();
-                let fields = DocumentFields {
-                    id: &p.document_id,
-                    key: &key,
-                    format: &format,
-                    metadata: meta.get(&p.document_id).unwrap_or(&empty),
-                };
-                w.add_passage(&fields, &p)
-                    .map_err(|e| crate::store::StoreError {
-                        path: e.path.clone(),
-                        message: e.message,
-                    })?;
-                n += 1;
-                if n % 10_000 == 0 && !progress.update(n, total, "reindex") {
-                    cancelled = true;
-                    return Err(crate::store::StoreError {
-                        path: PathBuf::new(),
-                        message: "cancelled".into(),
-                    });
-                }
-                Ok(())
-            })
-            .map_err(|e| {
-                if cancelled {
-                    Error::Cancelled
-                } else {
-                    Error::Store(e)
-                }
-            })?;
+        self.store.for_each_passage(|p| {
+            let (key, format) = docs.get(&p.document_id).cloned().unwrap_or_default();
+            let fields = DocumentFields {
+                id: &p.document_id,
+                key: &key,
+                format: &format,
+                metadata: meta.get(&p.document_id).unwrap_or(&empty),
+            };
+            w.add_passage(&fields, &p)
+                .map_err(|e| crate::store::StoreError {
+                    path: e.path.clone(),
+                    message: e.message,
+                })?;
+            n += 1;
+            if n % 10_000 == 0 && !progress.update(n, total, "reindex") {
+                cancelled = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if cancelled {
+            // The writer is dropped uncommitted: the old index stays as it was.
+            return Err(Error::Cancelled);
+        }
         w.commit(generation)?;
         progress.update(n, total, "reindex");
         Ok(n)
@@ -460,7 +453,7 @@ impl Project {
         let mut rows = Vec::new();
         self.store.for_each_passage(|p| {
             rows.push(p);
-            Ok(())
+            Ok(true)
         })?;
         self.passage_table(&rows, None)
     }
@@ -536,7 +529,7 @@ impl Project {
                 let left: String = chars[a.saturating_sub(width)..a].iter().collect();
                 let right: String = chars[b..(b + width).min(chars.len())].iter().collect();
                 let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
-                cols.0.push(r.passage_id_ref().to_string());
+                cols.0.push(r.id.clone());
                 cols.1.push(r.document_id.clone());
                 cols.2.push(r.document.clone());
                 cols.3.push(flat(left));
@@ -605,56 +598,47 @@ impl Project {
         let mut report = AutocodeReport::default();
         let mut cancelled = false;
         let empty = BTreeMap::new();
-        self.store
-            .for_each_passage(|p| {
-                let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
-                ctx.insert("kind".into(), p.kind.clone());
-                ctx.insert("document".into(), p.document.clone());
-                if let Some(s) = &p.speaker {
-                    ctx.insert("speaker".into(), s.clone());
-                }
-                if let Some(s) = &p.speaker_role {
-                    ctx.insert("speaker_role".into(), s.clone());
-                }
-                for hit in codebook.apply(&p.text, &ctx, &mut analyzer) {
-                    fired[hit.rule] += 1;
-                    let (code, rule) = codebook.rule_name(hit.rule);
-                    let spans: Vec<(i64, i64)> = hit
-                        .spans
-                        .iter()
-                        .map(|(a, b)| (p.start + *a as i64, p.start + *b as i64))
-                        .collect();
-                    rows.push(NewCoding {
-                        passage_id: p.id.clone(),
-                        document_id: p.document_id.clone(),
-                        code_id: code.to_string(),
-                        start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
-                        end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
-                        spans,
-                        coder: coder.clone(),
-                        machine: true,
-                        rule: Some(rule.to_string()),
-                    });
-                }
-                report.passages += 1;
-                if report.passages % 1000 == 0
-                    && !progress.update(report.passages, total, "autocode")
-                {
-                    cancelled = true;
-                    return Err(crate::store::StoreError {
-                        path: PathBuf::new(),
-                        message: "cancelled".into(),
-                    });
-                }
-                Ok(())
-            })
-            .map_err(|e| {
-                if cancelled {
-                    Error::Cancelled
-                } else {
-                    Error::Store(e)
-                }
-            })?;
+        self.store.for_each_passage(|p| {
+            let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
+            ctx.insert("kind".into(), p.kind.clone());
+            ctx.insert("document".into(), p.document.clone());
+            if let Some(s) = &p.speaker {
+                ctx.insert("speaker".into(), s.clone());
+            }
+            if let Some(s) = &p.speaker_role {
+                ctx.insert("speaker_role".into(), s.clone());
+            }
+            for hit in codebook.apply(&p.text, &ctx, &mut analyzer) {
+                fired[hit.rule] += 1;
+                let (code, rule) = codebook.rule_name(hit.rule);
+                let spans: Vec<(i64, i64)> = hit
+                    .spans
+                    .iter()
+                    .map(|(a, b)| (p.start + *a as i64, p.start + *b as i64))
+                    .collect();
+                rows.push(NewCoding {
+                    passage_id: p.id.clone(),
+                    document_id: p.document_id.clone(),
+                    code_id: code.to_string(),
+                    start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
+                    end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
+                    spans,
+                    coder: coder.clone(),
+                    machine: true,
+                    rule: Some(rule.to_string()),
+                });
+            }
+            report.passages += 1;
+            if report.passages % 1000 == 0 && !progress.update(report.passages, total, "autocode") {
+                cancelled = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if cancelled {
+            // Nothing was written: the earlier machine codings stay as they were.
+            return Err(Error::Cancelled);
+        }
         // One coding per passage, code and rule: several spans of one rule are one coding.
         let mut merged: Vec<NewCoding> = Vec::with_capacity(rows.len());
         for r in rows {
@@ -1008,7 +992,7 @@ impl Project {
                     _ => Some(p.kind),
                 };
                 m.insert(p.id, v);
-                Ok(())
+                Ok(true)
             })?;
             m
         } else {
@@ -1155,11 +1139,5 @@ impl Project {
     /// Codebook versions that produced codings in this archive.
     pub fn codebook_versions(&self) -> Result<Vec<(String, String, String, String)>> {
         Ok(self.store.codebook_versions()?)
-    }
-}
-
-impl PassageRow {
-    fn passage_id_ref(&self) -> &str {
-        &self.id
     }
 }

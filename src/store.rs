@@ -430,9 +430,10 @@ impl Store {
 
     /// Visit every passage in document order (for reindexing and tables), in
     /// chunks so that memory stays bounded.
+    /// `f` returns `Ok(false)` to stop early.
     pub fn for_each_passage(
         &self,
-        mut f: impl FnMut(PassageRow) -> Result<(), StoreError>,
+        mut f: impl FnMut(PassageRow) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let sql = format!(
             "SELECT {} FROM passages p JOIN documents d ON d.id = p.document_id
@@ -452,7 +453,9 @@ impl Store {
             }
             last = rows.last().unwrap().rowid;
             for r in rows {
-                f(r)?;
+                if !f(r)? {
+                    return Ok(());
+                }
             }
         }
     }

@@ -113,3 +113,25 @@ def test_analyses_on_the_sample(tmp_path, root, pd_codebook):
     ag = p.agreement("marte", "auto:pd").to_pandas().set_index("code_id")
     assert {"tema.forebygging", "tema.samhandling", "tema.tid", "tema.ledelse"} <= set(ag.index)
     assert ag["kappa"].notna().all()
+
+
+def test_interrupted_autocoding_keeps_the_earlier_codings(tmp_path, root, pd_codebook):
+    import warnings
+
+    p = innsikt.Project.create(tmp_path / "a")
+    p.ingest([root / "corpus-sample"], metadata=root / "corpus-sample" / "metadata.csv", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p.autocode(pd_codebook, progress=False)
+    before = p.codings("machine").to_pandas()
+
+    def interrupt(done, total, what):
+        if done >= 1000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        p.autocode(pd_codebook, progress=interrupt)
+    assert p.codings("machine").to_pandas().equals(before)
+    with pytest.raises(KeyboardInterrupt):
+        p.reindex(progress=lambda d, t, w: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert p.search("ungdom", limit=0).total > 100, "the index is whole after the interrupt"
