@@ -379,6 +379,24 @@ impl Project {
         Ok(n)
     }
 
+    /// One column per metadata field, each row holding its document's value.
+    fn with_metadata(
+        &self,
+        mut t: TableBuilder,
+        document_ids: &[&str],
+        meta: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<TableBuilder> {
+        for c in self.meta_columns()? {
+            t = t.str(
+                &c,
+                document_ids
+                    .iter()
+                    .map(|d| meta.get(*d).and_then(|m| m.get(&c))),
+            );
+        }
+        Ok(t)
+    }
+
     fn meta_columns(&self) -> Result<Vec<String>> {
         let mut cols: Vec<String> = STANDARD_FIELDS.iter().map(|s| s.to_string()).collect();
         for f in self.store.metadata_fields()? {
@@ -402,12 +420,8 @@ impl Project {
             .i64("chars", docs.iter().map(|d| Some(d.n_chars)))
             .str("source_path", docs.iter().map(|d| Some(&d.source_path)))
             .str("ingested_at", docs.iter().map(|d| Some(&d.ingested_at)));
-        for c in self.meta_columns()? {
-            t = t.str(
-                &c,
-                docs.iter().map(|d| meta.get(&d.id).and_then(|m| m.get(&c))),
-            );
-        }
+        let doc_ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        t = self.with_metadata(t, &doc_ids, &meta)?;
         Ok(t.build())
     }
 
@@ -438,13 +452,8 @@ impl Project {
             .i64("t_end_ms", rows.iter().map(|p| p.t_end_ms))
             .i64("line", rows.iter().map(|p| Some(p.line)))
             .str("text", rows.iter().map(|p| Some(&p.text)));
-        for c in self.meta_columns()? {
-            t = t.str(
-                &c,
-                rows.iter()
-                    .map(|p| meta.get(&p.document_id).and_then(|m| m.get(&c))),
-            );
-        }
+        let doc_ids: Vec<&str> = rows.iter().map(|p| p.document_id.as_str()).collect();
+        t = self.with_metadata(t, &doc_ids, &meta)?;
         Ok(t.build())
     }
 
@@ -968,13 +977,8 @@ impl Project {
                 rows.iter().map(|r| r.codebook_version.as_ref()),
             )
             .str("created_at", rows.iter().map(|r| Some(&r.created_at)));
-        for c in self.meta_columns()? {
-            t = t.str(
-                &c,
-                rows.iter()
-                    .map(|r| meta.get(&r.document_id).and_then(|m| m.get(&c))),
-            );
-        }
+        let doc_ids: Vec<&str> = rows.iter().map(|r| r.document_id.as_str()).collect();
+        t = self.with_metadata(t, &doc_ids, &meta)?;
         Ok(t.build())
     }
 
@@ -1126,13 +1130,8 @@ impl Project {
             .str("before", before.iter().map(Some))
             .str("text", coded.iter().map(Some))
             .str("after", after.iter().map(Some));
-        for c in self.meta_columns()? {
-            t = t.str(
-                &c,
-                rows.iter()
-                    .map(|r| meta.get(&r.document_id).and_then(|m| m.get(&c))),
-            );
-        }
+        let doc_ids: Vec<&str> = rows.iter().map(|r| r.document_id.as_str()).collect();
+        t = self.with_metadata(t, &doc_ids, &meta)?;
         Ok(t.build())
     }
 
