@@ -1,10 +1,20 @@
-//! Times `Codebook::apply` over the sample's passages: `cargo run --release --example profile_apply`.
+//! Times tokenizing, analysis and `Codebook::apply` over a folder's passages:
+//! `cargo run --release --example profile_apply -- [folder] [codebook]`
+//! (defaults: `corpus-sample`, `corpus-sample/codebooks/pd.toml`).
 use innsikt::analysis::NorwegianTokenizer;
-use innsikt::codebook::{Codebook, Context};
+use innsikt::codebook::{Codebook, Context, Matcher};
+use std::time::Instant;
+
 fn main() {
-    let cb = Codebook::load(std::path::Path::new("corpus-sample/codebooks/pd.toml")).unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args.get(1).map(String::as_str).unwrap_or("corpus-sample");
+    let cb_path = args
+        .get(2)
+        .map(String::as_str)
+        .unwrap_or("corpus-sample/codebooks/pd.toml");
+    let cb = Codebook::load(std::path::Path::new(cb_path)).unwrap();
     let mut texts = Vec::new();
-    for e in walk("corpus-sample") {
+    for e in walk(dir) {
         if let Some(f) = innsikt::formats::Format::from_path(&e) {
             if let Ok(d) = innsikt::formats::parse(f, &std::fs::read(&e).unwrap()) {
                 for p in &d.passages {
@@ -14,35 +24,60 @@ fn main() {
         }
     }
     let bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let ctx = Context::new();
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "{} passages, {:.2} MB, {} rules",
+        texts.len(),
+        mb,
+        cb.rule_count()
+    );
+    if std::env::var("SLOW_SPLIT").is_ok() {
+        slow_split(&texts);
+        return;
+    }
+    let apply_only = std::env::var("APPLY_ONLY").is_ok();
+    let t = Instant::now();
+    let mut n = 0;
+    for x in texts.iter().filter(|_| !apply_only) {
+        n += innsikt::analysis::words(x).count();
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("words only: {s:.3}s = {:.1} MB/s ({n} words)", mb / s);
     let mut a = NorwegianTokenizer;
-    for round in 0..3 {
-        let t = std::time::Instant::now();
-        let mut hits = 0;
-        for x in &texts {
-            hits += cb.apply(x, &ctx, &mut a).len();
+    for round in 0..2 {
+        let t = Instant::now();
+        let mut n = 0;
+        for x in texts.iter().filter(|_| !apply_only) {
+            for w in innsikt::analysis::words(x) {
+                n += a.terms(&w.lower).full.len();
+            }
         }
         let s = t.elapsed().as_secs_f64();
+        println!("analysis round {round}: {s:.3}s = {:.1} MB/s ({n})", mb / s);
+    }
+    let ctx = Context::new();
+    let mut m = Matcher::new(&cb);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for round in 0..rounds {
+        let t = Instant::now();
+        let cpu = cpu_seconds();
+        let mut hits = 0;
+        for x in &texts {
+            hits += m.apply(x, &ctx).len();
+        }
+        let s = t.elapsed().as_secs_f64();
+        let c = cpu_seconds() - cpu;
         println!(
-            "round {round}: {} passages, {:.2} MB in {:.3}s = {:.1} MB/s ({hits} hits)",
-            texts.len(),
-            bytes as f64 / 1e6,
-            s,
-            bytes as f64 / 1e6 / s
+            "apply round {round}: {s:.3}s = {:.1} MB/s; on-cpu {c:.3}s = {:.1} MB/s ({hits} hits)",
+            mb / s,
+            mb / c
         );
     }
-    let t = std::time::Instant::now();
-    let mut n = 0;
-    for x in &texts {
-        for w in innsikt::analysis::words(x) {
-            n += a.terms(&w.lower).full.len();
-        }
-    }
-    println!(
-        "analysis alone (warm): {:.3}s ({n})",
-        t.elapsed().as_secs_f64()
-    );
 }
+
 fn walk(d: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(d).unwrap() {
@@ -53,5 +88,36 @@ fn walk(d: &str) -> Vec<std::path::PathBuf> {
             out.push(p);
         }
     }
+    out.sort();
     out
+}
+
+/// Time this thread has spent on a CPU (Linux), which other load on the machine
+/// disturbs less than wall time.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ns| ns / 1e9)
+        .unwrap_or(0.0)
+}
+#[allow(dead_code)]
+pub fn slow_split(texts: &[String]) {
+    let mut v = Vec::new();
+    let mut worst: Vec<(f64, usize)> = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let s = Instant::now();
+        for _ in 0..3 {
+            innsikt::analysis::split_words(t, &mut v);
+        }
+        worst.push((s.elapsed().as_secs_f64() / (t.len() as f64 + 1.0), i));
+    }
+    worst.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    for (_, i) in worst.iter().take(5) {
+        let odd: String = texts[*i]
+            .chars()
+            .filter(|c| !c.is_ascii() && !"æøåÆØÅé".contains(*c))
+            .collect();
+        println!("slow split: {} bytes, odd chars {:?}", texts[*i].len(), odd);
+    }
 }

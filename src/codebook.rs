@@ -5,10 +5,11 @@
 //!
 //! Pure: no store, no index. The project applies a codebook to the archive.
 
-use crate::analysis::{words, NorwegianTokenizer};
+use crate::analysis::{split_words, words, NorwegianTokenizer};
 use crate::query::{self, Ast};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -150,6 +151,8 @@ struct Rule {
     scope: Vec<(String, Vec<String>, Vec<String>)>,
     /// Positive terms: the rule can only fire when one of them is in the passage.
     triggers: Vec<u32>,
+    /// Whether the rule looks at word forms (`=exact`, `prefix*`), not only terms.
+    forms: bool,
 }
 
 /// Where a passage comes from, for rules' `where` scopes.
@@ -307,6 +310,16 @@ fn triggers(n: &Node) -> Option<Vec<u32>> {
             Some(all)
         }
         Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
+    }
+}
+
+/// Whether a node needs the passage's lower-case word forms.
+fn needs_forms(n: &Node) -> bool {
+    match n {
+        Node::Exact(_) | Node::Prefix(_) => true,
+        Node::And(items) | Node::Or(items) => items.iter().any(needs_forms),
+        Node::Not(inner) => needs_forms(inner),
+        Node::Terms(_) | Node::Phrase(..) | Node::Near(..) | Node::All => false,
     }
 }
 
@@ -591,7 +604,10 @@ impl Codebook {
                     })
                     .collect();
                 let triggers = query.as_ref().and_then(triggers).unwrap_or_default();
+                let forms = query.as_ref().is_some_and(needs_forms)
+                    || unless.as_ref().is_some_and(needs_forms);
                 rules.push(Rule {
+                    forms,
                     code: ci,
                     id: rid.clone(),
                     query,
@@ -706,44 +722,175 @@ impl Codebook {
         (&self.codes[self.rules[i].code].id, &self.rules[i].id)
     }
 
-    /// Code a text. `ctx` gives the fields that rules' `where` scopes test; a field
-    /// missing from it fails an allow-list and passes a deny-list.
-    pub fn apply(&self, text: &str, ctx: &Context, analyzer: &mut NorwegianTokenizer) -> Vec<Hit> {
-        // One pass over the words: word spans and the rule terms present at each position.
-        let mut spans = Vec::new();
-        let mut lower = Vec::new();
-        let mut positions: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (i, w) in words(text).enumerate() {
-            let t = analyzer.terms(&w.lower);
-            for term in t.full.iter().chain(t.parts.iter()) {
-                if let Some(id) = self.terms.get(term) {
-                    positions.entry(*id).or_default().push(i as u32);
+    /// Code one text. For many texts, make one [`Matcher`] and reuse it.
+    pub fn apply(&self, text: &str, ctx: &Context) -> Vec<Hit> {
+        Matcher::new(self).apply(text, ctx)
+    }
+}
+
+/// Word forms a matcher remembers before it starts afresh (bounds its memory).
+const MATCHER_CACHE_LIMIT: usize = 1 << 20;
+
+/// Applies one codebook to many texts, one thread each. It remembers, for every
+/// word form it has seen, which of the codebook's terms the form stands for, so
+/// a passage costs one pass of word splitting and one hash lookup per word;
+/// rules are evaluated only when one of their terms occurs.
+pub struct Matcher<'a> {
+    cb: &'a Codebook,
+    /// Word form as written → range of `arena` holding its codebook term ids:
+    /// forms of up to 15 bytes in `short`, longer ones in `cache`.
+    short: ShortForms,
+    cache: FxHashMap<Box<str>, (u32, u32)>,
+    /// Per passage: each word's short key and its slot in `short`.
+    keys: Vec<(u128, usize)>,
+    arena: Vec<u32>,
+    // Buffers reused from passage to passage.
+    spans: Vec<(usize, usize)>,
+    occ: Vec<(u32, u32)>,
+    lower: Vec<String>,
+    seen: Vec<u32>,
+    stamp: u32,
+    order: Vec<usize>,
+}
+
+impl<'a> Matcher<'a> {
+    pub fn new(cb: &'a Codebook) -> Matcher<'a> {
+        Matcher {
+            cb,
+            short: ShortForms::new(),
+            cache: FxHashMap::default(),
+            keys: Vec::new(),
+            arena: Vec::new(),
+            spans: Vec::new(),
+            occ: Vec::new(),
+            lower: Vec::new(),
+            seen: vec![0; cb.rules.len()],
+            stamp: 0,
+            order: Vec::new(),
+        }
+    }
+
+    /// The codebook term ids of a form not seen before (or a long one).
+    #[cold]
+    fn lookup_slow(&mut self, form: &str, key: Option<u128>) -> (u32, u32) {
+        if key.is_none() {
+            if let Some(r) = self.cache.get(form) {
+                return *r;
+            }
+        }
+        if self.cache.len() + self.short.len() >= MATCHER_CACHE_LIMIT {
+            self.cache.clear();
+            self.short.clear();
+            self.arena.clear();
+        }
+        let terms = NorwegianTokenizer.terms(&form.to_lowercase());
+        let start = self.arena.len() as u32;
+        for t in terms.full.iter().chain(terms.parts.iter()) {
+            if let Some(id) = self.cb.terms.get(t.as_str()) {
+                if !self.arena[start as usize..].contains(id) {
+                    self.arena.push(*id);
                 }
             }
-            spans.push((w.start, w.end));
-            lower.push(w.lower);
         }
-        let mut candidates: HashSet<usize> = self.always.iter().copied().collect();
-        for id in positions.keys() {
-            candidates.extend(self.term_rules[*id as usize].iter().copied());
+        let r = (start, self.arena.len() as u32 - start);
+        match key {
+            Some(k) => self.short.insert(k, r),
+            None => {
+                self.cache.insert(form.into(), r);
+            }
         }
-        candidates.extend(self.regex_always.iter().copied());
-        if let Some(ac) = &self.regex_prefilter {
+        r
+    }
+
+    fn mark(&mut self, rule: usize) {
+        if self.seen[rule] != self.stamp {
+            self.seen[rule] = self.stamp;
+            self.order.push(rule);
+        }
+    }
+
+    /// Code a text. `ctx` gives the fields that rules' `where` scopes test; a field
+    /// missing from it fails an allow-list and passes a deny-list.
+    pub fn apply(&mut self, text: &str, ctx: &Context) -> Vec<Hit> {
+        let cb = self.cb;
+        // One pass over the words: word spans and the rule terms present at each position.
+        let mut spans = std::mem::take(&mut self.spans);
+        split_words(text, &mut spans);
+        self.occ.clear();
+        // Keys first, with their slots fetched into the cache ahead of use: the
+        // table of forms is larger than the CPU caches and lookups would
+        // otherwise wait on memory one by one.
+        self.keys.clear();
+        for &(a, b) in &spans {
+            let key = short_key_at(text, a, b);
+            let slot = self.short.slot_of(key);
+            self.short.prefetch(slot);
+            self.keys.push((key, slot));
+        }
+        let epoch = self.short.epoch;
+        for (i, &(a, b)) in spans.iter().enumerate() {
+            let (key, mut slot) = self.keys[i];
+            if self.short.epoch != epoch {
+                slot = self.short.slot_of(key);
+            }
+            let found = if key != 0 {
+                self.short.get(key, slot)
+            } else {
+                None
+            };
+            let (start, len) = match found {
+                Some(r) => r,
+                None => self.lookup_slow(&text[a..b], (key != 0).then_some(key)),
+            };
+            for k in start..start + len {
+                self.occ.push((self.arena[k as usize], i as u32));
+            }
+        }
+        self.spans = spans;
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.iter_mut().for_each(|s| *s = u32::MAX);
+            self.stamp = 1;
+        }
+        self.order.clear();
+        for k in 0..cb.always.len() {
+            self.mark(cb.always[k]);
+        }
+        for k in 0..self.occ.len() {
+            let term = self.occ[k].0 as usize;
+            for j in 0..cb.term_rules[term].len() {
+                self.mark(cb.term_rules[term][j]);
+            }
+        }
+        for k in 0..cb.regex_always.len() {
+            self.mark(cb.regex_always[k]);
+        }
+        if let Some(ac) = &cb.regex_prefilter {
             // Regex rules run only where one of their required literals occurs.
             let lower = text.to_lowercase();
             for m in ac.find_overlapping_iter(&lower) {
-                candidates.extend(self.literal_rules[m.pattern().as_usize()].iter().copied());
+                for &r in &cb.literal_rules[m.pattern().as_usize()] {
+                    self.mark(r);
+                }
             }
         }
-        let mut order: Vec<usize> = candidates.into_iter().collect();
-        order.sort_unstable();
+        if self.order.is_empty() {
+            return Vec::new();
+        }
+        self.order.sort_unstable();
+        self.occ.sort_unstable();
+        self.lower.clear();
+        if self.order.iter().any(|&r| cb.rules[r].forms) {
+            self.lower
+                .extend(self.spans.iter().map(|&(a, b)| text[a..b].to_lowercase()));
+        }
         let view = View {
-            positions: &positions,
-            lower: &lower,
+            occ: &self.occ,
+            lower: &self.lower,
         };
         let mut hits = Vec::new();
-        for ri in order {
-            let r = &self.rules[ri];
+        for &ri in &self.order {
+            let r = &cb.rules[ri];
             if !scope_ok(&r.scope, ctx) {
                 continue;
             }
@@ -761,38 +908,184 @@ impl Codebook {
             }
             let mut byte_spans: Vec<(usize, usize)> = word_spans
                 .iter()
-                .map(|(a, b)| (spans[*a as usize].0, spans[*b as usize].1))
+                .map(|(a, b)| (self.spans[*a as usize].0, self.spans[*b as usize].1))
                 .collect();
             if let Some(re) = &r.regex {
-                let found: Vec<(usize, usize)> =
-                    re.find_iter(text).map(|m| (m.start(), m.end())).collect();
-                if found.is_empty() {
+                let before = byte_spans.len();
+                byte_spans.extend(re.find_iter(text).map(|m| (m.start(), m.end())));
+                if byte_spans.len() == before {
                     continue;
                 }
-                byte_spans.extend(found);
             }
             if byte_spans.is_empty() {
                 byte_spans.push((0, text.len()));
             }
             byte_spans.sort_unstable();
             byte_spans.dedup();
-            let spans = byte_spans
-                .into_iter()
-                .map(|(a, b)| (char_offset(text, a), char_offset(text, b)))
-                .collect();
             hits.push(Hit {
                 code: r.code,
                 rule: ri,
-                spans,
+                spans: byte_spans,
             });
         }
+        to_char_offsets(text, &mut hits);
         hits
     }
 }
 
-/// The code-point offset of byte offset `byte` in `text`.
-fn char_offset(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())].chars().count()
+/// An open-addressing table from short word forms (as [`short_key`]s, never 0)
+/// to ranges of the matcher's arena. Slots are 32 bytes, one probe sequence is
+/// linear, and the table doubles at half load.
+struct ShortForms {
+    slots: Vec<Slot>,
+    len: usize,
+    /// Changes whenever slots move (growth, clearing).
+    epoch: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Slot {
+    key: u128,
+    start: u32,
+    len: u32,
+}
+
+impl ShortForms {
+    fn new() -> ShortForms {
+        ShortForms {
+            slots: vec![Slot::default(); 1 << 12],
+            len: 0,
+            epoch: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        let epoch = self.epoch + 1;
+        *self = ShortForms::new();
+        self.epoch = epoch;
+    }
+
+    #[inline]
+    fn slot_of(&self, key: u128) -> usize {
+        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 20) as usize & (self.slots.len() - 1)
+    }
+
+    #[inline]
+    fn prefetch(&self, slot: usize) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, and the
+        // address is inside `slots` anyway.
+        #[allow(unused_unsafe)]
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(slot) as *const i8);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = slot;
+    }
+
+    /// The range stored for `key`, probing from `slot` (its [`Self::slot_of`]).
+    #[inline]
+    fn get(&self, key: u128, mut slot: usize) -> Option<(u32, u32)> {
+        let mask = self.slots.len() - 1;
+        loop {
+            let s = &self.slots[slot];
+            if s.key == key {
+                return Some((s.start, s.len));
+            }
+            if s.key == 0 {
+                return None;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, key: u128, (start, len): (u32, u32)) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let bigger = vec![Slot::default(); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            self.epoch += 1;
+            for s in old.into_iter().filter(|s| s.key != 0) {
+                self.place(s);
+            }
+        }
+        self.place(Slot { key, start, len });
+        self.len += 1;
+    }
+
+    fn place(&mut self, new: Slot) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.slot_of(new.key);
+        while self.slots[slot].key != 0 && self.slots[slot].key != new.key {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = new;
+    }
+}
+
+/// A word form of up to 15 bytes as one integer: its bytes, then its length.
+#[inline]
+fn short_key(form: &str) -> Option<u128> {
+    let b = form.as_bytes();
+    (b.len() < 16).then(|| {
+        let mut k = [0u8; 16];
+        k[..b.len()].copy_from_slice(b);
+        k[15] = b.len() as u8;
+        u128::from_le_bytes(k)
+    })
+}
+
+/// [`short_key`] of `text[a..b]`, or 0 for a longer form; reads 16 bytes at
+/// once where the text allows.
+#[inline]
+fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
+    let len = b - a;
+    if len >= 16 {
+        return 0;
+    }
+    match text.as_bytes().get(a..a + 16) {
+        Some(chunk) => {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(chunk);
+            let mask = (1u128 << (8 * len)) - 1;
+            (u128::from_le_bytes(k) & mask) | ((len as u128) << 120)
+        }
+        None => short_key(&text[a..b]).unwrap_or(0),
+    }
+}
+
+/// Hits' byte spans to code-point spans, counting each part of the text once.
+fn to_char_offsets(text: &str, hits: &mut [Hit]) {
+    if text.is_ascii() {
+        return;
+    }
+    let mut bounds: Vec<usize> = hits
+        .iter()
+        .flat_map(|h| h.spans.iter().flat_map(|&(a, b)| [a, b]))
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut chars = Vec::with_capacity(bounds.len());
+    let (mut byte, mut count) = (0, 0);
+    for &b in &bounds {
+        let b = b.min(text.len());
+        count += text[byte..b].chars().count();
+        byte = b;
+        chars.push(count);
+    }
+    let at = |b: usize| chars[bounds.binary_search(&b).unwrap_or(0)];
+    for h in hits {
+        for s in &mut h.spans {
+            *s = (at(s.0), at(s.1));
+        }
+    }
 }
 
 fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool {
@@ -806,18 +1099,29 @@ fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool
 }
 
 struct View<'a> {
-    positions: &'a HashMap<u32, Vec<u32>>,
+    /// (term, word index) of every codebook term in the passage, sorted.
+    occ: &'a [(u32, u32)],
+    /// Lower-case word forms, when a rule needs them.
     lower: &'a [String],
 }
 
 impl View<'_> {
-    fn at(&self, alts: &[u32]) -> Vec<u32> {
-        let mut v: Vec<u32> = alts
+    /// Word indexes where `term` occurs, ascending.
+    fn positions(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
+        let from = self.occ.partition_point(|&(t, _)| t < term);
+        self.occ[from..]
             .iter()
-            .flat_map(|a| self.positions.get(a).into_iter().flatten().copied())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
+            .take_while(move |&&(t, _)| t == term)
+            .map(|&(_, p)| p)
+    }
+
+    /// Word indexes where any of `alts` occurs, ascending and unique.
+    fn at(&self, alts: &[u32]) -> Vec<u32> {
+        let mut v: Vec<u32> = alts.iter().flat_map(|&a| self.positions(a)).collect();
+        if alts.len() > 1 {
+            v.sort_unstable();
+            v.dedup();
+        }
         v
     }
 
@@ -834,7 +1138,10 @@ impl View<'_> {
             let mut used = 0u32;
             let mut ok = true;
             for l in &lists[1..] {
-                match l.iter().find(|&&p| p > prev && p - prev - 1 + used <= slop) {
+                // The first position after `prev` leaves the least gap: if it
+                // is too far, every later one is too.
+                let next = l.get(l.partition_point(|&p| p <= prev));
+                match next.filter(|&&p| p - prev - 1 + used <= slop) {
                     Some(&p) => {
                         used += p - prev - 1;
                         prev = p;
@@ -857,6 +1164,9 @@ fn eval(n: &Node, v: &View) -> Option<Vec<(u32, u32)>> {
     let some = |s: Vec<(u32, u32)>| (!s.is_empty()).then_some(s);
     match n {
         Node::All => Some(Vec::new()),
+        Node::Terms(alts) if alts.len() == 1 => {
+            some(v.positions(alts[0]).map(|p| (p, p)).collect())
+        }
         Node::Terms(alts) => some(v.at(alts).into_iter().map(|p| (p, p)).collect()),
         Node::Phrase(ws, slop) => some(v.phrase(ws, *slop)),
         Node::Exact(ws) => some(
@@ -878,10 +1188,18 @@ fn eval(n: &Node, v: &View) -> Option<Vec<(u32, u32)>> {
                 .collect(),
         ),
         Node::Near(a, b, n) => {
-            let (sa, sb) = (v.phrase(a, 0), v.phrase(b, 0));
+            let (sa, mut sb) = (v.phrase(a, 0), v.phrase(b, 0));
+            // For each span of `a`, only the spans of `b` starting within its
+            // window can be near it (a `b` span is exactly `b.len()` words long).
+            sb.sort_unstable();
+            let reach = n.saturating_add(b.len() as u32);
             let mut out = Vec::new();
             for &(a0, a1) in &sa {
-                for &(b0, b1) in &sb {
+                let from = sb.partition_point(|&(b0, _)| b0 < a0.saturating_sub(reach));
+                for &(b0, b1) in &sb[from..] {
+                    if b0 > a1.saturating_add(n.saturating_add(1)) {
+                        break;
+                    }
                     let gap = if b0 > a1 {
                         b0 - a1 - 1
                     } else if a0 > b1 {
@@ -937,7 +1255,23 @@ impl Codebook {
 
 #[cfg(test)]
 mod tests {
-    use super::prefilter_literals;
+    use super::{prefilter_literals, short_key, short_key_at};
+    use crate::analysis::split_words;
+
+    #[test]
+    fn short_keys_agree_however_they_are_read() {
+        let text = "a æø barnevern-tjenesten kommunen i dag.";
+        let mut spans = Vec::new();
+        split_words(text, &mut spans);
+        for (a, b) in spans {
+            assert_eq!(
+                short_key_at(text, a, b),
+                short_key(&text[a..b]).unwrap_or(0),
+                "{}",
+                &text[a..b]
+            );
+        }
+    }
 
     #[test]
     fn regexes_get_literal_prefilters() {

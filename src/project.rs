@@ -6,7 +6,7 @@
 //! the two disagree.
 
 use crate::analysis::NorwegianTokenizer;
-use crate::codebook::{Codebook, Context};
+use crate::codebook::{Codebook, Context, Matcher};
 use crate::error::{Error, Result};
 use crate::index::{DocumentFields, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
@@ -601,7 +601,7 @@ impl Project {
         let meta = self.store.metadata()?;
         let (_, total) = self.store.counts()?;
         let coder = machine_coder(&codebook.meta.id);
-        let mut analyzer = NorwegianTokenizer::default();
+        let mut matcher = Matcher::new(codebook);
         let mut rows = Vec::new();
         let mut fired = vec![0u64; codebook.rule_count()];
         let mut report = AutocodeReport::default();
@@ -617,7 +617,7 @@ impl Project {
             if let Some(s) = &p.speaker_role {
                 ctx.insert("speaker_role".into(), s.clone());
             }
-            for hit in codebook.apply(&p.text, &ctx, &mut analyzer) {
+            for hit in matcher.apply(&p.text, &ctx) {
                 fired[hit.rule] += 1;
                 let (code, rule) = codebook.rule_name(hit.rule);
                 let spans: Vec<(i64, i64)> = hit

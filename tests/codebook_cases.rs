@@ -2,8 +2,7 @@
 //! and spans expected) and the bad codebooks (tests/cases/codebooks-bad: each with
 //! the exact error expected). The Python suite runs the same files.
 
-use innsikt::analysis::NorwegianTokenizer;
-use innsikt::codebook::{Codebook, Context};
+use innsikt::codebook::{Codebook, Context, Matcher};
 use std::path::Path;
 
 fn cases_dir(name: &str) -> std::path::PathBuf {
@@ -30,7 +29,9 @@ fn rule_cases() {
         let doc: toml::Value = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let cb = Codebook::parse(doc["codebook"].as_str().unwrap(), false, None)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut analyzer = NorwegianTokenizer::default();
+        // One matcher for every case of the file, as in batch coding: what it
+        // remembers from earlier texts must not change later results.
+        let mut matcher = Matcher::new(&cb);
         for case in doc["case"].as_array().unwrap() {
             let text = case["text"].as_str().unwrap();
             let ctx: Context = case
@@ -42,7 +43,13 @@ fn rule_cases() {
                         .collect()
                 })
                 .unwrap_or_default();
-            let got = cb.hits_json(&cb.apply(text, &ctx, &mut analyzer));
+            let got = cb.hits_json(&matcher.apply(text, &ctx));
+            assert_eq!(
+                got,
+                cb.hits_json(&cb.apply(text, &ctx)),
+                "{}: a reused matcher disagrees with a fresh one on {text:?}",
+                file.display()
+            );
             let expected: serde_json::Value = serde_json::to_value(&case["expect"]).unwrap();
             if got != expected {
                 failures.push(format!(

@@ -6,7 +6,7 @@
 //!
 //! Inputs that once broke something are kept as regression cases below.
 
-use innsikt::analysis::{analyze_word, NorwegianTokenizer};
+use innsikt::analysis::analyze_word;
 use innsikt::codebook::{Codebook, Context};
 use innsikt::formats::{parse, Format};
 use proptest::prelude::*;
@@ -142,8 +142,7 @@ proptest! {
             query.replace('\'', "")
         );
         if let Ok(cb) = Codebook::parse(&src, false, None) {
-            let mut a = NorwegianTokenizer;
-            for h in cb.apply(&text, &Context::new(), &mut a) {
+            for h in cb.apply(&text, &Context::new()) {
                 for (s, e) in h.spans {
                     prop_assert!(s <= e && e <= text.chars().count());
                 }
@@ -187,9 +186,7 @@ fn regression_control_characters_are_binary() {
 fn regression_empty_phrase_in_rule_does_not_panic() {
     let src = "format = 1\n[codebook]\nid = \"f\"\nversion = \"1\"\n[[code]]\nid = \"a\"\nname = \"A\"\n  [[code.rule]]\n  query = '\"\" OR ungdom'\n";
     let cb = Codebook::parse(src, false, None).unwrap();
-    let hits = cb.apply("ungdom", &Context::new(), &mut NorwegianTokenizer);
+    let hits = cb.apply("ungdom", &Context::new());
     assert_eq!(hits.len(), 1);
-    assert!(cb
-        .apply("noe annet", &Context::new(), &mut NorwegianTokenizer)
-        .is_empty());
+    assert!(cb.apply("noe annet", &Context::new()).is_empty());
 }

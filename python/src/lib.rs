@@ -550,11 +550,11 @@ impl RawCodebook {
                         let cb = &cb;
                         let ctxs = &ctxs;
                         s.spawn(move || {
-                            let mut analyzer = innsikt::analysis::NorwegianTokenizer::default();
+                            let mut matcher = innsikt::codebook::Matcher::new(cb);
                             let mut out = Vec::new();
                             for (k, t) in part.iter().enumerate() {
                                 let i = ci * chunk + k;
-                                for h in cb.apply(t, &ctxs[i], &mut analyzer) {
+                                for h in matcher.apply(t, &ctxs[i]) {
                                     out.push((i, h));
                                 }
                             }
@@ -597,8 +597,7 @@ impl RawCodebook {
     #[pyo3(signature = (text, context=None))]
     fn hits_json(&self, text: &str, context: Option<Bound<'_, PyDict>>) -> PyResult<String> {
         let ctx = context_of(context.as_ref())?;
-        let mut analyzer = innsikt::analysis::NorwegianTokenizer::default();
-        let hits = self.inner.apply(text, &ctx, &mut analyzer);
+        let hits = self.inner.apply(text, &ctx);
         Ok(self.inner.hits_json(&hits).to_string())
     }
 }

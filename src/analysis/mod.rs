@@ -6,4 +6,4 @@ pub mod norwegian;
 pub mod tokenizer;
 
 pub use norwegian::{analyze_word, snowball_stem, WordTerms};
-pub use tokenizer::{words, ExactTokenizer, NorwegianTokenizer, Word};
+pub use tokenizer::{split_words, words, ExactTokenizer, NorwegianTokenizer, Word};

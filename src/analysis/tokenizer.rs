@@ -4,8 +4,8 @@
 //! the same way, through [`words`], so positions agree between the two fields.
 
 use super::norwegian::{analyze_word, WordTerms};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use unicode_segmentation::UnicodeSegmentation;
@@ -21,19 +21,229 @@ pub struct Word {
 /// Words of `text` by Unicode word boundaries (UAX #29), lower-cased. Pure
 /// punctuation is skipped; «quotes», hyphens and apostrophes split words.
 pub fn words(text: &str) -> impl Iterator<Item = Word> + '_ {
-    text.unicode_word_indices().map(|(start, w)| Word {
+    let mut spans = Vec::new();
+    split_words(text, &mut spans);
+    spans.into_iter().map(move |(start, end)| Word {
         start,
-        end: start + w.len(),
-        lower: w.to_lowercase(),
+        end,
+        lower: text[start..end].to_lowercase(),
     })
+}
+
+/// How the fast word splitter sees a character (the UAX #29 word-break classes
+/// that occur in ordinary Norwegian text).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Letter,
+    Digit,
+    /// `_`: joins with letters, digits and itself.
+    Under,
+    /// `:` joins letters only.
+    MidLetter,
+    /// `.`, `'`, `‘`, `’` join letters, and digits.
+    MidNumLet,
+    /// `,` and `;` join digits only.
+    MidNum,
+    /// Spaces, other punctuation: never part of a word.
+    Other,
+    /// Numbers that are not digits (½, ², ⅓): a word of their own.
+    Lone,
+    /// Anything else (other scripts, combining marks, soft hyphens, emoji):
+    /// the text goes to the full Unicode segmenter.
+    Hard,
+}
+
+#[inline]
+fn class(c: char) -> Class {
+    match c {
+        'a'..='z' | 'A'..='Z' => Class::Letter,
+        '0'..='9' => Class::Digit,
+        '_' => Class::Under,
+        ':' => Class::MidLetter,
+        '.' | '\'' | '\u{2018}' | '\u{2019}' => Class::MidNumLet,
+        ',' | ';' => Class::MidNum,
+        '\0'..='\x7f' => Class::Other,
+        '\u{d7}' | '\u{f7}' => Class::Other,
+        '\u{c0}'..='\u{24f}' => Class::Letter,
+        '\u{a0}' | '\u{a1}'..='\u{a9}' | '\u{ab}' | '\u{ac}' | '\u{ae}'..='\u{b1}' => Class::Other,
+        '\u{b4}' | '\u{b6}' | '\u{bb}' | '\u{bf}' => Class::Other,
+        '\u{2010}'..='\u{2017}' | '\u{201a}'..='\u{2023}' | '\u{2025}' | '\u{2026}' => Class::Other,
+        '\u{2030}'..='\u{203e}' | '\u{2000}'..='\u{200a}' => Class::Other,
+        '\u{b2}' | '\u{b3}' | '\u{b9}' | '\u{bc}'..='\u{be}' | '\u{2150}'..='\u{215f}' => {
+            Class::Lone
+        }
+        _ => Class::Hard,
+    }
+}
+
+/// Byte spans of the words of `text` into `out` (cleared first): the same words
+/// as [`words`], found by a fast scanner for the characters of ordinary
+/// Norwegian text, and by the full UAX #29 segmenter when another character occurs.
+pub fn split_words(text: &str, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    if !split_simple(text, out) {
+        out.clear();
+        out.extend(
+            text.unicode_word_indices()
+                .map(|(start, w)| (start, start + w.len())),
+        );
+    }
+}
+
+/// Classes of the ASCII characters, by byte.
+const ASCII: [Class; 128] = {
+    let mut t = [Class::Other; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = match i as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
+            b'0'..=b'9' => Class::Digit,
+            b'_' => Class::Under,
+            b':' => Class::MidLetter,
+            b'.' | b'\'' => Class::MidNumLet,
+            b',' | b';' => Class::MidNum,
+            _ => Class::Other,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// ASCII letters and digits, by byte (false for every byte of a non-ASCII character).
+const ASCII_ALNUM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = matches!(ASCII[i], Class::Letter | Class::Digit);
+        i += 1;
+    }
+    t
+};
+
+/// The class of the character at byte `i` of `text`, and its length in bytes.
+#[inline(always)]
+fn class_at(text: &str, i: usize) -> (Class, usize) {
+    let b = text.as_bytes()[i];
+    if b < 0x80 {
+        (ASCII[b as usize], 1)
+    } else {
+        // `i` is always a character boundary: the scanner steps by whole characters.
+        let c = text[i..].chars().next().unwrap_or('\u{fffd}');
+        (class(c), c.len_utf8())
+    }
+}
+
+/// The fast scanner; false when it met a character it does not model.
+fn split_simple(text: &str, out: &mut Vec<(usize, usize)>) -> bool {
+    let n = text.len();
+    // The word being read: its start, whether it has a letter or digit, and the
+    // class of its last character.
+    let mut start = 0;
+    let mut in_word = false;
+    let mut alnum = false;
+    let mut last = Class::Other;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < n {
+        if ASCII_ALNUM[bytes[i] as usize] {
+            // The common case: a run of ASCII letters and digits.
+            if !in_word {
+                in_word = true;
+                start = i;
+            }
+            alnum = true;
+            let mut j = i + 1;
+            while j < n && ASCII_ALNUM[bytes[j] as usize] {
+                j += 1;
+            }
+            last = ASCII[bytes[j - 1] as usize];
+            i = j;
+            continue;
+        }
+        let (k, len) = class_at(text, i);
+        match k {
+            Class::Letter | Class::Digit | Class::Under => {
+                if !in_word {
+                    in_word = true;
+                    start = i;
+                    alnum = false;
+                }
+                alnum |= k != Class::Under;
+                last = k;
+            }
+            Class::Hard => return false,
+            Class::Lone => {
+                if in_word && alnum {
+                    out.push((start, i));
+                }
+                in_word = false;
+                out.push((i, i + len));
+            }
+            Class::Other => {
+                if in_word {
+                    if alnum {
+                        out.push((start, i));
+                    }
+                    in_word = false;
+                }
+            }
+            Class::MidLetter | Class::MidNumLet | Class::MidNum => {
+                if in_word {
+                    let next = (i + len < n).then(|| class_at(text, i + len).0);
+                    if next == Some(Class::Hard) {
+                        return false;
+                    }
+                    let joins = match (last, next) {
+                        (Class::Letter, Some(Class::Letter)) => k != Class::MidNum,
+                        (Class::Digit, Some(Class::Digit)) => k != Class::MidLetter,
+                        _ => false,
+                    };
+                    if !joins {
+                        if alnum {
+                            out.push((start, i));
+                        }
+                        in_word = false;
+                    }
+                }
+            }
+        }
+        i += len;
+    }
+    if in_word && alnum {
+        out.push((start, n));
+    }
+    true
 }
 
 const CACHE_LIMIT: usize = 200_000;
 
+type TermCache = RefCell<FxHashMap<Box<str>, Arc<WordTerms>>>;
+
 thread_local! {
     /// Analysed word forms, per thread: indexing and coding threads never contend
     /// on a lock, and every analyzer on a thread shares the work already done.
-    static CACHE: RefCell<HashMap<String, Arc<WordTerms>>> = RefCell::new(HashMap::new());
+    /// `CACHE` is keyed by the lower-case form, `RAW` by the form as written.
+    static CACHE: TermCache = RefCell::new(FxHashMap::default());
+    static RAW: TermCache = RefCell::new(FxHashMap::default());
+}
+
+fn cached(
+    cache: &'static std::thread::LocalKey<TermCache>,
+    key: &str,
+    make: impl FnOnce() -> Arc<WordTerms>,
+) -> Arc<WordTerms> {
+    cache.with(|c| {
+        if let Some(t) = c.borrow().get(key) {
+            return t.clone();
+        }
+        let t = make();
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key.into(), t.clone());
+        t
+    })
 }
 
 /// The Norwegian analyzer as a tantivy tokenizer.
@@ -41,58 +251,88 @@ thread_local! {
 pub struct NorwegianTokenizer;
 
 impl NorwegianTokenizer {
+    /// The terms of a lower-case word form.
     pub fn terms(&mut self, lower: &str) -> Arc<WordTerms> {
-        CACHE.with(|c| {
-            if let Some(t) = c.borrow().get(lower) {
-                return t.clone();
-            }
-            let t = Arc::new(analyze_word(lower));
-            let mut c = c.borrow_mut();
-            if c.len() >= CACHE_LIMIT {
-                c.clear();
-            }
-            c.insert(lower.to_string(), t.clone());
-            t
-        })
+        cached(&CACHE, lower, || Arc::new(analyze_word(lower)))
+    }
+
+    /// The terms of a word form as written (any case).
+    pub fn terms_of_form(&mut self, form: &str) -> Arc<WordTerms> {
+        cached(&RAW, form, || self.terms(&form.to_lowercase()))
     }
 }
 
-pub struct VecTokenStream {
-    tokens: Vec<Token>,
-    next: usize,
+/// Tokens of the Norwegian analyzer: for each word, its own terms and then its
+/// compound-part terms, all at the word's position. One token buffer is reused.
+pub struct NorwegianStream<'a> {
+    text: &'a str,
+    spans: Vec<(usize, usize)>,
+    next_word: usize,
+    terms: Option<Arc<WordTerms>>,
+    next_term: usize,
+    token: Token,
 }
 
-impl TokenStream for VecTokenStream {
+impl TokenStream for NorwegianStream<'_> {
     fn advance(&mut self) -> bool {
-        self.next += 1;
-        self.next <= self.tokens.len()
+        loop {
+            if let Some(t) = &self.terms {
+                let (full, k) = (t.full.len(), self.next_term);
+                let term = if k < full {
+                    t.full.get(k)
+                } else {
+                    t.parts.get(k - full)
+                };
+                if let Some(term) = term {
+                    self.token.text.clear();
+                    self.token.text.push_str(term);
+                    self.next_term += 1;
+                    return true;
+                }
+            }
+            let Some(&(a, b)) = self.spans.get(self.next_word) else {
+                return false;
+            };
+            self.token.offset_from = a;
+            self.token.offset_to = b;
+            self.token.position = self.next_word;
+            self.terms = Some(NorwegianTokenizer.terms_of_form(&self.text[a..b]));
+            self.next_word += 1;
+            self.next_term = 0;
+        }
     }
     fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
+        &self.token
     }
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
+    }
+}
+
+fn first_token() -> Token {
+    Token {
+        offset_from: 0,
+        offset_to: 0,
+        position: 0,
+        text: String::with_capacity(64),
+        position_length: 1,
     }
 }
 
 impl Tokenizer for NorwegianTokenizer {
-    type TokenStream<'a> = VecTokenStream;
+    type TokenStream<'a> = NorwegianStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut tokens = Vec::new();
-        for (position, w) in words(text).enumerate() {
-            let terms = self.terms(&w.lower);
-            for t in terms.full.iter().chain(terms.parts.iter()) {
-                tokens.push(Token {
-                    offset_from: w.start,
-                    offset_to: w.end,
-                    position,
-                    text: t.clone(),
-                    position_length: 1,
-                });
-            }
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> NorwegianStream<'a> {
+        let mut spans = Vec::new();
+        split_words(text, &mut spans);
+        NorwegianStream {
+            text,
+            spans,
+            next_word: 0,
+            terms: None,
+            next_term: 0,
+            token: first_token(),
         }
-        VecTokenStream { tokens, next: 0 }
     }
 }
 
@@ -100,32 +340,128 @@ impl Tokenizer for NorwegianTokenizer {
 #[derive(Clone, Default)]
 pub struct ExactTokenizer;
 
-impl Tokenizer for ExactTokenizer {
-    type TokenStream<'a> = VecTokenStream;
+/// Tokens of [`ExactTokenizer`]; one token buffer is reused.
+pub struct ExactStream<'a> {
+    text: &'a str,
+    spans: Vec<(usize, usize)>,
+    next_word: usize,
+    token: Token,
+}
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let tokens = words(text)
-            .enumerate()
-            .map(|(position, w)| Token {
-                offset_from: w.start,
-                offset_to: w.end,
-                position,
-                text: if w
-                    .lower
-                    .chars()
-                    .nth(super::norwegian::MAX_TERM_CHARS)
-                    .is_some()
-                {
-                    w.lower
-                        .chars()
-                        .take(super::norwegian::MAX_TERM_CHARS)
-                        .collect()
-                } else {
-                    w.lower
-                },
-                position_length: 1,
-            })
-            .collect();
-        VecTokenStream { tokens, next: 0 }
+impl TokenStream for ExactStream<'_> {
+    fn advance(&mut self) -> bool {
+        let Some(&(a, b)) = self.spans.get(self.next_word) else {
+            return false;
+        };
+        let word = &self.text[a..b];
+        let t = &mut self.token;
+        t.offset_from = a;
+        t.offset_to = b;
+        t.position = self.next_word;
+        t.text.clear();
+        if word.is_ascii() && word.len() <= super::norwegian::MAX_TERM_CHARS {
+            t.text.push_str(word);
+            t.text.make_ascii_lowercase();
+        } else {
+            let lower = word.to_lowercase();
+            match lower.char_indices().nth(super::norwegian::MAX_TERM_CHARS) {
+                Some((cut, _)) => t.text.push_str(&lower[..cut]),
+                None => t.text.push_str(&lower),
+            }
+        }
+        self.next_word += 1;
+        true
+    }
+    fn token(&self) -> &Token {
+        &self.token
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+impl Tokenizer for ExactTokenizer {
+    type TokenStream<'a> = ExactStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> ExactStream<'a> {
+        let mut spans = Vec::new();
+        split_words(text, &mut spans);
+        ExactStream {
+            text,
+            spans,
+            next_word: 0,
+            token: first_token(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(text: &str) -> Vec<(usize, usize)> {
+        text.unicode_word_indices()
+            .map(|(s, w)| (s, s + w.len()))
+            .collect()
+    }
+
+    fn fast(text: &str) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        split_words(text, &mut v);
+        v
+    }
+
+    #[test]
+    fn every_modelled_character_alone_and_between_letters_and_digits() {
+        for c in (0u32..0x250)
+            .chain(0x2000..0x2070)
+            .chain(0x2150..0x2190)
+            .filter_map(char::from_u32)
+        {
+            for text in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("1{c}2"),
+                format!("a{c}1"),
+                format!("1{c}a"),
+                format!("_{c}_"),
+                format!("{c}{c}a"),
+                format!("ab{c}{c}cd"),
+            ] {
+                assert_eq!(
+                    fast(&text),
+                    reference(&text),
+                    "{text:?} (U+{:04X})",
+                    c as u32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn norwegian_sentences() {
+        for text in [
+            "«Ungdommene» sa: «vi må samarbeide» – og kl. 10.30 var 3,5 mill. kr brukt.",
+            "NAV-kontoret og barnevernstenesta (BUP) i 2022/23; e.post: a.b@c.no",
+            "I: Kva tenkjer du om det?\nInformant: Eg veit'kje … ’kanskje’.",
+        ] {
+            assert_eq!(fast(text), reference(text));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_splitter_agrees_with_unicode_segmentation(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "Z", "æ", "Ø", "å", "é", "ü", "1", "42", "_", ".", ",", ":", ";", "'",
+                "\u{2019}", "\u{2018}", " ", "  ", "\n", "-", "«", "»", "\u{a0}", "\u{ad}",
+                "ª", "²", "×", "日本", "\u{301}", "🙂", "\u{2024}", "\u{2027}", "\u{202f}",
+                "\u{200d}", "ß", "Ǆ", "½", "⅓", "²", "\u{2009}", "\"", "…", "–", "\t", "\r\n", "ĸ", "\u{b7}",
+            ]), 0..24)
+        ) {
+            let text: String = parts.concat();
+            prop_assert_eq!(fast(&text), reference(&text), "{:?}", text);
+        }
     }
 }

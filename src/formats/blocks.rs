@@ -155,6 +155,13 @@ fn parse_clock(ts: &str) -> Option<u64> {
 }
 
 fn label_of<'a>(line: &Line<'a>) -> Option<Label<'a>> {
+    // A label's colon comes within the first few hundred bytes (a timestamp and
+    // at most 80 characters of name); most lines have none there, and the
+    // regex with its captures is slow by comparison.
+    let head = &line.text.as_bytes()[..line.text.len().min(LABEL_COLON_BYTES)];
+    if !head.contains(&b':') {
+        return None;
+    }
     let caps = label_re().captures(line.text)?;
     let m = caps.name("label")?;
     let name = m.as_str().trim();
@@ -172,6 +179,13 @@ fn label_of<'a>(line: &Line<'a>) -> Option<Label<'a>> {
         ts,
     })
 }
+
+/// How far into a line a speaker label's colon can be: 3 spaces, a bracketed
+/// timestamp, `**`, 81 characters of at most 4 bytes, `**`.
+const LABEL_COLON_BYTES: usize = 3 + 20 + 2 + 81 * 4 + 2 + 1;
+
+/// A line longer than this is not hard-wrapped text.
+const LONG_LINE_CHARS: usize = 200;
 
 /// Segment running text. `markdown` turns on headings and list items.
 pub(super) fn parse_text(
@@ -245,6 +259,20 @@ pub(super) fn parse_text(
         .count()
         .max(1);
     let transcript = distinct >= 2 && speaker_lines >= 3 && speaker_lines * 2 >= paragraphs;
+    // Text with one paragraph per line (proceedings, exports): almost no blank
+    // lines, and lines too long to be hard-wrapped. Each line is then a paragraph.
+    let nonblank = lines.iter().filter(|l| !l.text.trim().is_empty()).count();
+    let first = lines.iter().position(|l| !l.text.trim().is_empty());
+    let last = lines.iter().rposition(|l| !l.text.trim().is_empty());
+    let blank = match (first, last) {
+        (Some(a), Some(b)) => b + 1 - a - nonblank,
+        _ => 0,
+    };
+    let line_per_paragraph = !markdown
+        && blank * 10 < nonblank
+        && lines
+            .iter()
+            .any(|l| l.text.chars().count() > LONG_LINE_CHARS);
     // A label seen once before the first recurring speaker belongs to the header
     // ("Intervjuer: Kari Nordmann (HINN)"), not to a turn.
     let first_recurring = labels
@@ -335,8 +363,11 @@ pub(super) fn parse_text(
             }
         }
         let item = markdown.then(|| item_re().find(line.text)).flatten();
-        let starts_block =
-            i == 0 || lines[i - 1].text.trim().is_empty() || item.is_some() || current.is_none();
+        let starts_block = i == 0
+            || line_per_paragraph
+            || lines[i - 1].text.trim().is_empty()
+            || item.is_some()
+            || current.is_none();
         if starts_block {
             flush(&mut current, &mut out);
             let (kind, s) = match item {
