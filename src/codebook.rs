@@ -327,7 +327,7 @@ fn needs_forms(n: &Node) -> bool {
 /// prefix or the suffix set, whichever has the longer shortest literal (None when
 /// neither is usable: then the regex is tried on every passage).
 fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::{literal::ExtractKind, HirKind};
     // Literals are compared lower-cased with the lower-cased text, so a leading
     // (?i) is dropped here: case variants (with Unicode folds such as K/k/U+212A)
     // would otherwise multiply past the extractor's limits.
@@ -336,30 +336,51 @@ fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
         .build()
         .parse(core)
         .ok()?;
-    let set = |kind: ExtractKind| -> Option<Vec<String>> {
-        let seq = Extractor::new().kind(kind).extract(&hir);
-        let mut out: Vec<String> = Vec::new();
-        for lit in seq.literals()? {
-            let s = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
-            if s.chars().count() < 2 {
-                return None;
-            }
-            if !out.contains(&s) {
-                out.push(s);
-            }
-        }
-        (!out.is_empty()).then_some(out)
-    };
-    let shortest = |v: &Option<Vec<String>>| {
-        v.as_ref()
-            .map(|v| v.iter().map(|s| s.chars().count()).min().unwrap_or(0))
-    };
-    let (pre, suf) = (set(ExtractKind::Prefix), set(ExtractKind::Suffix));
-    if shortest(&suf) > shortest(&pre) {
-        suf
-    } else {
-        pre
+    // Candidate sets: the whole pattern's prefixes and suffixes, and the prefixes
+    // of each part of a top-level sequence (every match contains a match of each
+    // part, so one of its literals). The set whose shortest literal is longest wins:
+    // `(?:vi|me) lykkes` is prefiltered on `lykkes`, not on `vi`.
+    let mut candidates = vec![
+        literal_set(&hir, ExtractKind::Prefix),
+        literal_set(&hir, ExtractKind::Suffix),
+    ];
+    let mut top = &hir;
+    while let HirKind::Capture(c) = top.kind() {
+        top = &c.sub;
     }
+    if let HirKind::Concat(parts) = top.kind() {
+        candidates.extend(parts.iter().map(|p| literal_set(p, ExtractKind::Prefix)));
+    }
+    let shortest = |v: &Vec<String>| v.iter().map(|s| s.chars().count()).min().unwrap_or(0);
+    let mut best: Option<Vec<String>> = None;
+    for c in candidates.into_iter().flatten() {
+        if best.as_ref().is_none_or(|b| shortest(&c) > shortest(b)) {
+            best = Some(c);
+        }
+    }
+    best
+}
+
+/// Lower-cased literals (at least two characters each) of which every match of
+/// `hir` starts (or ends) with one; None when there is no such finite set.
+fn literal_set(
+    hir: &regex_syntax::hir::Hir,
+    kind: regex_syntax::hir::literal::ExtractKind,
+) -> Option<Vec<String>> {
+    let seq = regex_syntax::hir::literal::Extractor::new()
+        .kind(kind)
+        .extract(hir);
+    let mut out: Vec<String> = Vec::new();
+    for lit in seq.literals()? {
+        let s = std::str::from_utf8(lit.as_bytes()).ok()?.to_lowercase();
+        if s.chars().count() < 2 {
+            return None;
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn check_id(id: &str) -> bool {
@@ -1291,6 +1312,14 @@ mod tests {
         );
         // Nothing literal at all: the regex is tried on every passage.
         assert_eq!(prefilter_literals(r"\d{11}"), None);
+        // A rarer part inside the pattern beats short prefixes and suffixes.
+        assert_eq!(
+            prefilter_literals(r"(?i)\b(?:vi|me|nav)\s+(?:lykkes|lukkast)\s+(?:ikke|ikkje)\b"),
+            Some(vec!["lykkes".to_string(), "lukkast".to_string()])
+        );
+        // An optional part gives no literal of its own.
+        let lits = prefilter_literals(r"ab(?:langtord)?cd").unwrap();
+        assert!(lits.iter().all(|l| l.starts_with("ab")), "{lits:?}");
         assert_eq!(
             prefilter_literals(r"\bfravær"),
             Some(vec!["fravær".to_string()])
