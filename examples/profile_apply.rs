@@ -31,10 +31,6 @@ fn main() {
         mb,
         cb.rule_count()
     );
-    if std::env::var("SLOW_SPLIT").is_ok() {
-        slow_split(&texts);
-        return;
-    }
     let apply_only = std::env::var("APPLY_ONLY").is_ok();
     let t = Instant::now();
     let mut n = 0;
@@ -100,24 +96,4 @@ fn cpu_seconds() -> f64 {
         .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
         .map(|ns| ns / 1e9)
         .unwrap_or(0.0)
-}
-#[allow(dead_code)]
-pub fn slow_split(texts: &[String]) {
-    let mut v = Vec::new();
-    let mut worst: Vec<(f64, usize)> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let s = Instant::now();
-        for _ in 0..3 {
-            innsikt::analysis::split_words(t, &mut v);
-        }
-        worst.push((s.elapsed().as_secs_f64() / (t.len() as f64 + 1.0), i));
-    }
-    worst.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
-    for (_, i) in worst.iter().take(5) {
-        let odd: String = texts[*i]
-            .chars()
-            .filter(|c| !c.is_ascii() && !"æøåÆØÅé".contains(*c))
-            .collect();
-        println!("slow split: {} bytes, odd chars {:?}", texts[*i].len(), odd);
-    }
 }
