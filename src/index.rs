@@ -117,7 +117,7 @@ impl SearchIndex {
         std::fs::create_dir_all(dir).map_err(|e| Self::err(dir, e))?;
         let (schema, fields) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir).map_err(|e| Self::err(dir, e))?;
-        let index = if Index::exists(&mmap).map_err(|e| Self::err(dir, e))? {
+        let mut index = if Index::exists(&mmap).map_err(|e| Self::err(dir, e))? {
             let index = Index::open(mmap).map_err(|e| Self::err(dir, e))?;
             if index.schema() != schema {
                 return Err(Self::err(dir, "index schema differs from this build"));
@@ -128,6 +128,13 @@ impl SearchIndex {
                 .map_err(|e| Self::err(dir, e))?
         };
         register_tokenizers(&index);
+        // Segments are searched in parallel, one thread per core.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if threads > 1 {
+            index
+                .set_multithread_executor(threads)
+                .map_err(|e| Self::err(dir, e))?;
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -13,7 +13,7 @@ use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
 use crate::store::{NewCoding, NewDocument, PassageRow, Store};
-use crate::table::TableBuilder;
+use crate::table::{view_column, LabelViews, TableBuilder};
 use arrow_array::RecordBatch;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -430,7 +430,9 @@ impl Project {
         rows: &[PassageRow],
         extra: Option<(&[f32], &[String])>,
     ) -> Result<RecordBatch> {
-        let meta = self.store.metadata()?;
+        let meta = self
+            .store
+            .metadata_of(rows.iter().map(|p| p.document_id.as_str()))?;
         let mut t = TableBuilder::new()
             .str("passage_id", rows.iter().map(|p| Some(&p.id)))
             .str("document_id", rows.iter().map(|p| Some(&p.document_id)))
@@ -952,33 +954,69 @@ impl Project {
     }
 
     /// Every coding, with its document's metadata. `coder` filters by a coder's
-    /// name, or "machine" / "human".
+    /// name, or "machine" / "human". Text columns are Arrow string views into one
+    /// shared copy of each distinct text.
     pub fn codings(&self, coder: Option<&str>) -> Result<RecordBatch> {
-        let rows = self.coding_rows(coder)?;
-        let meta = self.store.metadata()?;
+        let c = self.store.coding_columns(coder)?;
+        let views = LabelViews::new(&c.labels);
+        let kind_labels = {
+            let mut l = crate::store::Labels::default();
+            l.push("machine");
+            l.push("human");
+            l
+        };
+        let kinds: Vec<u32> = c.machine.iter().map(|&m| if m { 1 } else { 2 }).collect();
         let mut t = TableBuilder::new()
-            .i64("coding_id", rows.iter().map(|r| Some(r.id)))
-            .str("passage_id", rows.iter().map(|r| Some(&r.passage_id)))
-            .str("document_id", rows.iter().map(|r| Some(&r.document_id)))
-            .str("code_id", rows.iter().map(|r| Some(&r.code_id)))
-            .i64("start", rows.iter().map(|r| Some(r.start)))
-            .i64("end", rows.iter().map(|r| Some(r.end)))
-            .str("spans", rows.iter().map(|r| Some(&r.spans)))
-            .str("coder", rows.iter().map(|r| Some(&r.coder)))
-            .str(
-                "kind",
-                rows.iter()
-                    .map(|r| Some(if r.machine { "machine" } else { "human" })),
-            )
-            .str("rule", rows.iter().map(|r| r.rule.as_ref()))
-            .str("codebook_id", rows.iter().map(|r| r.codebook_id.as_ref()))
-            .str(
-                "codebook_version",
-                rows.iter().map(|r| r.codebook_version.as_ref()),
-            )
-            .str("created_at", rows.iter().map(|r| Some(&r.created_at)));
-        let doc_ids: Vec<&str> = rows.iter().map(|r| r.document_id.as_str()).collect();
-        t = self.with_metadata(t, &doc_ids, &meta)?;
+            .i64("coding_id", c.id.iter().map(|&v| Some(v)))
+            .array("passage_id", views.column(&c.passage))
+            .array("document_id", views.column(&c.document))
+            .array("code_id", views.column(&c.code))
+            .i64("start", c.start.iter().map(|&v| Some(v)))
+            .i64("end", c.end.iter().map(|&v| Some(v)))
+            .array("spans", view_column(c.len(), |i, s| c.write_spans(i, s)))
+            .array("coder", views.column(&c.coder))
+            .array("kind", LabelViews::new(&kind_labels).column(&kinds))
+            .array("rule", views.column(&c.rule))
+            .array("codebook_id", views.column(&c.codebook))
+            .array("codebook_version", views.column(&c.codebook_version))
+            .array("created_at", views.column(&c.created_at));
+        // Metadata: one value per document, spread over its codings by label id.
+        let documents: Vec<u32> = {
+            let mut d = c.document.clone();
+            d.sort_unstable();
+            d.dedup();
+            d
+        };
+        let slot_of = |label: u32| {
+            documents
+                .binary_search(&label)
+                .map_or(u32::MAX, |i| i as u32)
+        };
+        let mut last = (u32::MAX, u32::MAX);
+        let keys: Vec<u32> = c
+            .document
+            .iter()
+            .map(|&d| {
+                if last.0 != d {
+                    last = (d, slot_of(d));
+                }
+                last.1
+            })
+            .collect();
+        let meta = self
+            .store
+            .metadata_of(documents.iter().map(|&d| c.labels.get(d)))?;
+        for field in self.meta_columns()? {
+            let per_doc: Vec<Option<&str>> = documents
+                .iter()
+                .map(|&d| {
+                    meta.get(c.labels.get(d))
+                        .and_then(|m| m.get(&field))
+                        .map(String::as_str)
+                })
+                .collect();
+            t = t.array(&field, LabelViews::by_key(&keys, &per_doc));
+        }
         Ok(t.build())
     }
 

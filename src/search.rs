@@ -1,49 +1,156 @@
 //! Running queries: hits with scores, facet counts over every hit, highlighted
 //! snippets and KWIC concordance lines. Reads the index and the store; writes
 //! neither.
+//!
+//! A search with a limit runs in two passes over each segment: a scoring pass
+//! that keeps only the best `limit` hits and lets tantivy skip blocks that
+//! cannot beat the current `limit`-th score, and a pass without scores that
+//! counts every hit and its facet values from the fast columns, a block of
+//! documents at a time. A search without a limit scores and keeps every hit.
 
 use crate::analysis::{words, NorwegianTokenizer};
 use crate::index::{SearchIndex, FACETS};
 use crate::query::{self, Highlight, QueryError};
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::{Cardinality, Column, StrColumn};
+use tantivy::query::Weight;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-/// Every hit (score, passage rowid) and facet counts.
-pub struct HitsFruit {
-    pub hits: Vec<(Score, u64)>,
-    pub facets: Vec<HashMap<String, u64>>,
+/// Counts per facet value, by the term ordinals of one segment's column.
+struct FacetCounts {
+    columns: Vec<Option<StrColumn>>,
+    /// Per facet: hits per term ordinal.
+    counts: Vec<Vec<u64>>,
+    /// Per facet: whether each document has at most one value (read in blocks).
+    single: Vec<bool>,
+    buf: Vec<Option<u64>>,
 }
 
-struct HitCollector;
+impl FacetCounts {
+    fn new(seg: &SegmentReader) -> tantivy::Result<FacetCounts> {
+        let ff = seg.fast_fields();
+        let mut columns = Vec::new();
+        for name in FACETS {
+            columns.push(ff.str(&format!("facet_{name}"))?);
+        }
+        let counts = columns
+            .iter()
+            .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())])
+            .collect();
+        let single = columns
+            .iter()
+            .map(|c| {
+                c.as_ref()
+                    .is_some_and(|c| c.ords().get_cardinality() != Cardinality::Multivalued)
+            })
+            .collect();
+        Ok(FacetCounts {
+            columns,
+            counts,
+            single,
+            buf: Vec::new(),
+        })
+    }
 
-struct HitSegment {
+    #[inline]
+    fn add(&mut self, doc: DocId) {
+        for (i, col) in self.columns.iter().enumerate() {
+            if let Some(col) = col {
+                for ord in col.term_ords(doc) {
+                    self.counts[i][ord as usize] += 1;
+                }
+            }
+        }
+    }
+
+    fn add_block(&mut self, docs: &[DocId]) {
+        for (i, col) in self.columns.iter().enumerate() {
+            let Some(col) = col else { continue };
+            if self.single[i] {
+                self.buf.clear();
+                self.buf.resize(docs.len(), None);
+                col.ords().first_vals(docs, &mut self.buf);
+                let counts = &mut self.counts[i];
+                for ord in self.buf.iter().flatten() {
+                    counts[*ord as usize] += 1;
+                }
+            } else {
+                for &doc in docs {
+                    for ord in col.term_ords(doc) {
+                        self.counts[i][ord as usize] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts by value, for each facet.
+    fn named(&self) -> Vec<BTreeMap<String, u64>> {
+        let mut out = Vec::new();
+        for (i, counts) in self.counts.iter().enumerate() {
+            let mut named = BTreeMap::new();
+            if let Some(col) = &self.columns[i] {
+                for (ord, &n) in counts.iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
+                    let mut s = String::new();
+                    if col.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                        *named.entry(s).or_insert(0) += n;
+                    }
+                }
+            }
+            out.push(named);
+        }
+        out
+    }
+}
+
+fn merge_facets(into: &mut Vec<BTreeMap<String, u64>>, from: Vec<BTreeMap<String, u64>>) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    for (i, m) in from.into_iter().enumerate() {
+        for (k, v) in m {
+            *into[i].entry(k).or_insert(0) += v;
+        }
+    }
+}
+
+/// Every hit (score, passage rowid) and facet counts: the one-pass search
+/// without a limit.
+struct AllHits;
+
+struct AllHitsSegment {
     rowid: Column<u64>,
-    facets: Vec<Option<StrColumn>>,
-    counts: Vec<HashMap<u64, u64>>,
+    facets: FacetCounts,
     hits: Vec<(Score, u64)>,
 }
 
-impl Collector for HitCollector {
-    type Fruit = HitsFruit;
-    type Child = HitSegment;
+/// What a search collects: hits (all, or the best ones), the number of hits and
+/// facet counts over every hit.
+#[derive(Default)]
+struct Collected {
+    hits: Vec<(Score, u64)>,
+    total: usize,
+    facets: Vec<BTreeMap<String, u64>>,
+}
+
+impl Collector for AllHits {
+    type Fruit = Collected;
+    type Child = AllHitsSegment;
 
     fn for_segment(
         &self,
         _ord: SegmentOrdinal,
         seg: &SegmentReader,
-    ) -> tantivy::Result<HitSegment> {
-        let ff = seg.fast_fields();
-        let rowid = ff.u64("rowid")?;
-        let mut facets = Vec::new();
-        for name in FACETS {
-            facets.push(ff.str(&format!("facet_{name}"))?);
-        }
-        Ok(HitSegment {
-            rowid,
-            counts: vec![HashMap::new(); facets.len()],
-            facets,
+    ) -> tantivy::Result<AllHitsSegment> {
+        Ok(AllHitsSegment {
+            rowid: seg.fast_fields().u64("rowid")?,
+            facets: FacetCounts::new(seg)?,
             hits: Vec::new(),
         })
     }
@@ -52,56 +159,186 @@ impl Collector for HitCollector {
         true
     }
 
-    fn merge_fruits(&self, fruits: Vec<HitsFruit>) -> tantivy::Result<HitsFruit> {
-        let mut hits = Vec::new();
-        let mut facets = vec![HashMap::new(); FACETS.len()];
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        let mut out = Collected::default();
         for f in fruits {
-            hits.extend(f.hits);
-            for (i, m) in f.facets.into_iter().enumerate() {
-                for (k, v) in m {
-                    *facets[i].entry(k).or_insert(0) += v;
-                }
-            }
+            out.total += f.total;
+            out.hits.extend(f.hits);
+            merge_facets(&mut out.facets, f.facets);
         }
-        Ok(HitsFruit { hits, facets })
+        Ok(out)
     }
 }
 
-impl SegmentCollector for HitSegment {
-    type Fruit = HitsFruit;
+impl SegmentCollector for AllHitsSegment {
+    type Fruit = Collected;
 
     fn collect(&mut self, doc: DocId, score: Score) {
         if let Some(r) = self.rowid.first(doc) {
             self.hits.push((score, r));
         }
-        for (i, col) in self.facets.iter().enumerate() {
-            if let Some(col) = col {
-                for ord in col.term_ords(doc) {
-                    *self.counts[i].entry(ord).or_insert(0) += 1;
-                }
-            }
-        }
+        self.facets.add(doc);
     }
 
-    fn harvest(self) -> HitsFruit {
-        let mut facets = Vec::new();
-        for (i, counts) in self.counts.into_iter().enumerate() {
-            let mut named = HashMap::new();
-            if let Some(col) = &self.facets[i] {
-                for (ord, n) in counts {
-                    let mut s = String::new();
-                    if col.ord_to_str(ord, &mut s).unwrap_or(false) {
-                        *named.entry(s).or_insert(0) += n;
-                    }
-                }
-            }
-            facets.push(named);
-        }
-        HitsFruit {
+    fn harvest(self) -> Collected {
+        Collected {
+            total: self.hits.len(),
+            facets: self.facets.named(),
             hits: self.hits,
-            facets,
         }
     }
+}
+
+/// Number of hits and facet counts, without scores.
+struct CountFacets;
+
+struct CountFacetsSegment {
+    facets: FacetCounts,
+    total: usize,
+}
+
+impl Collector for CountFacets {
+    type Fruit = Collected;
+    type Child = CountFacetsSegment;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<CountFacetsSegment> {
+        Ok(CountFacetsSegment {
+            facets: FacetCounts::new(seg)?,
+            total: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        AllHits.merge_fruits(fruits)
+    }
+}
+
+impl SegmentCollector for CountFacetsSegment {
+    type Fruit = Collected;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.total += 1;
+        self.facets.add(doc);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        self.total += docs.len();
+        self.facets.add_block(docs);
+    }
+
+    fn harvest(self) -> Collected {
+        Collected {
+            hits: Vec::new(),
+            total: self.total,
+            facets: self.facets.named(),
+        }
+    }
+}
+
+/// A hit in the best-k heap. Ordered so that the heap's top is the worst kept
+/// hit: lower score is worse, and on equal scores the higher rowid is worse
+/// (the order hits are returned in is score descending, then rowid).
+#[derive(PartialEq)]
+struct Ranked(Score, u64);
+
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The best `k` hits by score, then rowid. Scores every candidate the query's
+/// scorer lets through; the threshold it gets back is just below the k-th best
+/// score, so a hit that ties with it is still seen and ranked by rowid.
+struct BestHits {
+    k: usize,
+}
+
+impl Collector for BestHits {
+    type Fruit = Collected;
+    type Child = AllHitsSegment;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<AllHitsSegment> {
+        AllHits.for_segment(ord, seg)
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        let mut out = AllHits.merge_fruits(fruits)?;
+        sort_hits(&mut out.hits);
+        out.hits.truncate(self.k);
+        Ok(out)
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        _ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<Collected> {
+        if self.k == 0 {
+            return Ok(Collected::default());
+        }
+        let rowid = seg.fast_fields().u64("rowid")?;
+        let alive = seg.alive_bitset();
+        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(self.k + 1);
+        let k = self.k;
+        let mut threshold = Score::MIN;
+        weight.for_each_pruning(Score::MIN, seg, &mut |doc, score| {
+            if alive.is_some_and(|a| a.is_deleted(doc)) {
+                return threshold;
+            }
+            let Some(r) = rowid.first(doc) else {
+                return threshold;
+            };
+            let cand = Ranked(score, r);
+            if heap.len() < k {
+                heap.push(cand);
+            } else if let Some(mut worst) = heap.peek_mut() {
+                if cand < *worst {
+                    *worst = cand;
+                }
+            }
+            if heap.len() == k {
+                if let Some(w) = heap.peek() {
+                    threshold = w.0.next_down();
+                }
+            }
+            threshold
+        })?;
+        Ok(Collected {
+            hits: heap.into_iter().map(|Ranked(s, r)| (s, r)).collect(),
+            total: 0,
+            facets: Vec::new(),
+        })
+    }
+}
+
+fn sort_hits(hits: &mut [(Score, u64)]) {
+    hits.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
 }
 
 /// A finished search: hits in rank order (cut to the limit), the total number of
@@ -119,27 +356,37 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
     let searcher = index.reader.searcher();
     let mut b = query::Builder::new(&searcher, index.fields);
     let tq = b.build(&ast).map_err(SearchError::Query)?;
-    let fruit = searcher
-        .search(tq.as_ref(), &HitCollector)
-        .map_err(|e| SearchError::Index(e.to_string()))?;
-    let mut hits = fruit.hits;
-    let total = hits.len();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    if let Some(l) = limit {
-        hits.truncate(l);
-    }
+    let ierr = |e: tantivy::TantivyError| SearchError::Index(e.to_string());
+    let collected = match limit {
+        Some(k) => {
+            let counted = searcher.search(tq.as_ref(), &CountFacets).map_err(ierr)?;
+            let best = searcher
+                .search(tq.as_ref(), &BestHits { k })
+                .map_err(ierr)?;
+            Collected {
+                hits: best.hits,
+                ..counted
+            }
+        }
+        None => {
+            let mut all = searcher.search(tq.as_ref(), &AllHits).map_err(ierr)?;
+            sort_hits(&mut all.hits);
+            all
+        }
+    };
     let mut facets = BTreeMap::new();
     for (i, name) in FACETS.iter().enumerate() {
-        let mut v: Vec<(String, u64)> = fruit.facets[i]
-            .iter()
-            .map(|(k, n)| (k.clone(), *n))
-            .collect();
+        let mut v: Vec<(String, u64)> = collected
+            .facets
+            .get(i)
+            .map(|m| m.iter().map(|(k, n)| (k.clone(), *n)).collect())
+            .unwrap_or_default();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         facets.insert(name.to_string(), v);
     }
     Ok(Found {
-        hits,
-        total,
+        hits: collected.hits,
+        total: collected.total,
         facets,
         highlight: b.highlight,
     })

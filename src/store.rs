@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version 2 keeps the text fields of codings in `labels`, once each, and the
+/// codings themselves as numbers; archives of version 1 are migrated on open.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -90,6 +92,8 @@ pub struct DocumentRow {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Metadata field names as of a store generation (they change only with it).
+    fields_cache: std::sync::Mutex<Option<(u64, Vec<String>)>>,
 }
 
 const SCHEMA: &str = "
@@ -136,23 +140,27 @@ CREATE TABLE IF NOT EXISTS codebooks (
     first_used TEXT NOT NULL,
     PRIMARY KEY (id, version)
 );
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS codings (
     id INTEGER PRIMARY KEY,
-    passage_id TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    code_id TEXT NOT NULL,
+    passage INTEGER NOT NULL,
+    document INTEGER NOT NULL,
+    code INTEGER NOT NULL,
     start INTEGER NOT NULL,
     \"end\" INTEGER NOT NULL,
-    spans TEXT NOT NULL,
-    coder TEXT NOT NULL,
+    spans TEXT,
+    coder INTEGER NOT NULL,
     machine INTEGER NOT NULL,
-    rule TEXT,
-    codebook_id TEXT,
-    codebook_version TEXT,
-    created_at TEXT NOT NULL
+    rule INTEGER,
+    codebook INTEGER,
+    codebook_version INTEGER,
+    created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage_id);
-CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook_id);
+CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
+CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
 CREATE TABLE IF NOT EXISTS memos (
     id INTEGER PRIMARY KEY,
     target_kind TEXT NOT NULL,
@@ -194,6 +202,109 @@ pub struct CodingRow {
     pub created_at: String,
 }
 
+/// The texts codings refer to (passage, document, code and codebook ids,
+/// coders, rules, times), each stored once and referred to by its label id.
+#[derive(Debug, Default)]
+pub struct Labels {
+    /// Every label's text, back to back.
+    pub bytes: Vec<u8>,
+    /// By label id: where its text is in `bytes`, as (offset, length). Id 0
+    /// (never used by SQLite) and ids not in use are empty.
+    pub at: Vec<(u32, u32)>,
+}
+
+impl Labels {
+    fn put(&mut self, id: u32, text: &str) {
+        let i = id as usize;
+        if self.at.len() <= i {
+            self.at.resize(i + 1, (0, 0));
+        }
+        self.at[i] = (self.bytes.len() as u32, text.len() as u32);
+        self.bytes.extend_from_slice(text.as_bytes());
+    }
+
+    /// Add a label with the next free id (ids start at 1).
+    pub fn push(&mut self, text: &str) -> u32 {
+        let id = self.at.len().max(1) as u32;
+        self.put(id, text);
+        id
+    }
+
+    /// The text of label `id` ("" for none).
+    pub fn get(&self, id: u32) -> &str {
+        let (off, len) = self.at.get(id as usize).copied().unwrap_or((0, 0));
+        // Only whole strings that were checked as UTF-8 are put in `bytes`.
+        std::str::from_utf8(&self.bytes[off as usize..(off + len) as usize]).unwrap_or("")
+    }
+}
+
+/// Codings as columns. Text columns hold label ids into `labels`, 0 for none.
+#[derive(Debug, Default)]
+pub struct CodingColumns {
+    pub id: Vec<i64>,
+    pub passage: Vec<u32>,
+    pub document: Vec<u32>,
+    pub code: Vec<u32>,
+    pub start: Vec<i64>,
+    pub end: Vec<i64>,
+    /// The spans as stored: JSON, or None for one span from start to end.
+    pub spans: Vec<Option<String>>,
+    pub coder: Vec<u32>,
+    pub machine: Vec<bool>,
+    pub rule: Vec<u32>,
+    pub codebook: Vec<u32>,
+    pub codebook_version: Vec<u32>,
+    pub created_at: Vec<u32>,
+    pub labels: Labels,
+}
+
+impl CodingColumns {
+    fn with_capacity(n: usize) -> CodingColumns {
+        CodingColumns {
+            id: Vec::with_capacity(n),
+            passage: Vec::with_capacity(n),
+            document: Vec::with_capacity(n),
+            code: Vec::with_capacity(n),
+            start: Vec::with_capacity(n),
+            end: Vec::with_capacity(n),
+            spans: Vec::with_capacity(n),
+            coder: Vec::with_capacity(n),
+            machine: Vec::with_capacity(n),
+            rule: Vec::with_capacity(n),
+            codebook: Vec::with_capacity(n),
+            codebook_version: Vec::with_capacity(n),
+            created_at: Vec::with_capacity(n),
+            labels: Labels::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// The spans of coding `i` as JSON, `[[start,end],…]`.
+    pub fn spans_json(&self, i: usize) -> String {
+        let mut s = String::new();
+        self.write_spans(i, &mut s);
+        s
+    }
+
+    /// Append the spans of coding `i` as JSON to `out`.
+    pub fn write_spans(&self, i: usize, out: &mut String) {
+        use std::fmt::Write;
+        match &self.spans[i] {
+            Some(s) => out.push_str(s),
+            None => {
+                let _ = write!(out, "[[{},{}]]", self.start[i], self.end[i]);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MemoRow {
     pub id: i64,
@@ -228,9 +339,41 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            fields_cache: Default::default(),
         };
-        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
-        let version: Option<String> = store
+        store
+            .conn
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            )
+            .map_err(|e| store.err(e))?;
+        match store.schema_version()? {
+            None => {
+                let tx = store
+                    .conn
+                    .unchecked_transaction()
+                    .map_err(|e| store.err(e))?;
+                tx.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO state(key, value) VALUES ('schema_version', ?1), ('generation', '0')",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| store.err(e))?;
+                tx.commit().map_err(|e| store.err(e))?;
+            }
+            Some(1) => store.migrate_from_v1()?,
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(store.err(format!(
+                "archive schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
+            )))
+            }
+        }
+        Ok(store)
+    }
+
+    fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        let v: Option<String> = self
             .conn
             .query_row(
                 "SELECT value FROM state WHERE key='schema_version'",
@@ -238,25 +381,75 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| store.err(e))?;
-        match version {
-            None => {
-                store
-                    .conn
-                    .execute(
-                        "INSERT INTO state(key, value) VALUES ('schema_version', ?1), ('generation', '0')",
-                        [SCHEMA_VERSION.to_string()],
-                    )
-                    .map_err(|e| store.err(e))?;
+            .map_err(|e| self.err(e))?;
+        v.map(|v| {
+            v.parse()
+                .map_err(|_| self.err(format!("archive schema version {v:?} is not a number")))
+        })
+        .transpose()
+    }
+
+    /// Version 1 kept every text field of a coding in its row. Move those texts
+    /// to `labels` and keep numbers in `codings`, in one immediate transaction
+    /// (a second process opening the archive meanwhile waits, then finds version 2).
+    fn migrate_from_v1(&self) -> Result<(), StoreError> {
+        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 1: {e}"));
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
+        let result = (|| {
+            if self.schema_version()? != Some(1) {
+                return Ok(());
             }
-            Some(v) if v != SCHEMA_VERSION.to_string() => {
-                return Err(store.err(format!(
-                "archive schema version {v} is not supported (this build reads {SCHEMA_VERSION})"
-            )))
+            self.conn
+                .execute_batch(
+                    "ALTER TABLE codings RENAME TO codings_v1;
+                     DROP INDEX IF EXISTS codings_by_passage;
+                     DROP INDEX IF EXISTS codings_by_machine;",
+                )
+                .map_err(mk)?;
+            self.conn.execute_batch(SCHEMA).map_err(mk)?;
+            self.conn
+                .execute_batch(
+                    "INSERT OR IGNORE INTO labels(value)
+                         SELECT passage_id FROM codings_v1 UNION SELECT document_id FROM codings_v1
+                         UNION SELECT code_id FROM codings_v1 UNION SELECT coder FROM codings_v1
+                         UNION SELECT created_at FROM codings_v1
+                         UNION SELECT rule FROM codings_v1 WHERE rule IS NOT NULL
+                         UNION SELECT codebook_id FROM codings_v1 WHERE codebook_id IS NOT NULL
+                         UNION SELECT codebook_version FROM codings_v1 WHERE codebook_version IS NOT NULL;
+                     INSERT INTO codings(id, passage, document, code, start, \"end\", spans, coder, machine,
+                                         rule, codebook, codebook_version, created_at)
+                         SELECT c.id,
+                                (SELECT id FROM labels WHERE value = c.passage_id),
+                                (SELECT id FROM labels WHERE value = c.document_id),
+                                (SELECT id FROM labels WHERE value = c.code_id),
+                                c.start, c.\"end\",
+                                CASE WHEN c.spans = '[[' || c.start || ',' || c.\"end\" || ']]' THEN NULL
+                                     ELSE c.spans END,
+                                (SELECT id FROM labels WHERE value = c.coder),
+                                c.machine,
+                                (SELECT id FROM labels WHERE value = c.rule),
+                                (SELECT id FROM labels WHERE value = c.codebook_id),
+                                (SELECT id FROM labels WHERE value = c.codebook_version),
+                                (SELECT id FROM labels WHERE value = c.created_at)
+                         FROM codings_v1 c ORDER BY c.id;
+                     DROP TABLE codings_v1;",
+                )
+                .map_err(mk)?;
+            self.conn
+                .execute(
+                    "UPDATE state SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(mk)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
             }
-            _ => {}
         }
-        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -394,14 +587,59 @@ impl Store {
         Ok(out)
     }
 
-    /// Names of all metadata fields in use, sorted.
+    /// Metadata of the given documents only, as document id -> field -> value.
+    pub fn metadata_of<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
+        let mut ids: Vec<&str> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // Past a few hundred documents one scan of the table is cheaper.
+        if ids.len() > 256 {
+            let mut all = self.metadata()?;
+            all.retain(|k, _| ids.binary_search(&k.as_str()).is_ok());
+            return Ok(all);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT field, value FROM document_meta WHERE document_id = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for id in ids {
+            let rows = stmt
+                .query_map([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let (f, v) = row.map_err(|e| self.err(e))?;
+                out.entry(id.to_string()).or_default().insert(f, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names of all metadata fields in use, sorted. Cached per store generation.
     pub fn metadata_fields(&self) -> Result<Vec<String>, StoreError> {
+        let generation = self.generation()?;
+        let mut cache = self
+            .fields_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((g, fields)) = cache.as_ref() {
+            if *g == generation {
+                return Ok(fields.clone());
+            }
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT DISTINCT field FROM document_meta ORDER BY field")
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let fields: Vec<String> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        *cache = Some((generation, fields.clone()));
+        Ok(fields)
     }
 
     const PASSAGE_COLUMNS: &'static str =
@@ -505,32 +743,37 @@ impl Store {
         .map_err(mk)?;
         let removed = tx
             .execute(
-                "DELETE FROM codings WHERE machine = 1 AND codebook_id = ?1",
+                "DELETE FROM codings WHERE machine = 1
+                     AND codebook = (SELECT id FROM labels WHERE value = ?1)",
                 [id],
             )
             .map_err(mk)?;
         {
+            let mut labels = LabelWriter::new(&tx).map_err(mk)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
-                                         codebook_id, codebook_version, created_at)
+                    "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
+                                         codebook, codebook_version, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(mk)?;
-            let now = now_iso();
+            let (book, book_version, now) = (
+                labels.id(id).map_err(mk)?,
+                labels.id(version).map_err(mk)?,
+                labels.id(&now_iso()).map_err(mk)?,
+            );
             for r in rows {
-                let spans = serde_json::to_string(&r.spans).unwrap_or_default();
                 stmt.execute(params![
-                    r.passage_id,
-                    r.document_id,
-                    r.code_id,
+                    labels.id(&r.passage_id).map_err(mk)?,
+                    labels.id(&r.document_id).map_err(mk)?,
+                    labels.id(&r.code_id).map_err(mk)?,
                     r.start,
                     r.end,
-                    spans,
-                    r.coder,
-                    r.rule,
-                    id,
-                    version,
+                    stored_spans(&r.spans, r.start, r.end),
+                    labels.id(&r.coder).map_err(mk)?,
+                    labels.opt(r.rule.as_deref()).map_err(mk)?,
+                    book,
+                    book_version,
                     now
                 ])
                 .map_err(mk)?;
@@ -542,16 +785,36 @@ impl Store {
 
     /// Add one human coding; returns its id.
     pub fn add_coding(&mut self, c: &NewCoding) -> Result<i64, StoreError> {
-        let spans = serde_json::to_string(&c.spans).unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
-                                     codebook_id, codebook_version, created_at)
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        {
+            let mut labels = LabelWriter::new(&tx).map_err(mk)?;
+            tx.execute(
+                "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
+                                     codebook, codebook_version, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?10)",
-                params![c.passage_id, c.document_id, c.code_id, c.start, c.end, spans, c.coder, c.machine, c.rule, now_iso()],
+                params![
+                    labels.id(&c.passage_id).map_err(mk)?,
+                    labels.id(&c.document_id).map_err(mk)?,
+                    labels.id(&c.code_id).map_err(mk)?,
+                    c.start,
+                    c.end,
+                    stored_spans(&c.spans, c.start, c.end),
+                    labels.id(&c.coder).map_err(mk)?,
+                    c.machine,
+                    labels.opt(c.rule.as_deref()).map_err(mk)?,
+                    labels.id(&now_iso()).map_err(mk)?
+                ],
             )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+            .map_err(mk)?;
+        }
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(mk)?;
+        Ok(id)
     }
 
     /// Add human codings in one transaction, skipping any that already exist
@@ -565,27 +828,27 @@ impl Store {
         let tx = self.conn.transaction().map_err(mk)?;
         let mut added = 0;
         {
+            let mut labels = LabelWriter::new(&tx).map_err(mk)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO codings(passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
-                                         codebook_id, codebook_version, created_at)
+                    "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
+                                         codebook, codebook_version, created_at)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, NULL, ?8
-                     WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage_id = ?1 AND code_id = ?3 AND coder = ?7
+                     WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage = ?1 AND code = ?3 AND coder = ?7
                                        AND start = ?4 AND \"end\" = ?5)",
                 )
                 .map_err(mk)?;
-            let now = now_iso();
+            let now = labels.id(&now_iso()).map_err(mk)?;
             for r in rows {
-                let spans = serde_json::to_string(&r.spans).unwrap_or_default();
                 added += stmt
                     .execute(params![
-                        r.passage_id,
-                        r.document_id,
-                        r.code_id,
+                        labels.id(&r.passage_id).map_err(mk)?,
+                        labels.id(&r.document_id).map_err(mk)?,
+                        labels.id(&r.code_id).map_err(mk)?,
                         r.start,
                         r.end,
-                        spans,
-                        r.coder,
+                        stored_spans(&r.spans, r.start, r.end),
+                        labels.id(&r.coder).map_err(mk)?,
                         now
                     ])
                     .map_err(mk)?;
@@ -604,34 +867,102 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub fn codings(&self) -> Result<Vec<CodingRow>, StoreError> {
+    /// Every label, by id.
+    fn labels(&self) -> Result<Labels, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, value FROM labels ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut labels = Labels::default();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let value = r.get_ref(1).map_err(|e| self.err(e))?;
+            let text = value
+                .as_str()
+                .map_err(|e| self.err(format!("label {id}: {e}")))?;
+            let id =
+                u32::try_from(id).map_err(|_| self.err(format!("label id {id} out of range")))?;
+            labels.put(id, text);
+        }
+        Ok(labels)
+    }
+
+    /// Every coding as columns, in id order; `coder` keeps only a coder's codings,
+    /// or "machine" / "human" ones.
+    pub fn coding_columns(&self, coder: Option<&str>) -> Result<CodingColumns, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, passage_id, document_id, code_id, start, \"end\", spans, coder, machine, rule,
-                        codebook_id, codebook_version, created_at FROM codings ORDER BY id",
+                "SELECT id, passage, document, code, start, \"end\", spans, coder, machine, rule,
+                        codebook, codebook_version, created_at FROM codings
+                 WHERE ?1 IS NULL OR coder = (SELECT id FROM labels WHERE value = ?1)
+                       OR (?1 = 'machine' AND machine = 1) OR (?1 = 'human' AND machine = 0)
+                 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(CodingRow {
-                    id: r.get(0)?,
-                    passage_id: r.get(1)?,
-                    document_id: r.get(2)?,
-                    code_id: r.get(3)?,
-                    start: r.get(4)?,
-                    end: r.get(5)?,
-                    spans: r.get(6)?,
-                    coder: r.get(7)?,
-                    machine: r.get::<_, i64>(8)? != 0,
-                    rule: r.get(9)?,
-                    codebook_id: r.get(10)?,
-                    codebook_version: r.get(11)?,
-                    created_at: r.get(12)?,
-                })
-            })
+        // An upper bound on the row count, so that no column grows by copying.
+        let bound: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM codings", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let mut c = CodingColumns::with_capacity(bound.clamp(0, 1 << 28) as usize);
+        let mut rows = stmt.query([coder]).map_err(|e| self.err(e))?;
+        use rusqlite::types::ValueRef;
+        let int = |v: ValueRef| match v {
+            ValueRef::Integer(i) => i,
+            _ => 0,
+        };
+        let label = |v: ValueRef| match v {
+            ValueRef::Integer(i) => u32::try_from(i).unwrap_or(0),
+            _ => 0,
+        };
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            // Columns are read by position from the SELECT above.
+            c.id.push(int(r.get_ref_unwrap(0)));
+            c.passage.push(label(r.get_ref_unwrap(1)));
+            c.document.push(label(r.get_ref_unwrap(2)));
+            c.code.push(label(r.get_ref_unwrap(3)));
+            c.start.push(int(r.get_ref_unwrap(4)));
+            c.end.push(int(r.get_ref_unwrap(5)));
+            c.spans.push(match r.get_ref_unwrap(6) {
+                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                _ => None,
+            });
+            c.coder.push(label(r.get_ref_unwrap(7)));
+            c.machine.push(int(r.get_ref_unwrap(8)) == 1);
+            c.rule.push(label(r.get_ref_unwrap(9)));
+            c.codebook.push(label(r.get_ref_unwrap(10)));
+            c.codebook_version.push(label(r.get_ref_unwrap(11)));
+            c.created_at.push(label(r.get_ref_unwrap(12)));
+        }
+        drop(rows);
+        c.labels = self.labels()?;
+        Ok(c)
+    }
+
+    /// Every coding as rows, in id order.
+    pub fn codings(&self) -> Result<Vec<CodingRow>, StoreError> {
+        let c = self.coding_columns(None)?;
+        let l = &c.labels;
+        let opt = |id: u32| (id != 0).then(|| l.get(id).to_string());
+        Ok((0..c.id.len())
+            .map(|i| CodingRow {
+                id: c.id[i],
+                passage_id: l.get(c.passage[i]).to_string(),
+                document_id: l.get(c.document[i]).to_string(),
+                code_id: l.get(c.code[i]).to_string(),
+                start: c.start[i],
+                end: c.end[i],
+                spans: c.spans_json(i),
+                coder: l.get(c.coder[i]).to_string(),
+                machine: c.machine[i],
+                rule: opt(c.rule[i]),
+                codebook_id: opt(c.codebook[i]),
+                codebook_version: opt(c.codebook_version[i]),
+                created_at: l.get(c.created_at[i]).to_string(),
+            })
+            .collect())
     }
 
     /// Codebook versions that produced codings: (id, version, name, first used).
@@ -703,11 +1034,14 @@ fn rebase_codings(
     d: &NewDocument,
     old_starts: &std::collections::HashMap<String, i64>,
 ) -> rusqlite::Result<()> {
-    let mut select =
-        tx.prepare_cached("SELECT id, start, \"end\", spans FROM codings WHERE passage_id = ?1")?;
-    let mut update = tx.prepare_cached(
-        "UPDATE codings SET start = ?2, \"end\" = ?3, spans = ?4, document_id = ?5 WHERE id = ?1",
+    let mut select = tx.prepare_cached(
+        "SELECT id, start, \"end\", spans FROM codings
+         WHERE passage = (SELECT id FROM labels WHERE value = ?1)",
     )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE codings SET start = ?2, \"end\" = ?3, spans = ?4, document = ?5 WHERE id = ?1",
+    )?;
+    let mut labels = LabelWriter::new(tx)?;
     for p in &d.passages {
         let Some(old) = old_starts.get(&p.id) else {
             continue;
@@ -716,27 +1050,72 @@ fn rebase_codings(
         if delta == 0 {
             continue;
         }
-        let rows: Vec<(i64, i64, i64, String)> = select
+        let rows: Vec<(i64, i64, i64, Option<String>)> = select
             .query_map([&p.id], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
+        if rows.is_empty() {
+            continue;
+        }
+        let document = labels.id(&d.id)?;
         for (id, start, end, spans) in rows {
-            let spans: Vec<(i64, i64)> = serde_json::from_str(&spans).unwrap_or_default();
-            let spans: Vec<(i64, i64)> = spans
-                .into_iter()
-                .map(|(a, b)| (a + delta, b + delta))
-                .collect();
-            update.execute(params![
-                id,
-                start + delta,
-                end + delta,
-                serde_json::to_string(&spans).unwrap_or_default(),
-                d.id
-            ])?;
+            // A coding whose one span is its start..end stores no spans; it moves as one.
+            let spans = spans.map(|s| {
+                let spans: Vec<(i64, i64)> = serde_json::from_str(&s).unwrap_or_default();
+                let spans: Vec<(i64, i64)> = spans
+                    .into_iter()
+                    .map(|(a, b)| (a + delta, b + delta))
+                    .collect();
+                serde_json::to_string(&spans).unwrap_or_default()
+            });
+            update.execute(params![id, start + delta, end + delta, spans, document])?;
         }
     }
     Ok(())
+}
+
+/// The spans of a coding as stored: none when the coding is one span from
+/// `start` to `end` (the common case), JSON otherwise.
+fn stored_spans(spans: &[(i64, i64)], start: i64, end: i64) -> Option<String> {
+    if spans == [(start, end)] {
+        None
+    } else {
+        Some(serde_json::to_string(spans).unwrap_or_default())
+    }
+}
+
+/// Label ids for texts within one transaction, adding labels that are new.
+struct LabelWriter<'t> {
+    find: rusqlite::CachedStatement<'t>,
+    add: rusqlite::CachedStatement<'t>,
+    known: rustc_hash::FxHashMap<String, i64>,
+}
+
+impl<'t> LabelWriter<'t> {
+    fn new(tx: &'t Transaction) -> rusqlite::Result<Self> {
+        Ok(LabelWriter {
+            find: tx.prepare_cached("SELECT id FROM labels WHERE value = ?1")?,
+            add: tx.prepare_cached("INSERT INTO labels(value) VALUES (?1) RETURNING id")?,
+            known: Default::default(),
+        })
+    }
+
+    fn id(&mut self, text: &str) -> rusqlite::Result<i64> {
+        if let Some(&id) = self.known.get(text) {
+            return Ok(id);
+        }
+        let id = match self.find.query_row([text], |r| r.get(0)).optional()? {
+            Some(id) => id,
+            None => self.add.query_row([text], |r| r.get(0))?,
+        };
+        self.known.insert(text.to_string(), id);
+        Ok(id)
+    }
+
+    fn opt(&mut self, text: Option<&str>) -> rusqlite::Result<Option<i64>> {
+        text.map(|t| self.id(t)).transpose()
+    }
 }
 
 fn bump_generation(tx: &Transaction) -> rusqlite::Result<u64> {

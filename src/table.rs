@@ -1,7 +1,12 @@
 //! Building Arrow record batches: the one shape in which tables leave the core
 //! (for pandas, polars and the command line's JSON).
 
-use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use crate::store::Labels;
+use arrow_array::builder::{make_view, StringViewBuilder};
+use arrow_array::{
+    ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
+};
+use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
 use std::sync::Arc;
 
@@ -53,11 +58,147 @@ impl TableBuilder {
         self
     }
 
+    /// A column of any Arrow type.
+    pub fn array(mut self, name: &str, array: ArrayRef) -> Self {
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), true));
+        self.columns.push(array);
+        self
+    }
+
     pub fn build(self) -> RecordBatch {
         let schema = Arc::new(Schema::new(self.fields));
         if self.columns.is_empty() {
             return RecordBatch::new_empty(schema);
         }
         RecordBatch::try_new(schema, self.columns).expect("columns have equal lengths")
+    }
+}
+
+/// Text columns made of label ids. Each distinct text is kept once, in one
+/// buffer shared by every column; a row is a 16-byte Arrow string view into it
+/// (or the text itself when it is at most 12 bytes). Building a column copies no
+/// text, and polars takes such columns over as they are.
+pub struct LabelViews {
+    buffers: Arc<[Buffer]>,
+    /// By label id.
+    views: Vec<u128>,
+}
+
+impl LabelViews {
+    pub fn new(labels: &Labels) -> LabelViews {
+        let views = labels
+            .at
+            .iter()
+            .map(|&(off, len)| make_view(&labels.bytes[off as usize..(off + len) as usize], 0, off))
+            .collect();
+        LabelViews {
+            buffers: Arc::from(vec![Buffer::from_vec(labels.bytes.clone())]),
+            views,
+        }
+    }
+
+    /// The column of the given label ids; id 0 is null.
+    pub fn column(&self, ids: &[u32]) -> ArrayRef {
+        let views: Vec<u128> = ids
+            .iter()
+            .map(|&i| self.views.get(i as usize).copied().unwrap_or(0))
+            .collect();
+        let nulls = ids
+            .contains(&0)
+            .then(|| NullBuffer::from_iter(ids.iter().map(|&i| i != 0)));
+        // SAFETY: every view was made by `make_view` from a whole label, which
+        // `Labels` only holds as checked UTF-8, at its own offset in buffer 0;
+        // views of unknown ids are 0, the empty inline string.
+        Arc::new(unsafe {
+            StringViewArray::new_unchecked(ScalarBuffer::from(views), self.buffers.clone(), nulls)
+        })
+    }
+
+    /// A column that gives each row the value of its row's key, where `per_key`
+    /// holds the value (or none) for each key: for example a document's
+    /// metadata for every coding of the document.
+    pub fn by_key(keys: &[u32], per_key: &[Option<&str>]) -> ArrayRef {
+        let mut labels = Labels::default();
+        let mut ids = vec![0u32; per_key.len()];
+        for (k, v) in per_key.iter().enumerate() {
+            if let Some(v) = v {
+                ids[k] = labels.push(v);
+            }
+        }
+        let lv = LabelViews::new(&labels);
+        let rows: Vec<u32> = keys
+            .iter()
+            .map(|&k| ids.get(k as usize).copied().unwrap_or(0))
+            .collect();
+        lv.column(&rows)
+    }
+}
+
+/// A string-view column of `n` rows whose text `write` makes, row by row, into
+/// a reused buffer.
+pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> ArrayRef {
+    let mut b = StringViewBuilder::with_capacity(n);
+    let mut s = String::new();
+    for i in 0..n {
+        s.clear();
+        write(i, &mut s);
+        b.append_value(&s);
+    }
+    Arc::new(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn label_views_are_valid_arrow_and_read_back() {
+        let mut labels = Labels::default();
+        let texts = [
+            "",
+            "kort",
+            "akkurat tolv",
+            "tretten tegn!",
+            "Ærlig talt, æøå «sitat»",
+        ];
+        let ids: Vec<u32> = texts.iter().map(|t| labels.push(t)).collect();
+        let rows: Vec<u32> = [4, 0, 1, 2, 3, 5, 5, 0]
+            .iter()
+            .map(|&i| if i == 0 { 0 } else { ids[i - 1] })
+            .collect();
+        let col = LabelViews::new(&labels).column(&rows);
+        let a = col.as_any().downcast_ref::<StringViewArray>().unwrap();
+        // The same parts pass Arrow's full validation.
+        let (views, buffers, nulls) = (
+            a.views().clone(),
+            a.data_buffers().to_vec(),
+            a.nulls().cloned(),
+        );
+        StringViewArray::try_new(views, Arc::<[Buffer]>::from(buffers), nulls).unwrap();
+        let got: Vec<Option<&str>> = a.iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                Some("tretten tegn!"),
+                None,
+                Some(""),
+                Some("kort"),
+                Some("akkurat tolv"),
+                Some("Ærlig talt, æøå «sitat»"),
+                Some("Ærlig talt, æøå «sitat»"),
+                None
+            ]
+        );
+        let by_doc = LabelViews::by_key(
+            &[1, 0, 2, 1, u32::MAX],
+            &[Some("Hamar"), None, Some("Sør-Odal")],
+        );
+        let b = by_doc.as_any().downcast_ref::<StringViewArray>().unwrap();
+        assert_eq!(
+            b.iter().collect::<Vec<_>>(),
+            vec![None, Some("Hamar"), Some("Sør-Odal"), None, None]
+        );
     }
 }

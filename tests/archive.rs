@@ -386,3 +386,85 @@ fn missing_and_existing_archives() {
         Err(Error::Exists(_))
     ));
 }
+
+/// A limited search runs its own pruning pass for the best hits and a separate
+/// counting pass for the total and facets; both must agree with the full ranking,
+/// including ties (equal scores are ordered by passage), across several segments.
+#[test]
+fn limited_search_is_the_head_of_the_full_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+    let towns = ["Hamar", "Elverum", "Åsnes"];
+    for batch in 0..3 {
+        let files = dir.path().join(format!("batch{batch}"));
+        std::fs::create_dir_all(&files).unwrap();
+        let mut meta = String::from("file,municipality,document_type\n");
+        for f in 0..4 {
+            let mut text = String::new();
+            for i in 0..12 {
+                // Many identical passages (tied scores) and some with more hits.
+                match (i + f + batch) % 4 {
+                    0 => text.push_str("Samarbeid med skolen.\n\n"),
+                    1 => text.push_str("Samarbeid, samarbeid og mer samarbeid med skolen.\n\n"),
+                    2 => text.push_str("Skolen og NAV har faste møter om samarbeid.\n\n"),
+                    _ => text.push_str("Ungdommen fikk en fast kontaktperson.\n\n"),
+                }
+            }
+            let name = format!("b{batch}f{f}.txt");
+            write(&files, &name, &text);
+            meta.push_str(&format!(
+                "{name},{},{}\n",
+                towns[(batch + f) % 3],
+                if f % 2 == 0 {
+                    "intervju"
+                } else {
+                    "møtereferat"
+                }
+            ));
+        }
+        write(&files, "metadata.csv", &meta);
+        let rep = p
+            .ingest(
+                &[files.clone()],
+                Some(&files.join("metadata.csv")),
+                &mut Silent,
+            )
+            .unwrap();
+        assert!(rep.errors.is_empty(), "{:?}", rep.errors);
+    }
+    let ids = |r: &innsikt::project::SearchResult| -> Vec<(String, f32)> {
+        let id = r.table.column_by_name("passage_id").unwrap();
+        let id = id
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        let score = r.table.column_by_name("score").unwrap();
+        let score = score
+            .as_any()
+            .downcast_ref::<arrow_array::Float32Array>()
+            .unwrap();
+        (0..id.len())
+            .map(|i| (id.value(i).to_string(), score.value(i)))
+            .collect()
+    };
+    for q in [
+        "samarbeid",
+        "skolen",
+        "samarbeid OR kontaktperson",
+        "samarbeid AND NOT NAV",
+        "\"med skolen\"",
+        "skolen AND municipality:Hamar",
+        "",
+    ] {
+        let full = p.search(q, None).unwrap();
+        let all = ids(&full);
+        assert_eq!(all.len(), full.total, "{q}");
+        for k in [0, 1, 3, 7, 20, all.len(), all.len() + 5] {
+            let limited = p.search(q, Some(k)).unwrap();
+            assert_eq!(limited.total, full.total, "{q} limit {k}");
+            assert_eq!(limited.facets, full.facets, "{q} limit {k}");
+            let head: Vec<_> = all.iter().take(k).cloned().collect();
+            assert_eq!(ids(&limited), head, "{q} limit {k}");
+        }
+    }
+}

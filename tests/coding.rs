@@ -49,15 +49,19 @@ fn archive() -> (tempfile::TempDir, Project) {
     (dir, p)
 }
 
-fn col<'a>(t: &'a arrow_array::RecordBatch, name: &str) -> &'a StringArray {
-    t.column_by_name(name)
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap()
+/// A text column, whether plain UTF-8 or string views (as codings are).
+fn col(t: &arrow_array::RecordBatch, name: &str) -> StringArray {
+    let c = t.column_by_name(name).unwrap().as_any();
+    if let Some(a) = c.downcast_ref::<StringArray>() {
+        return a.clone();
+    }
+    c.downcast_ref::<arrow_array::StringViewArray>()
+        .unwrap_or_else(|| panic!("{name} is not a text column"))
+        .iter()
+        .collect()
 }
 
-fn strings(a: &StringArray) -> Vec<String> {
+fn strings(a: StringArray) -> Vec<String> {
     (0..a.len()).map(|i| a.value(i).to_string()).collect()
 }
 
@@ -283,4 +287,123 @@ fn human_codings_follow_their_passage_when_earlier_text_changes() {
     assert_eq!(rep.updated, 1);
     assert!(strings(col(&p.passages().unwrap(), "passage_id")).contains(&pid));
     assert_eq!(word(&p), "ungdomsrådet");
+}
+
+/// Archives written before codings kept their texts in `labels` (schema version 1)
+/// are migrated when opened, and every coding reads back as it was.
+#[test]
+fn archive_of_schema_version_1_is_migrated_on_open() {
+    let (dir, mut p) = archive();
+    let passages = p.passages().unwrap();
+    let ids = strings(col(&passages, "passage_id"));
+    p.code(&ids[1], "egen.kode", "kari", None).unwrap();
+    p.autocode(&Codebook::parse(V1, false, None).unwrap(), &mut Silent)
+        .unwrap();
+    let t = p.codings(None).unwrap();
+    assert!(t.num_rows() >= 4);
+    let ints = |name: &str| -> Vec<i64> {
+        let a = t.column_by_name(name).unwrap();
+        let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
+        (0..a.len()).map(|i| a.value(i)).collect()
+    };
+    let opt = |name: &str| -> Vec<Option<String>> {
+        col(&t, name)
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    let (id, start, end) = (ints("coding_id"), ints("start"), ints("end"));
+    let (passage, document, code) = (opt("passage_id"), opt("document_id"), opt("code_id"));
+    let (mut spans, coder, kind) = (opt("spans"), opt("coder"), opt("kind"));
+    let (rule, book, version, created) = (
+        opt("rule"),
+        opt("codebook_id"),
+        opt("codebook_version"),
+        opt("created_at"),
+    );
+    // One coding with two spans, which version 2 must keep as JSON.
+    spans[0] = Some(format!(
+        "[[{},{}],[{},{}]]",
+        start[0],
+        start[0] + 1,
+        end[0] - 1,
+        end[0]
+    ));
+    drop(p);
+
+    // Rewrite the store as version 1 had it.
+    let db = rusqlite::Connection::open(dir.path().join("arkiv").join("store.sqlite")).unwrap();
+    db.execute_batch(
+        "DROP TABLE codings; DROP TABLE labels;
+         CREATE TABLE codings (
+             id INTEGER PRIMARY KEY, passage_id TEXT NOT NULL, document_id TEXT NOT NULL,
+             code_id TEXT NOT NULL, start INTEGER NOT NULL, \"end\" INTEGER NOT NULL,
+             spans TEXT NOT NULL, coder TEXT NOT NULL, machine INTEGER NOT NULL, rule TEXT,
+             codebook_id TEXT, codebook_version TEXT, created_at TEXT NOT NULL);
+         CREATE INDEX codings_by_passage ON codings(passage_id);
+         CREATE INDEX codings_by_machine ON codings(machine, codebook_id);
+         UPDATE state SET value = '1' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    for i in 0..id.len() {
+        db.execute(
+            "INSERT INTO codings VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            rusqlite::params![
+                id[i],
+                passage[i],
+                document[i],
+                code[i],
+                start[i],
+                end[i],
+                spans[i],
+                coder[i],
+                kind[i].as_deref() == Some("machine"),
+                rule[i],
+                book[i],
+                version[i],
+                created[i]
+            ],
+        )
+        .unwrap();
+    }
+    drop(db);
+
+    let p = Project::open(dir.path().join("arkiv")).unwrap();
+    let t2 = p.codings(None).unwrap();
+    assert_eq!(t2.num_rows(), id.len());
+    let opt2 = |name: &str| -> Vec<Option<String>> {
+        col(&t2, name)
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    for (name, before) in [
+        ("passage_id", &passage),
+        ("document_id", &document),
+        ("code_id", &code),
+        ("spans", &spans),
+        ("coder", &coder),
+        ("kind", &kind),
+        ("rule", &rule),
+        ("codebook_id", &book),
+        ("codebook_version", &version),
+        ("created_at", &created),
+    ] {
+        assert_eq!(&opt2(name), before, "{name}");
+    }
+    let ints2 = |name: &str| -> Vec<i64> {
+        let a = t2.column_by_name(name).unwrap();
+        let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
+        (0..a.len()).map(|i| a.value(i)).collect()
+    };
+    assert_eq!(
+        (ints2("coding_id"), ints2("start"), ints2("end")),
+        (id, start, end)
+    );
+    // Machine coding still replaces only machine codings after the migration.
+    drop(p);
+    let mut p = Project::open(dir.path().join("arkiv")).unwrap();
+    p.autocode(&Codebook::parse(V1, false, None).unwrap(), &mut Silent)
+        .unwrap();
+    assert_eq!(p.codings(Some("kari")).unwrap().num_rows(), 1);
 }

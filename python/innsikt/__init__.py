@@ -346,7 +346,9 @@ class Project:
     def codings(self, coder: Optional[str] = None) -> Table:
         """Every coding: passage_id, document_id, code_id, start, end, coder, kind, rule, codebook version, metadata.
 
-        ``coder`` filters by name, or "machine" / "human".
+        ``coder`` filters by name, or "machine" / "human". Text columns arrive as
+        Arrow string views (``pa.string_view()``), which polars takes over without
+        copying; pandas gets ordinary string columns.
         """
         return Table(self._raw.codings(coder))
 

@@ -1,0 +1,60 @@
+//! Times a mix of searches on an existing archive, warm, as the benchmark's
+//! query mix does: `cargo run --release --example profile_search -- <archive>
+//! [reps] [limit]`. Prints per query the hit count and the median and worst time.
+use std::time::Instant;
+
+const QUERIES: &[&str] = &[
+    "regjeringen",
+    "barnehage",
+    "sykehus",
+    "arbeidsledighet",
+    "\"psykisk helse\"",
+    "\"offentlig sektor\"",
+    "skole AND lærer",
+    "barnehage OR skole",
+    "politiet AND NOT fengsel",
+    "(klima OR miljø) AND olje",
+    "klima NEAR/5 utslipp",
+    "sykehus NEAR/5 ventetid",
+    "helse AND municipality:Hamar",
+    "skole AND document_type:møtereferat",
+    "regjeringen AND date:[2021-01-01 TO 2021-06-30]",
+    "forskning AND municipality:Elverum AND date:[2022-01-01 TO 2022-12-31]",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let archive = args.get(1).expect("an archive folder");
+    let reps: usize = args.get(2).map_or(10, |s| s.parse().unwrap());
+    let limit: usize = args.get(3).map_or(20, |s| s.parse().unwrap());
+    let p = innsikt::project::Project::open(archive).unwrap();
+    let mut all = Vec::new();
+    for q in QUERIES {
+        let mut ms = Vec::new();
+        let mut total = 0;
+        for rep in 0..=reps {
+            let t = Instant::now();
+            let r = p.search(q, Some(limit)).unwrap();
+            let dt = t.elapsed().as_secs_f64() * 1000.0;
+            total = r.total;
+            if rep > 0 {
+                ms.push(dt);
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "{q:<75} {total:>8} hits  p50 {:>7.2} ms  max {:>7.2} ms",
+            ms[ms.len() / 2],
+            ms[ms.len() - 1]
+        );
+        all.extend(ms);
+    }
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "overall p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
+        pct(0.5),
+        pct(0.95),
+        pct(0.99)
+    );
+}
