@@ -749,6 +749,71 @@ impl Codebook {
     }
 }
 
+/// The number of worker threads to use when none is given: one per core, at most 8.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
+}
+
+/// One warm [`Matcher`] per worker thread. `apply_all` codes a batch of texts
+/// with all of them at once, each taking a contiguous share, and returns the hits
+/// in text order, so the result does not depend on the number of threads.
+pub struct Matchers<'a> {
+    workers: Vec<Matcher<'a>>,
+}
+
+impl<'a> Matchers<'a> {
+    /// `threads` workers (at least one).
+    pub fn new(cb: &'a Codebook, threads: usize) -> Matchers<'a> {
+        Matchers {
+            workers: (0..threads.max(1)).map(|_| Matcher::new(cb)).collect(),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Code every text (with its context); returns (text index, hit) pairs, in
+    /// text order. A worker's panic is passed on to the caller.
+    pub fn apply_all<T, C>(&mut self, texts: &[T], ctxs: &[C]) -> Vec<(usize, Hit)>
+    where
+        T: AsRef<str> + Sync,
+        C: std::borrow::Borrow<Context> + Sync,
+    {
+        assert_eq!(texts.len(), ctxs.len(), "one context per text");
+        let run = |m: &mut Matcher, offset: usize, texts: &[T], ctxs: &[C]| {
+            let mut out = Vec::new();
+            for (k, (t, c)) in texts.iter().zip(ctxs).enumerate() {
+                for h in m.apply(t.as_ref(), c.borrow()) {
+                    out.push((offset + k, h));
+                }
+            }
+            out
+        };
+        let n = texts.len();
+        // Below a few hundred texts a thread costs more than it saves.
+        let threads = self.workers.len().min(n.div_ceil(256)).max(1);
+        if threads == 1 {
+            return run(&mut self.workers[0], 0, texts, ctxs);
+        }
+        let chunk = n.div_ceil(threads);
+        let parts: Vec<Vec<(usize, Hit)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .workers
+                .iter_mut()
+                .zip(texts.chunks(chunk).zip(ctxs.chunks(chunk)))
+                .enumerate()
+                .map(|(i, (m, (t, c)))| s.spawn(move || run(m, i * chunk, t, c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        parts.into_iter().flatten().collect()
+    }
+}
+
 /// Word forms a matcher remembers before it starts afresh (bounds its memory).
 const MATCHER_CACHE_LIMIT: usize = 1 << 20;
 
@@ -1276,8 +1341,68 @@ impl Codebook {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefilter_literals, short_key, short_key_at};
+    use super::{prefilter_literals, short_key, short_key_at, Codebook, Context, Matchers};
     use crate::analysis::split_words;
+
+    #[test]
+    fn matchers_give_the_same_hits_in_the_same_order_for_any_thread_count() {
+        let cb = Codebook::parse(
+            r#"
+format = 1
+[codebook]
+id = "t"
+version = "1"
+[[code]]
+id = "samarbeid"
+name = "Samarbeid"
+  [[code.rule]]
+  query = "samarbeid OR \"faste møter\""
+[[code]]
+id = "nav"
+name = "NAV"
+  [[code.rule]]
+  query = "NAV NEAR/3 skole"
+  where = { municipality = ["Hamar"] }
+"#,
+            false,
+            None,
+        )
+        .unwrap();
+        let words = [
+            "samarbeid",
+            "skolen",
+            "NAV",
+            "faste",
+            "møter",
+            "ungdom",
+            "og",
+            "med",
+        ];
+        let texts: Vec<String> = (0..2000)
+            .map(|i| {
+                (0..(i % 17 + 1))
+                    .map(|k| words[(i * 7 + k * 3) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let ctxs: Vec<Context> = (0..texts.len())
+            .map(|i| {
+                Context::from([(
+                    "municipality".to_string(),
+                    if i % 3 == 0 { "Hamar" } else { "Åsnes" }.to_string(),
+                )])
+            })
+            .collect();
+        let one = Matchers::new(&cb, 1).apply_all(&texts, &ctxs);
+        assert!(one.len() > 1000, "{}", one.len());
+        for threads in [2, 3, 8] {
+            let mut m = Matchers::new(&cb, threads);
+            assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads");
+            // Warm matchers give the same again.
+            assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads, warm");
+        }
+    }
 
     #[test]
     fn short_keys_agree_however_they_are_read() {

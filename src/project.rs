@@ -6,7 +6,7 @@
 //! the two disagree.
 
 use crate::analysis::NorwegianTokenizer;
-use crate::codebook::{Codebook, Context, Matcher};
+use crate::codebook::{Codebook, Context, Matchers};
 use crate::error::{Error, Result};
 use crate::index::{DocumentFields, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
@@ -599,27 +599,54 @@ impl Project {
         codebook: &Codebook,
         progress: &mut dyn Progress,
     ) -> Result<AutocodeReport> {
+        self.autocode_with_threads(codebook, progress, crate::codebook::default_threads())
+    }
+
+    /// [`Project::autocode`] on `threads` worker threads (the codings are the same
+    /// for any number).
+    pub fn autocode_with_threads(
+        &mut self,
+        codebook: &Codebook,
+        progress: &mut dyn Progress,
+        threads: usize,
+    ) -> Result<AutocodeReport> {
         let _guard = lock(&self.root)?;
         let meta = self.store.metadata()?;
         let (_, total) = self.store.counts()?;
         let coder = machine_coder(&codebook.meta.id);
-        let mut matcher = Matcher::new(codebook);
+        let mut matchers = Matchers::new(codebook, threads);
         let mut rows = Vec::new();
         let mut fired = vec![0u64; codebook.rule_count()];
         let mut report = AutocodeReport::default();
         let mut cancelled = false;
         let empty = BTreeMap::new();
-        self.store.for_each_passage(|p| {
-            let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
-            ctx.insert("kind".into(), p.kind.clone());
-            ctx.insert("document".into(), p.document.clone());
-            if let Some(s) = &p.speaker {
-                ctx.insert("speaker".into(), s.clone());
-            }
-            if let Some(s) = &p.speaker_role {
-                ctx.insert("speaker_role".into(), s.clone());
-            }
-            for hit in matcher.apply(&p.text, &ctx) {
+        // Passages are read in batches of about BATCH_BYTES of text; each batch is
+        // matched on every worker thread, and its hits become rows in passage order.
+        const BATCH_BYTES: usize = 8 << 20;
+        let mut batch: Vec<PassageRow> = Vec::new();
+        let mut batch_bytes = 0;
+        let mut code_batch = |batch: &mut Vec<PassageRow>,
+                              rows: &mut Vec<NewCoding>,
+                              fired: &mut Vec<u64>,
+                              report: &mut AutocodeReport| {
+            let ctxs: Vec<Context> = batch
+                .iter()
+                .map(|p| {
+                    let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
+                    ctx.insert("kind".into(), p.kind.clone());
+                    ctx.insert("document".into(), p.document.clone());
+                    if let Some(s) = &p.speaker {
+                        ctx.insert("speaker".into(), s.clone());
+                    }
+                    if let Some(s) = &p.speaker_role {
+                        ctx.insert("speaker_role".into(), s.clone());
+                    }
+                    ctx
+                })
+                .collect();
+            let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
+            for (i, hit) in matchers.apply_all(&texts, &ctxs) {
+                let p = &batch[i];
                 fired[hit.rule] += 1;
                 let (code, rule) = codebook.rule_name(hit.rule);
                 let spans: Vec<(i64, i64)> = hit
@@ -639,13 +666,28 @@ impl Project {
                     rule: Some(rule.to_string()),
                 });
             }
-            report.passages += 1;
-            if report.passages % 1000 == 0 && !progress.update(report.passages, total, "autocode") {
-                cancelled = true;
-                return Ok(false);
+            report.passages += batch.len() as u64;
+            batch.clear();
+        };
+        self.store.for_each_passage(|p| {
+            batch_bytes += p.text.len();
+            batch.push(p);
+            if batch_bytes >= BATCH_BYTES {
+                batch_bytes = 0;
+                code_batch(&mut batch, &mut rows, &mut fired, &mut report);
+                if !progress.update(report.passages, total, "autocode") {
+                    cancelled = true;
+                    return Ok(false);
+                }
             }
             Ok(true)
         })?;
+        if !cancelled && !batch.is_empty() {
+            code_batch(&mut batch, &mut rows, &mut fired, &mut report);
+            if !progress.update(report.passages, total, "autocode") {
+                cancelled = true;
+            }
+        }
         if cancelled {
             // Nothing was written: the earlier machine codings stay as they were.
             return Err(Error::Cancelled);

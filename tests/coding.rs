@@ -407,3 +407,39 @@ fn archive_of_schema_version_1_is_migrated_on_open() {
         .unwrap();
     assert_eq!(p.codings(Some("kari")).unwrap().num_rows(), 1);
 }
+
+/// Autocoding matches on several threads; the codings must not depend on how many.
+#[test]
+fn autocode_gives_the_same_codings_on_one_thread_and_on_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("f");
+    std::fs::create_dir_all(&files).unwrap();
+    let lines = [
+        "Informant: Ungdomsrådet hjalp meg med skolen.",
+        "I: Hvordan gikk det med skolen?",
+        "Informant: Ungdommene fikk en fast kontaktperson.",
+        "Informant: Det var stille.",
+    ];
+    for f in 0..3 {
+        let text: Vec<&str> = (0..400).map(|i| lines[(i * 3 + f) % lines.len()]).collect();
+        std::fs::write(files.join(format!("{f}.txt")), text.join("\n\n")).unwrap();
+    }
+    let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+    p.ingest(&[files], None, &mut Silent).unwrap();
+    let cb = Codebook::parse(V1, false, None).unwrap();
+    let codings = |p: &Project| {
+        let t = p.codings(Some("machine")).unwrap();
+        let cols = ["passage_id", "code_id", "spans", "rule"].map(|c| strings(col(&t, c)));
+        (0..t.num_rows())
+            .map(|i| cols.iter().map(|c| c[i].clone()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let r1 = p.autocode_with_threads(&cb, &mut Silent, 1).unwrap();
+    let one = codings(&p);
+    assert!(one.len() > 600, "{}", one.len());
+    for threads in [2, 4] {
+        let r = p.autocode_with_threads(&cb, &mut Silent, threads).unwrap();
+        assert_eq!((r.codings, r.passages), (r1.codings, r1.passages));
+        assert_eq!(codings(&p), one, "{threads} threads");
+    }
+}

@@ -170,19 +170,28 @@ class Codebook:
         """code_id, name, parent_id, depth, description, include, exclude, examples, colour, rules."""
         return Table(self._raw.codes())
 
-    def apply(self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None) -> List[List[str]]:
+    def apply(
+        self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
+    ) -> List[List[str]]:
         """Code ids per text (sorted, without repeats). ``metadata`` gives one dict per
         text for rules scoped with ``where``; a field a text lacks fails an allow-list
-        and passes a deny-list."""
-        hits = self.apply_table(texts, metadata).to_arrow()
+        and passes a deny-list. ``threads``: worker threads (default one per core)."""
+        hits = self.apply_table(texts, metadata, threads).to_arrow()
         out: List[set] = [set() for _ in texts]
         for i, code in zip(hits.column("text_index").to_pylist(), hits.column("code_id").to_pylist()):
             out[i].add(code)
         return [sorted(s) for s in out]
 
-    def apply_table(self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None) -> Table:
-        """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points)."""
-        return Table(self._raw.apply(list(texts), [dict(m) for m in metadata] if metadata is not None else None))
+    def apply_table(
+        self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
+    ) -> Table:
+        """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points).
+
+        ``threads``: worker threads (default one per core, at most 8); the rows are the
+        same for any number."""
+        return Table(
+            self._raw.apply(list(texts), [dict(m) for m in metadata] if metadata is not None else None, threads)
+        )
 
 
 def _progress(progress: ProgressArg, desc: str) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
@@ -297,17 +306,21 @@ class Project:
 
     # --- coding -----------------------------------------------------------------
 
-    def autocode(self, codebook: Union[Codebook, PathLike], progress: ProgressArg = True) -> AutocodeReport:
+    def autocode(
+        self, codebook: Union[Codebook, PathLike], progress: ProgressArg = True, threads: Optional[int] = None
+    ) -> AutocodeReport:
         """Code every passage with ``codebook`` (the machine coder ``auto:<codebook id>``).
 
         Replaces this codebook's earlier machine codings; human codings are never
         touched. Every coding records the rule that fired and the spans it matched.
+        ``threads``: matching threads (default one per core, at most 8); the codings
+        are the same for any number.
         """
         if not isinstance(codebook, Codebook):
             codebook = Codebook.load(codebook)
         cb, bar = _progress(progress, "autocode")
         try:
-            d = self._raw.autocode(codebook._raw, cb)
+            d = self._raw.autocode(codebook._raw, cb, threads)
         finally:
             if bar is not None:
                 bar.close()

@@ -142,6 +142,15 @@ impl ArrowTable {
     }
 }
 
+/// The `threads` argument: None for one per core (at most 8), else at least 1.
+fn threads_arg(threads: Option<usize>) -> PyResult<usize> {
+    match threads {
+        None => Ok(innsikt::codebook::default_threads()),
+        Some(0) => Err(InputError::new_err("threads must be at least 1")),
+        Some(n) => Ok(n),
+    }
+}
+
 fn table(batch: RecordBatch) -> ArrowTable {
     ArrowTable { batch }
 }
@@ -319,20 +328,22 @@ impl RawProject {
         self.with(py, |p| p.document_text(&document_id))
     }
 
-    #[pyo3(signature = (codebook, progress=None))]
+    #[pyo3(signature = (codebook, progress=None, threads=None))]
     fn autocode<'py>(
         &self,
         py: Python<'py>,
         codebook: &RawCodebook,
         progress: Option<Py<PyAny>>,
+        threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let threads = threads_arg(threads)?;
         let cb = codebook.inner.clone();
         let mut prog = PyProgress {
             callback: progress,
             on_saved: None,
             error: None,
         };
-        let result = self.with(py, |p| p.autocode(&cb, &mut prog));
+        let result = self.with(py, |p| p.autocode_with_threads(&cb, &mut prog, threads));
         if let Some(e) = prog.error.take() {
             return Err(e);
         }
@@ -517,13 +528,15 @@ impl RawCodebook {
 
     /// Code a batch of texts; `contexts` (one dict per text) feed the rules' `where`.
     /// Returns one table row per hit: text index, code, rule, spans.
-    #[pyo3(signature = (texts, contexts=None))]
+    #[pyo3(signature = (texts, contexts=None, threads=None))]
     fn apply(
         &self,
         py: Python<'_>,
         texts: Vec<String>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
+        threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
+        let threads = threads_arg(threads)?;
         let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
             Some(c) => {
                 if c.len() != texts.len() {
@@ -537,37 +550,7 @@ impl RawCodebook {
         };
         let cb = self.inner.clone();
         let batch = guarded(py, move || {
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .clamp(1, 8);
-            let chunk = texts.len().div_ceil(threads).max(256);
-            let parts: Vec<Vec<(usize, innsikt::codebook::Hit)>> = std::thread::scope(|s| {
-                let handles: Vec<_> = texts
-                    .chunks(chunk)
-                    .enumerate()
-                    .map(|(ci, part)| {
-                        let cb = &cb;
-                        let ctxs = &ctxs;
-                        s.spawn(move || {
-                            let mut matcher = innsikt::codebook::Matcher::new(cb);
-                            let mut out = Vec::new();
-                            for (k, t) in part.iter().enumerate() {
-                                let i = ci * chunk + k;
-                                for h in matcher.apply(t, &ctxs[i]) {
-                                    out.push((i, h));
-                                }
-                            }
-                            out
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("apply worker panicked"))
-                    .collect()
-            });
-            let hits: Vec<(usize, innsikt::codebook::Hit)> = parts.into_iter().flatten().collect();
+            let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
             let names: Vec<(&str, &str)> = hits.iter().map(|(_, h)| cb.rule_name(h.rule)).collect();
             Ok(innsikt::table::TableBuilder::new()
                 .i64("text_index", hits.iter().map(|(i, _)| Some(*i as i64)))

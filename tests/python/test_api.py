@@ -151,3 +151,27 @@ def test_sidecar_problems_name_file_and_line(tmp_path):
         bad = files / "bad.csv"
         bad.write_text("name,municipality\na.txt,Grue\n", encoding="utf-8")
         p.ingest([files / "a.txt"], metadata=bad, progress=False)
+
+
+def test_threads_change_speed_not_results(sample_archive, root, tmp_path):
+    p = innsikt.Project.open(sample_archive)
+    texts = p.passages().to_pandas()["text"].tolist()
+    assert len(texts) > 1000
+    cb = innsikt.Codebook.load(root / "corpus-sample" / "codebooks" / "pd.toml")
+    one = cb.apply_table(texts, threads=1).to_pandas()
+    two = cb.apply_table(texts, threads=2).to_pandas()
+    assert len(one) > 0
+    pd.testing.assert_frame_equal(one, two)
+    assert cb.apply(texts[:50], threads=3) == cb.apply(texts[:50])
+    with pytest.raises(innsikt.InputError, match="threads must be at least 1"):
+        cb.apply_table(texts, threads=0)
+    # Autocoding on one thread and on two gives the same codings.
+    arch = tmp_path / "copy"
+    shutil.copytree(sample_archive, arch)
+    q = innsikt.Project.open(arch)
+    cols = ["passage_id", "code_id", "start", "end", "spans", "rule"]
+    q.autocode(cb, progress=False, threads=1)
+    a = q.codings("machine").to_polars().select(cols)
+    q.autocode(cb, progress=False, threads=2)
+    b = q.codings("machine").to_polars().select(cols)
+    assert a.height > 0 and a.equals(b)
