@@ -252,15 +252,24 @@ impl IndexUpdate<'_> {
         Ok(())
     }
 
-    /// Commit, recording the store generation this index now reflects.
-    pub fn commit(mut self, generation: u64) -> Result<(), IndexError> {
+    /// Commit, recording the store generation this index now reflects. Segment
+    /// merges that the commit starts go on in the background; the writer stays
+    /// open for the next batch.
+    pub fn commit(&mut self, generation: u64) -> Result<(), IndexError> {
         let path = self.index.path.clone();
         let err = |e: tantivy::TantivyError| SearchIndex::err(&path, e);
         let mut prepared = self.writer.prepare_commit().map_err(err)?;
         prepared.set_payload(&format!("generation={generation}"));
         prepared.commit().map_err(err)?;
+        self.index.reload()
+    }
+
+    /// Close the writer after its last commit, once running merges are done.
+    pub fn finish(self) -> Result<(), IndexError> {
         let index = self.index;
-        self.writer.wait_merging_threads().map_err(err)?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| SearchIndex::err(&index.path, e))?;
         index.reload()
     }
 }

@@ -8,7 +8,7 @@
 use crate::analysis::NorwegianTokenizer;
 use crate::codebook::{Codebook, Context, Matchers};
 use crate::error::{Error, Result};
-use crate::index::{DocumentFields, SearchIndex, FACETS};
+use crate::index::{DocumentFields, IndexUpdate, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
@@ -229,6 +229,9 @@ impl Project {
         let mut batch_bytes = 0usize;
         let mut cancelled = !progress.update(0, total, "");
         let batch_docs = batch_docs();
+        // One index writer for the whole call: each batch is committed (store
+        // first, then index), and merges run in the background between batches.
+        let mut writer: Option<IndexUpdate> = None;
         for (i, c) in candidates.iter().enumerate() {
             if cancelled {
                 break;
@@ -276,57 +279,31 @@ impl Project {
                 Err(e) => report.errors.push(e),
             }
             if batch.len() >= batch_docs || batch_bytes >= BATCH_BYTES {
-                self.write(std::mem::take(&mut batch), progress)?;
+                if writer.is_none() {
+                    writer = Some(self.index.writer()?);
+                }
+                if let Some(w) = writer.as_mut() {
+                    write_batch(&mut self.store, w, std::mem::take(&mut batch), progress)?;
+                }
                 batch_bytes = 0;
             }
             cancelled = !progress.update(i as u64 + 1, total, &c.key);
         }
-        self.write(batch, progress)?;
+        if !batch.is_empty() {
+            if writer.is_none() {
+                writer = Some(self.index.writer()?);
+            }
+            if let Some(w) = writer.as_mut() {
+                write_batch(&mut self.store, w, batch, progress)?;
+            }
+        }
+        if let Some(w) = writer {
+            w.finish()?;
+        }
         if cancelled {
             return Err(Error::Cancelled);
         }
         Ok(report)
-    }
-
-    /// Store a batch, then bring the index up to the store's generation.
-    fn write(&mut self, docs: Vec<NewDocument>, progress: &mut dyn Progress) -> Result<()> {
-        if docs.is_empty() {
-            return Ok(());
-        }
-        let (generation, rowids) = self.store.write_batch(&docs)?;
-        progress.saved(&docs.iter().map(|d| d.key.clone()).collect::<Vec<_>>());
-        let mut w = self.index.writer()?;
-        for (d, ids) in docs.iter().zip(rowids) {
-            w.delete_document(&d.id);
-            let fields = DocumentFields {
-                id: &d.id,
-                key: &d.key,
-                format: &d.format,
-                metadata: &d.metadata,
-            };
-            for (p, rowid) in d.passages.iter().zip(ids) {
-                let row = PassageRow {
-                    rowid,
-                    id: p.id.clone(),
-                    document_id: d.id.clone(),
-                    document: d.key.clone(),
-                    ordinal: 0,
-                    kind: p.kind.clone(),
-                    speaker: p.speaker.clone(),
-                    speaker_role: p.speaker_role.clone(),
-                    section: p.section.clone(),
-                    start: p.start as i64,
-                    end: p.end as i64,
-                    t_start_ms: None,
-                    t_end_ms: None,
-                    line: p.line as i64,
-                    text: p.text.clone(),
-                };
-                w.add_passage(&fields, &row)?;
-            }
-        }
-        w.commit(generation)?;
-        Ok(())
     }
 
     /// Rebuild the index from the store.
@@ -375,6 +352,7 @@ impl Project {
             return Err(Error::Cancelled);
         }
         w.commit(generation)?;
+        w.finish()?;
         progress.update(n, total, "reindex");
         Ok(n)
     }
@@ -1219,4 +1197,49 @@ impl Project {
     pub fn codebook_versions(&self) -> Result<Vec<(String, String, String, String)>> {
         Ok(self.store.codebook_versions()?)
     }
+}
+
+/// Store a batch, then bring the index up to the store's generation.
+fn write_batch(
+    store: &mut Store,
+    w: &mut IndexUpdate,
+    docs: Vec<NewDocument>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let (generation, rowids) = store.write_batch(&docs)?;
+    progress.saved(&docs.iter().map(|d| d.key.clone()).collect::<Vec<_>>());
+    for (d, ids) in docs.iter().zip(rowids) {
+        w.delete_document(&d.id);
+        let fields = DocumentFields {
+            id: &d.id,
+            key: &d.key,
+            format: &d.format,
+            metadata: &d.metadata,
+        };
+        for (p, rowid) in d.passages.iter().zip(ids) {
+            let row = PassageRow {
+                rowid,
+                id: p.id.clone(),
+                document_id: d.id.clone(),
+                document: d.key.clone(),
+                ordinal: 0,
+                kind: p.kind.clone(),
+                speaker: p.speaker.clone(),
+                speaker_role: p.speaker_role.clone(),
+                section: p.section.clone(),
+                start: p.start as i64,
+                end: p.end as i64,
+                t_start_ms: None,
+                t_end_ms: None,
+                line: p.line as i64,
+                text: p.text.clone(),
+            };
+            w.add_passage(&fields, &row)?;
+        }
+    }
+    w.commit(generation)?;
+    Ok(())
 }
