@@ -551,11 +551,26 @@ impl RawCodebook {
         let cb = self.inner.clone();
         let batch = guarded(py, move || {
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
-            let names: Vec<(&str, &str)> = hits.iter().map(|(_, h)| cb.rule_name(h.rule)).collect();
+            // Code ids and rule names are kept once each; every hit points at them.
+            let mut labels = innsikt::store::Labels::default();
+            let mut interned: std::collections::HashMap<String, u32> = Default::default();
+            let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
+            for r in 0..cb.rule_count() {
+                let (code, rule) = cb.rule_name(r);
+                for (name, to) in [(code, &mut code_of), (rule, &mut rule_of)] {
+                    let id = *interned
+                        .entry(name.to_string())
+                        .or_insert_with(|| labels.push(name));
+                    to.push(id);
+                }
+            }
+            let views = innsikt::table::LabelViews::new(&labels);
+            let codes: Vec<u32> = hits.iter().map(|(_, h)| code_of[h.rule]).collect();
+            let rules: Vec<u32> = hits.iter().map(|(_, h)| rule_of[h.rule]).collect();
             Ok(innsikt::table::TableBuilder::new()
                 .i64("text_index", hits.iter().map(|(i, _)| Some(*i as i64)))
-                .str("code_id", names.iter().map(|n| Some(n.0)))
-                .str("rule", names.iter().map(|n| Some(n.1)))
+                .array("code_id", views.column(&codes))
+                .array("rule", views.column(&rules))
                 .i64(
                     "start",
                     hits.iter()
@@ -566,10 +581,17 @@ impl RawCodebook {
                     hits.iter()
                         .map(|(_, h)| h.spans.iter().map(|s| s.1 as i64).max()),
                 )
-                .str(
+                .array(
                     "spans",
-                    hits.iter()
-                        .map(|(_, h)| Some(serde_json::to_string(&h.spans).unwrap_or_default())),
+                    innsikt::table::view_column(hits.len(), |i, out| {
+                        use std::fmt::Write;
+                        out.push('[');
+                        for (k, (a, b)) in hits[i].1.spans.iter().enumerate() {
+                            let sep = if k > 0 { "," } else { "" };
+                            let _ = write!(out, "{sep}[{a},{b}]");
+                        }
+                        out.push(']');
+                    }),
                 )
                 .build())
         })?;
