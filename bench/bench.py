@@ -850,8 +850,8 @@ def render_markdown(res: Dict[str, Any]) -> str:
     L.append("## Autocoding")
     L.append("")
     L.append("MB/s over the passage text (UTF-8 bytes). `Project.autocode` codes every passage of the archive "
-             "and stores the codings; `Codebook.apply_table` only matches. Core counts are set with CPU affinity "
-             "(the API has no thread setting; see `threads_param` in the JSON).")
+             "and stores the codings; `Codebook.apply_table` only matches. Core counts are set with CPU affinity, "
+             "and `threads=` is passed where the installed API accepts it (`threads_param` in the JSON).")
     L.append("")
     rows = []
     for name, a in res["autocode"].items():
