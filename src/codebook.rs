@@ -759,14 +759,26 @@ pub fn default_threads() -> usize {
 /// in text order, so the result does not depend on the number of threads.
 pub struct Matchers<'a> {
     workers: Vec<Matcher<'a>>,
+    min_share: usize,
 }
+
+/// Text a worker thread should have before a batch is split: a new thread starts
+/// with cold analyzer caches, which costs more than it saves on small batches.
+const MIN_BYTES_PER_THREAD: usize = 2 << 20;
 
 impl<'a> Matchers<'a> {
     /// `threads` workers (at least one).
     pub fn new(cb: &'a Codebook, threads: usize) -> Matchers<'a> {
         Matchers {
             workers: (0..threads.max(1)).map(|_| Matcher::new(cb)).collect(),
+            min_share: MIN_BYTES_PER_THREAD,
         }
+    }
+
+    /// Split batches with at least `bytes` of text per thread (default 2 MiB).
+    pub fn min_bytes_per_thread(mut self, bytes: usize) -> Self {
+        self.min_share = bytes;
+        self
     }
 
     pub fn threads(&self) -> usize {
@@ -791,8 +803,13 @@ impl<'a> Matchers<'a> {
             out
         };
         let n = texts.len();
-        // Below a few hundred texts a thread costs more than it saves.
-        let threads = self.workers.len().min(n.div_ceil(256)).max(1);
+        let bytes: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+        let threads = self
+            .workers
+            .len()
+            .min(bytes / self.min_share.max(1))
+            .min(n)
+            .max(1);
         if threads == 1 {
             return run(&mut self.workers[0], 0, texts, ctxs);
         }
@@ -1397,7 +1414,7 @@ name = "NAV"
         let one = Matchers::new(&cb, 1).apply_all(&texts, &ctxs);
         assert!(one.len() > 1000, "{}", one.len());
         for threads in [2, 3, 8] {
-            let mut m = Matchers::new(&cb, threads);
+            let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads");
             // Warm matchers give the same again.
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads, warm");
