@@ -854,6 +854,9 @@ pub struct Matcher<'a> {
     seen: Vec<u32>,
     stamp: u32,
     order: Vec<usize>,
+    /// By codebook term: (stamp, from, to) — where the term's entries are in
+    /// `occ` for the passage with that stamp.
+    term_at: Vec<(u32, u32, u32)>,
 }
 
 impl<'a> Matcher<'a> {
@@ -870,6 +873,7 @@ impl<'a> Matcher<'a> {
             seen: vec![0; cb.rules.len()],
             stamp: 0,
             order: Vec::new(),
+            term_at: vec![(0, 0, 0); cb.terms.len()],
         }
     }
 
@@ -953,6 +957,7 @@ impl<'a> Matcher<'a> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.seen.iter_mut().for_each(|s| *s = u32::MAX);
+            self.term_at.iter_mut().for_each(|t| t.0 = u32::MAX);
             self.stamp = 1;
         }
         self.order.clear();
@@ -982,6 +987,18 @@ impl<'a> Matcher<'a> {
         }
         self.order.sort_unstable();
         self.occ.sort_unstable();
+        let mut from = 0;
+        while from < self.occ.len() {
+            let term = self.occ[from].0;
+            let mut to = from + 1;
+            while to < self.occ.len() && self.occ[to].0 == term {
+                to += 1;
+            }
+            if let Some(t) = self.term_at.get_mut(term as usize) {
+                *t = (self.stamp, from as u32, to as u32);
+            }
+            from = to;
+        }
         self.lower.clear();
         if self.order.iter().any(|&r| cb.rules[r].forms) {
             self.lower
@@ -990,6 +1007,8 @@ impl<'a> Matcher<'a> {
         let view = View {
             occ: &self.occ,
             lower: &self.lower,
+            term_at: &self.term_at,
+            stamp: self.stamp,
         };
         let mut hits = Vec::new();
         for &ri in &self.order {
@@ -1206,16 +1225,15 @@ struct View<'a> {
     occ: &'a [(u32, u32)],
     /// Lower-case word forms, when a rule needs them.
     lower: &'a [String],
+    /// Where each term's entries are in `occ` (valid where the stamp matches).
+    term_at: &'a [(u32, u32, u32)],
+    stamp: u32,
 }
 
 impl View<'_> {
     /// Word indexes where `term` occurs, ascending.
     fn positions(&self, term: u32) -> impl Iterator<Item = u32> + '_ {
-        let from = self.occ.partition_point(|&(t, _)| t < term);
-        self.occ[from..]
-            .iter()
-            .take_while(move |&&(t, _)| t == term)
-            .map(|&(_, p)| p)
+        self.entries(term).iter().map(|&(_, p)| p)
     }
 
     /// Word indexes where any of `alts` occurs, ascending and unique.
@@ -1228,24 +1246,51 @@ impl View<'_> {
         v
     }
 
+    /// The (term, word index) entries of `term`: a slice of `occ`, ascending by
+    /// word index.
+    fn entries(&self, term: u32) -> &[(u32, u32)] {
+        match self.term_at.get(term as usize) {
+            Some(&(stamp, from, to)) if stamp == self.stamp => {
+                &self.occ[from as usize..to as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    /// Like [`View::at`], as (_, word index) entries; borrowed when there is one
+    /// alternative, so that a phrase of single terms allocates nothing per word.
+    fn at_entries(&self, alts: &[u32]) -> std::borrow::Cow<'_, [(u32, u32)]> {
+        if let [one] = alts {
+            return std::borrow::Cow::Borrowed(self.entries(*one));
+        }
+        let mut v: Vec<(u32, u32)> = alts
+            .iter()
+            .flat_map(|&a| self.entries(a).iter().map(|&(_, p)| (0, p)))
+            .collect();
+        v.sort_unstable_by_key(|e| e.1);
+        v.dedup_by_key(|e| e.1);
+        std::borrow::Cow::Owned(v)
+    }
+
     /// Word-index spans where `ws` occur in order with at most `slop` extra words between.
     fn phrase(&self, ws: &[Vec<u32>], slop: u32) -> Vec<(u32, u32)> {
-        let lists: Vec<Vec<u32>> = ws.iter().map(|w| self.at(w)).collect();
+        let lists: Vec<std::borrow::Cow<'_, [(u32, u32)]>> =
+            ws.iter().map(|w| self.at_entries(w)).collect();
         // A phrase without words (`""`, or only punctuation) matches nothing.
         if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for &start in &lists[0] {
+        for &(_, start) in lists[0].iter() {
             let mut prev = start;
             let mut used = 0u32;
             let mut ok = true;
             for l in &lists[1..] {
                 // The first position after `prev` leaves the least gap: if it
                 // is too far, every later one is too.
-                let next = l.get(l.partition_point(|&p| p <= prev));
-                match next.filter(|&&p| p - prev - 1 + used <= slop) {
-                    Some(&p) => {
+                let next = l.get(l.partition_point(|&(_, p)| p <= prev));
+                match next.filter(|&&(_, p)| p - prev - 1 + used <= slop) {
+                    Some(&(_, p)) => {
                         used += p - prev - 1;
                         prev = p;
                     }
