@@ -17,9 +17,7 @@ fn main() {
     for e in walk(dir) {
         if let Some(f) = innsikt::formats::Format::from_path(&e) {
             if let Ok(d) = innsikt::formats::parse(f, &std::fs::read(&e).unwrap()) {
-                for p in &d.passages {
-                    texts.push(d.passage_text(p));
-                }
+                texts.extend(d.passage_texts());
             }
         }
     }

@@ -128,12 +128,41 @@ pub struct ParsedDocument {
 }
 
 impl ParsedDocument {
-    /// The passage's text, by code-point offsets.
+    /// The passage's text, by code-point offsets. Walks the text from its start:
+    /// for every passage of a document, use [`ParsedDocument::passage_texts`].
     pub fn passage_text(&self, p: &ParsedPassage) -> String {
         self.text
             .chars()
             .skip(p.start)
             .take(p.end - p.start)
+            .collect()
+    }
+
+    /// The texts of all passages, in one pass over the document when the
+    /// passages are in document order (as parsers give them).
+    pub fn passage_texts(&self) -> Vec<String> {
+        let text = self.text.as_str();
+        // (code point, byte) of the cursor; it moves forward, or restarts.
+        let mut at = (0usize, 0usize);
+        let mut byte_of = |target: usize| -> usize {
+            if target < at.0 {
+                at = (0, 0);
+            }
+            for c in text[at.1..].chars() {
+                if at.0 == target {
+                    break;
+                }
+                at = (at.0 + 1, at.1 + c.len_utf8());
+            }
+            at.1
+        };
+        self.passages
+            .iter()
+            .map(|p| {
+                let a = byte_of(p.start);
+                let b = byte_of(p.end);
+                text[a..b].to_string()
+            })
             .collect()
     }
 }
@@ -234,5 +263,49 @@ pub fn parse_to_json(path: &Path, bytes: &[u8]) -> serde_json::Value {
             json!({"encoding": doc.encoding, "passages": passages})
         }
         Err(e) => json!({"error": {"line": e.line, "message": e.message}}),
+    }
+}
+
+#[cfg(test)]
+mod passage_text_tests {
+    use super::*;
+
+    #[test]
+    fn passage_texts_agree_with_passage_text() {
+        let doc = parse(
+            Format::Text,
+            "Første avsnitt om æøå.\n\nI: «Andre» avsnitt?\n\nInformant: Tredje — ja.\n".as_bytes(),
+        )
+        .unwrap();
+        assert!(doc.passages.len() >= 3);
+        let one_by_one: Vec<String> = doc.passages.iter().map(|p| doc.passage_text(p)).collect();
+        assert_eq!(doc.passage_texts(), one_by_one);
+        // Adjacent, empty and out-of-order passages too.
+        let mut d = doc.clone();
+        let n = d.text.chars().count();
+        d.passages = vec![
+            ParsedPassage {
+                start: 0,
+                end: 3,
+                ..doc.passages[0].clone()
+            },
+            ParsedPassage {
+                start: 3,
+                end: 3,
+                ..doc.passages[0].clone()
+            },
+            ParsedPassage {
+                start: 3,
+                end: n,
+                ..doc.passages[0].clone()
+            },
+            ParsedPassage {
+                start: 1,
+                end: 2,
+                ..doc.passages[0].clone()
+            },
+        ];
+        let one_by_one: Vec<String> = d.passages.iter().map(|p| d.passage_text(p)).collect();
+        assert_eq!(d.passage_texts(), one_by_one);
     }
 }
