@@ -279,23 +279,21 @@ impl Project {
                 Err(e) => report.errors.push(e),
             }
             if batch.len() >= batch_docs || batch_bytes >= BATCH_BYTES {
-                if writer.is_none() {
-                    writer = Some(self.index.writer()?);
-                }
-                if let Some(w) = writer.as_mut() {
-                    write_batch(&mut self.store, w, std::mem::take(&mut batch), progress)?;
-                }
+                let w = match writer {
+                    Some(ref mut w) => w,
+                    None => writer.insert(self.index.writer()?),
+                };
+                write_batch(&mut self.store, w, std::mem::take(&mut batch), progress)?;
                 batch_bytes = 0;
             }
             cancelled = !progress.update(i as u64 + 1, total, &c.key);
         }
         if !batch.is_empty() {
-            if writer.is_none() {
-                writer = Some(self.index.writer()?);
-            }
-            if let Some(w) = writer.as_mut() {
-                write_batch(&mut self.store, w, batch, progress)?;
-            }
+            let w = match writer {
+                Some(ref mut w) => w,
+                None => writer.insert(self.index.writer()?),
+            };
+            write_batch(&mut self.store, w, batch, progress)?;
         }
         if let Some(w) = writer {
             w.finish()?;
@@ -844,7 +842,7 @@ impl Project {
     /// Cohen's kappa. `passages` is the universe (passages both were to code); by
     /// default every passage `a` coded.
     pub fn agreement(&self, a: &str, b: &str, passages: Option<&[String]>) -> Result<RecordBatch> {
-        let rows = self.store.codings()?;
+        let rows = self.store.codings(None)?;
         let mut sets: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new(); // (coder, code) -> passages
         let mut codes = BTreeSet::new();
         let mut coded_by_a = BTreeSet::new();
@@ -964,13 +962,7 @@ impl Project {
     }
 
     fn coding_rows(&self, coder: Option<&str>) -> Result<Vec<crate::store::CodingRow>> {
-        let mut rows = self.store.codings()?;
-        if let Some(c) = coder {
-            rows.retain(|r| {
-                r.coder == c || (c == "machine" && r.machine) || (c == "human" && !r.machine)
-            });
-        }
-        Ok(rows)
+        Ok(self.store.codings(coder)?)
     }
 
     /// Every coding, with its document's metadata. `coder` filters by a coder's

@@ -941,9 +941,10 @@ impl Store {
         Ok(c)
     }
 
-    /// Every coding as rows, in id order.
-    pub fn codings(&self) -> Result<Vec<CodingRow>, StoreError> {
-        let c = self.coding_columns(None)?;
+    /// Every coding as rows, in id order; `coder` filters as in
+    /// [`Store::coding_columns`].
+    pub fn codings(&self, coder: Option<&str>) -> Result<Vec<CodingRow>, StoreError> {
+        let c = self.coding_columns(coder)?;
         let l = &c.labels;
         let opt = |id: u32| (id != 0).then(|| l.get(id).to_string());
         Ok((0..c.id.len())
