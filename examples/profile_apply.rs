@@ -1,8 +1,8 @@
-//! Times tokenizing, analysis and `Codebook::apply` over a folder's passages:
+//! Times tokenizing, analysis and `Matchers::apply_all` (one thread) over a folder's passages:
 //! `cargo run --release --example profile_apply -- [folder] [codebook]`
 //! (defaults: `corpus-sample`, `corpus-sample/codebooks/pd.toml`).
 use innsikt::analysis::NorwegianTokenizer;
-use innsikt::codebook::{Codebook, Context, Matcher};
+use innsikt::codebook::{Codebook, Context, Matchers};
 use std::time::Instant;
 
 fn main() {
@@ -49,8 +49,8 @@ fn main() {
         let s = t.elapsed().as_secs_f64();
         println!("analysis round {round}: {s:.3}s = {:.1} MB/s ({n})", mb / s);
     }
-    let ctx = Context::new();
-    let mut m = Matcher::new(&cb);
+    let ctxs = vec![Context::new(); texts.len()];
+    let mut m = Matchers::new(&cb, 1);
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -58,10 +58,7 @@ fn main() {
     for round in 0..rounds {
         let t = Instant::now();
         let cpu = cpu_seconds();
-        let mut hits = 0;
-        for x in &texts {
-            hits += m.apply(x, &ctx).len();
-        }
+        let hits = m.apply_all(&texts, &ctxs).len();
         let s = t.elapsed().as_secs_f64();
         let c = cpu_seconds() - cpu;
         println!(

@@ -166,6 +166,75 @@ pub struct Hit {
     pub spans: Vec<(usize, usize)>,
 }
 
+/// The hits of a batch of texts, flat: one row per hit, and every hit's spans
+/// (code-point offsets into its text) in one shared list. A batch of passages
+/// can have millions of hits; this shape costs two allocations for all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hits {
+    rows: Vec<HitRow>,
+    spans: Vec<(u32, u32)>,
+}
+
+/// One rule firing on one text of a batch. Its spans are [`Hits::spans`]; there
+/// is always at least one (the whole text for a rule that names no words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HitRow {
+    /// Index of the text in the batch.
+    pub text: u32,
+    /// Index into [`Codebook::codes`].
+    pub code: u32,
+    /// Index of the rule, as in [`Codebook::rule_name`].
+    pub rule: u32,
+    from: u32,
+    to: u32,
+}
+
+impl Hits {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> &[HitRow] {
+        &self.rows
+    }
+
+    /// The spans of a hit, ascending and without duplicates.
+    pub fn spans(&self, row: &HitRow) -> &[(u32, u32)] {
+        &self.spans[row.from as usize..row.to as usize]
+    }
+
+    /// The hits as [`Hit`]s (for one text, or where the batch is small).
+    pub fn to_vec(&self) -> Vec<Hit> {
+        self.rows
+            .iter()
+            .map(|r| Hit {
+                code: r.code as usize,
+                rule: r.rule as usize,
+                spans: self
+                    .spans(r)
+                    .iter()
+                    .map(|&(a, b)| (a as usize, b as usize))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Moves `other`'s hits to the end of these.
+    fn append(&mut self, other: Hits) {
+        let shift = self.spans.len() as u32;
+        self.spans.extend_from_slice(&other.spans);
+        self.rows.extend(other.rows.into_iter().map(|r| HitRow {
+            from: r.from + shift,
+            to: r.to + shift,
+            ..r
+        }));
+    }
+}
+
 /// A loaded, compiled codebook. Immutable; cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct Codebook {
@@ -785,19 +854,37 @@ impl<'a> Matchers<'a> {
         self.workers.len()
     }
 
-    /// Code every text (with its context); returns (text index, hit) pairs, in
-    /// text order. A worker's panic is passed on to the caller.
-    pub fn apply_all<T, C>(&mut self, texts: &[T], ctxs: &[C]) -> Vec<(usize, Hit)>
+    /// Code every text (with its context); the hits come in text order. A
+    /// worker's panic is passed on to the caller.
+    ///
+    /// # Panics
+    /// With more than `u32::MAX` texts, or a text longer than `u32::MAX` bytes.
+    pub fn apply_all<T, C>(&mut self, texts: &[T], ctxs: &[C]) -> Hits
     where
         T: AsRef<str> + Sync,
         C: std::borrow::Borrow<Context> + Sync,
     {
         assert_eq!(texts.len(), ctxs.len(), "one context per text");
+        assert!(u32::try_from(texts.len()).is_ok(), "at most u32::MAX texts");
         let run = |m: &mut Matcher, offset: usize, texts: &[T], ctxs: &[C]| {
-            let mut out = Vec::new();
+            let mut out = Hits::default();
+            let share: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+            // After a sixteenth of the text, room for the rest of the hits is
+            // reserved at the rate seen so far: large batches then grow their
+            // buffers once or twice instead of doubling a dozen times.
+            let mut sample = Some((share / 16).max(1 << 20));
+            let mut done = 0;
             for (k, (t, c)) in texts.iter().zip(ctxs).enumerate() {
-                for h in m.apply(t.as_ref(), c.borrow()) {
-                    out.push((offset + k, h));
+                m.apply_into(t.as_ref(), c.borrow(), (offset + k) as u32, &mut out);
+                done += t.as_ref().len();
+                if sample.is_some_and(|s| done >= s) && done < share {
+                    sample = None;
+                    let scale =
+                        |n: usize| (n as f64 * (share as f64 / done as f64) * 1.05) as usize;
+                    out.rows
+                        .reserve(scale(out.rows.len()).saturating_sub(out.rows.len()));
+                    out.spans
+                        .reserve(scale(out.spans.len()).saturating_sub(out.spans.len()));
                 }
             }
             out
@@ -814,7 +901,7 @@ impl<'a> Matchers<'a> {
             return run(&mut self.workers[0], 0, texts, ctxs);
         }
         let chunk = n.div_ceil(threads);
-        let parts: Vec<Vec<(usize, Hit)>> = std::thread::scope(|s| {
+        let parts: Vec<Hits> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .workers
                 .iter_mut()
@@ -827,7 +914,12 @@ impl<'a> Matchers<'a> {
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        parts.into_iter().flatten().collect()
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().unwrap_or_default();
+        for p in parts {
+            all.append(p);
+        }
+        all
     }
 }
 
@@ -857,6 +949,11 @@ pub struct Matcher<'a> {
     /// By codebook term: (stamp, from, to) — where the term's entries are in
     /// `occ` for the passage with that stamp.
     term_at: Vec<(u32, u32, u32)>,
+    /// Word spans of the rule being evaluated, and of its `unless` clause.
+    word_spans: Vec<(u32, u32)>,
+    unless_spans: Vec<(u32, u32)>,
+    /// Byte offsets of a passage's hits, for the move to code points.
+    bounds: Vec<u32>,
 }
 
 impl<'a> Matcher<'a> {
@@ -874,6 +971,9 @@ impl<'a> Matcher<'a> {
             stamp: 0,
             order: Vec::new(),
             term_at: vec![(0, 0, 0); cb.terms.len()],
+            word_spans: Vec::new(),
+            unless_spans: Vec::new(),
+            bounds: Vec::new(),
         }
     }
 
@@ -919,6 +1019,20 @@ impl<'a> Matcher<'a> {
     /// Code a text. `ctx` gives the fields that rules' `where` scopes test; a field
     /// missing from it fails an allow-list and passes a deny-list.
     pub fn apply(&mut self, text: &str, ctx: &Context) -> Vec<Hit> {
+        let mut out = Hits::default();
+        self.apply_into(text, ctx, 0, &mut out);
+        out.to_vec()
+    }
+
+    /// Code a text, adding its hits to `out` as those of text `index`.
+    ///
+    /// # Panics
+    /// When the text is longer than `u32::MAX` bytes.
+    pub fn apply_into(&mut self, text: &str, ctx: &Context, index: u32, out: &mut Hits) {
+        assert!(
+            u32::try_from(text.len()).is_ok(),
+            "a text to code is at most u32::MAX bytes"
+        );
         let cb = self.cb;
         // One pass over the words: word spans and the rule terms present at each position.
         let mut spans = std::mem::take(&mut self.spans);
@@ -983,7 +1097,7 @@ impl<'a> Matcher<'a> {
             }
         }
         if self.order.is_empty() {
-            return Vec::new();
+            return;
         }
         self.order.sort_unstable();
         self.occ.sort_unstable();
@@ -1010,49 +1124,76 @@ impl<'a> Matcher<'a> {
             term_at: &self.term_at,
             stamp: self.stamp,
         };
-        let mut hits = Vec::new();
+        let (mut word_spans, mut unless_spans) = (
+            std::mem::take(&mut self.word_spans),
+            std::mem::take(&mut self.unless_spans),
+        );
+        let first_span = out.spans.len();
         for &ri in &self.order {
             let r = &cb.rules[ri];
             if !scope_ok(&r.scope, ctx) {
                 continue;
             }
-            let mut word_spans = Vec::new();
+            word_spans.clear();
             if let Some(q) = &r.query {
-                match eval(q, &view) {
-                    Some(s) => word_spans = s,
-                    None => continue,
+                if !eval(q, &view, &mut word_spans) {
+                    continue;
                 }
             }
             if let Some(u) = &r.unless {
-                if eval(u, &view).is_some() {
+                unless_spans.clear();
+                if eval(u, &view, &mut unless_spans) {
                     continue;
                 }
             }
-            let mut byte_spans: Vec<(usize, usize)> = word_spans
-                .iter()
-                .map(|(a, b)| (self.spans[*a as usize].0, self.spans[*b as usize].1))
-                .collect();
+            let from = out.spans.len();
+            out.spans.extend(word_spans.iter().map(|&(a, b)| {
+                (
+                    self.spans[a as usize].0 as u32,
+                    self.spans[b as usize].1 as u32,
+                )
+            }));
             if let Some(re) = &r.regex {
-                let before = byte_spans.len();
-                byte_spans.extend(re.find_iter(text).map(|m| (m.start(), m.end())));
-                if byte_spans.len() == before {
+                let before = out.spans.len();
+                out.spans.extend(
+                    re.find_iter(text)
+                        .map(|m| (m.start() as u32, m.end() as u32)),
+                );
+                if out.spans.len() == before {
+                    out.spans.truncate(from);
                     continue;
                 }
             }
-            if byte_spans.is_empty() {
-                byte_spans.push((0, text.len()));
+            if out.spans.len() == from {
+                out.spans.push((0, text.len() as u32));
             }
-            byte_spans.sort_unstable();
-            byte_spans.dedup();
-            hits.push(Hit {
-                code: r.code,
-                rule: ri,
-                spans: byte_spans,
+            let end = from + sort_dedup(&mut out.spans[from..]);
+            out.spans.truncate(end);
+            out.rows.push(HitRow {
+                text: index,
+                code: r.code as u32,
+                rule: ri as u32,
+                from: from as u32,
+                to: end as u32,
             });
         }
-        to_char_offsets(text, &mut hits);
-        hits
+        self.word_spans = word_spans;
+        self.unless_spans = unless_spans;
+        to_char_offsets(text, &mut out.spans[first_span..], &mut self.bounds);
     }
+}
+
+/// Sorts `v` and moves its distinct values to the front; returns their count.
+fn sort_dedup<T: Ord + Copy>(v: &mut [T]) -> usize {
+    v.sort_unstable();
+    let mut n = 0;
+    for i in 0..v.len() {
+        if n == 0 || v[i] != v[n - 1] {
+            v[n] = v[i];
+            n += 1;
+        }
+    }
+    n
 }
 
 /// An open-addressing table from short word forms (as [`short_key`]s, never 0)
@@ -1184,29 +1325,27 @@ fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
 }
 
 /// Hits' byte spans to code-point spans, counting each part of the text once.
-fn to_char_offsets(text: &str, hits: &mut [Hit]) {
-    if text.is_ascii() {
+/// Turns byte offsets into code-point offsets (in place), counting the
+/// characters of the text once up to its last offset.
+fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], bounds: &mut Vec<u32>) {
+    if spans.is_empty() || text.is_ascii() {
         return;
     }
-    let mut bounds: Vec<usize> = hits
-        .iter()
-        .flat_map(|h| h.spans.iter().flat_map(|&(a, b)| [a, b]))
-        .collect();
-    bounds.sort_unstable();
-    bounds.dedup();
+    bounds.clear();
+    bounds.extend(spans.iter().flat_map(|&(a, b)| [a, b]));
+    let n = sort_dedup(bounds);
+    bounds.truncate(n);
     let mut chars = Vec::with_capacity(bounds.len());
-    let (mut byte, mut count) = (0, 0);
-    for &b in &bounds {
-        let b = b.min(text.len());
-        count += text[byte..b].chars().count();
+    let (mut byte, mut count) = (0usize, 0u32);
+    for &b in bounds.iter() {
+        let b = (b as usize).min(text.len());
+        count += text[byte..b].chars().count() as u32;
         byte = b;
         chars.push(count);
     }
-    let at = |b: usize| chars[bounds.binary_search(&b).unwrap_or(0)];
-    for h in hits {
-        for s in &mut h.spans {
-            *s = (at(s.0), at(s.1));
-        }
+    let at = |b: u32| chars[bounds.binary_search(&b).unwrap_or(0)];
+    for s in spans {
+        *s = (at(s.0), at(s.1));
     }
 }
 
@@ -1236,16 +1375,6 @@ impl View<'_> {
         self.entries(term).iter().map(|&(_, p)| p)
     }
 
-    /// Word indexes where any of `alts` occurs, ascending and unique.
-    fn at(&self, alts: &[u32]) -> Vec<u32> {
-        let mut v: Vec<u32> = alts.iter().flat_map(|&a| self.positions(a)).collect();
-        if alts.len() > 1 {
-            v.sort_unstable();
-            v.dedup();
-        }
-        v
-    }
-
     /// The (term, word index) entries of `term`: a slice of `occ`, ascending by
     /// word index.
     fn entries(&self, term: u32) -> &[(u32, u32)] {
@@ -1272,15 +1401,23 @@ impl View<'_> {
         std::borrow::Cow::Owned(v)
     }
 
-    /// Word-index spans where `ws` occur in order with at most `slop` extra words between.
-    fn phrase(&self, ws: &[Vec<u32>], slop: u32) -> Vec<(u32, u32)> {
+    /// Adds to `out` the word-index spans where `ws` occur in order with at most
+    /// `slop` extra words between.
+    fn phrase(&self, ws: &[Vec<u32>], slop: u32, out: &mut Vec<(u32, u32)>) {
+        // Most phrases are of single-term words that do not all occur: say so
+        // before anything is gathered.
+        if ws
+            .iter()
+            .any(|w| w.iter().all(|&t| self.entries(t).is_empty()))
+        {
+            return;
+        }
         let lists: Vec<std::borrow::Cow<'_, [(u32, u32)]>> =
             ws.iter().map(|w| self.at_entries(w)).collect();
         // A phrase without words (`""`, or only punctuation) matches nothing.
-        if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
-            return Vec::new();
+        if lists.is_empty() {
+            return;
         }
-        let mut out = Vec::new();
         for &(_, start) in lists[0].iter() {
             let mut prev = start;
             let mut used = 0u32;
@@ -1304,44 +1441,65 @@ impl View<'_> {
                 out.push((start, prev));
             }
         }
-        out
     }
 }
 
-fn eval(n: &Node, v: &View) -> Option<Vec<(u32, u32)>> {
-    let some = |s: Vec<(u32, u32)>| (!s.is_empty()).then_some(s);
+/// Adds the word spans where `n` matches to `out` and says whether it matched;
+/// when it did not, `out` is left as it was. (A match can have no spans: `NOT`
+/// and a rule without a query match the passage as a whole.)
+fn eval(n: &Node, v: &View, out: &mut Vec<(u32, u32)>) -> bool {
+    let mark = out.len();
     match n {
-        Node::All => Some(Vec::new()),
+        Node::All => true,
         Node::Terms(alts) if alts.len() == 1 => {
-            some(v.positions(alts[0]).map(|p| (p, p)).collect())
+            out.extend(v.positions(alts[0]).map(|p| (p, p)));
+            out.len() > mark
         }
-        Node::Terms(alts) => some(v.at(alts).into_iter().map(|p| (p, p)).collect()),
-        Node::Phrase(ws, slop) => some(v.phrase(ws, *slop)),
-        Node::Exact(ws) => some(
-            (0..v.lower.len().saturating_sub(ws.len().saturating_sub(1)))
-                .filter(|&i| {
-                    ws.iter()
-                        .enumerate()
-                        .all(|(k, w)| v.lower.get(i + k) == Some(w))
-                })
-                .map(|i| (i as u32, (i + ws.len().max(1) - 1) as u32))
-                .collect(),
-        ),
-        Node::Prefix(p) => some(
-            v.lower
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.starts_with(p.as_str()))
-                .map(|(i, _)| (i as u32, i as u32))
-                .collect(),
-        ),
+        Node::Terms(alts) => {
+            for &a in alts {
+                out.extend(v.positions(a).map(|p| (p, p)));
+            }
+            let n = sort_dedup(&mut out[mark..]);
+            out.truncate(mark + n);
+            out.len() > mark
+        }
+        Node::Phrase(ws, slop) => {
+            v.phrase(ws, *slop, out);
+            out.len() > mark
+        }
+        Node::Exact(ws) => {
+            out.extend(
+                (0..v.lower.len().saturating_sub(ws.len().saturating_sub(1)))
+                    .filter(|&i| {
+                        ws.iter()
+                            .enumerate()
+                            .all(|(k, w)| v.lower.get(i + k) == Some(w))
+                    })
+                    .map(|i| (i as u32, (i + ws.len().max(1) - 1) as u32)),
+            );
+            out.len() > mark
+        }
+        Node::Prefix(p) => {
+            out.extend(
+                v.lower
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.starts_with(p.as_str()))
+                    .map(|(i, _)| (i as u32, i as u32)),
+            );
+            out.len() > mark
+        }
         Node::Near(a, b, n) => {
-            let (sa, mut sb) = (v.phrase(a, 0), v.phrase(b, 0));
+            let (mut sa, mut sb) = (Vec::new(), Vec::new());
+            v.phrase(a, 0, &mut sa);
+            if sa.is_empty() {
+                return false;
+            }
+            v.phrase(b, 0, &mut sb);
             // For each span of `a`, only the spans of `b` starting within its
             // window can be near it (a `b` span is exactly `b.len()` words long).
             sb.sort_unstable();
             let reach = n.saturating_add(b.len() as u32);
-            let mut out = Vec::new();
             for &(a0, a1) in &sa {
                 let from = sb.partition_point(|&(b0, _)| b0 < a0.saturating_sub(reach));
                 for &(b0, b1) in &sb[from..] {
@@ -1360,30 +1518,29 @@ fn eval(n: &Node, v: &View) -> Option<Vec<(u32, u32)>> {
                     }
                 }
             }
-            some(out)
+            out.len() > mark
         }
         Node::And(items) => {
-            let mut out = Vec::new();
             for i in items {
-                out.extend(eval(i, v)?);
+                if !eval(i, v, out) {
+                    out.truncate(mark);
+                    return false;
+                }
             }
-            Some(out)
+            true
         }
         Node::Or(items) => {
             let mut any = false;
-            let mut out = Vec::new();
             for i in items {
-                if let Some(s) = eval(i, v) {
-                    any = true;
-                    out.extend(s);
-                }
+                any |= eval(i, v, out);
             }
-            any.then_some(out)
+            any
         }
-        Node::Not(inner) => match eval(inner, v) {
-            Some(_) => None,
-            None => Some(Vec::new()),
-        },
+        Node::Not(inner) => {
+            let matched = eval(inner, v, out);
+            out.truncate(mark);
+            !matched
+        }
     }
 }
 
@@ -1464,6 +1621,60 @@ name = "NAV"
             // Warm matchers give the same again.
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads, warm");
         }
+    }
+
+    #[test]
+    fn a_large_batch_gives_each_text_its_own_hits() {
+        // Over a mebibyte of text, so that the matcher reserves room for the
+        // rest of the batch part-way through.
+        let cb = Codebook::parse(
+            r#"
+format = 1
+[codebook]
+id = "t"
+version = "1"
+[[code]]
+id = "bolig"
+name = "Bolig"
+  [[code.rule]]
+  query = "bolig OR \"egen leilighet\""
+[[code]]
+id = "alle"
+name = "Alle"
+  [[code.rule]]
+  query = "NOT kommunen"
+"#,
+            false,
+            None,
+        )
+        .unwrap();
+        let texts: Vec<String> = (0..30_000)
+            .map(|i| match i % 4 {
+                0 => format!("{i}: Hun fikk «egen leilighet» og en bolig i Åsnes, så bolig igjen."),
+                1 => format!("{i}: Kommunen svarte ikke på henvendelsen om bolig i tide."),
+                2 => format!("{i}: Ingen treff her, bare vanlig tekst om møter og skole."),
+                _ => "kommunen".repeat(i % 7 + 1),
+            })
+            .collect();
+        assert!(texts.iter().map(String::len).sum::<usize>() > 1 << 20);
+        let ctxs = vec![Context::new(); texts.len()];
+        let all = Matchers::new(&cb, 1).apply_all(&texts, &ctxs);
+        let mut m = super::Matcher::new(&cb);
+        let mut rows = all.rows().iter().peekable();
+        for (i, t) in texts.iter().enumerate() {
+            let mut got = Vec::new();
+            while let Some(r) = rows.next_if(|r| r.text as usize == i) {
+                let spans = all.spans(r).iter().map(|&(a, b)| (a as usize, b as usize));
+                got.push(super::Hit {
+                    code: r.code as usize,
+                    rule: r.rule as usize,
+                    spans: spans.collect(),
+                });
+            }
+            assert_eq!(got, m.apply(t, &Context::new()), "text {i}");
+        }
+        assert!(rows.next().is_none());
+        assert!(all.len() > texts.len(), "{}", all.len());
     }
 
     #[test]

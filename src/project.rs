@@ -621,14 +621,15 @@ impl Project {
                 })
                 .collect();
             let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
-            for (i, hit) in matchers.apply_all(&texts, &ctxs) {
-                let p = &batch[i];
-                fired[hit.rule] += 1;
-                let (code, rule) = codebook.rule_name(hit.rule);
-                let spans: Vec<(i64, i64)> = hit
-                    .spans
+            let hits = matchers.apply_all(&texts, &ctxs);
+            for hit in hits.rows() {
+                let p = &batch[hit.text as usize];
+                fired[hit.rule as usize] += 1;
+                let (code, rule) = codebook.rule_name(hit.rule as usize);
+                let spans: Vec<(i64, i64)> = hits
+                    .spans(hit)
                     .iter()
-                    .map(|(a, b)| (p.start + *a as i64, p.start + *b as i64))
+                    .map(|&(a, b)| (p.start + a as i64, p.start + b as i64))
                     .collect();
                 rows.push(NewCoding {
                     passage_id: p.id.clone(),

@@ -295,12 +295,9 @@ impl CodingColumns {
 
     /// Append the spans of coding `i` as JSON to `out`.
     pub fn write_spans(&self, i: usize, out: &mut String) {
-        use std::fmt::Write;
         match &self.spans[i] {
             Some(s) => out.push_str(s),
-            None => {
-                let _ = write!(out, "[[{},{}]]", self.start[i], self.end[i]);
-            }
+            None => crate::table::push_spans_json(out, &[(self.start[i], self.end[i])]),
         }
     }
 }

@@ -100,13 +100,19 @@ impl LabelViews {
 
     /// The column of the given label ids; id 0 is null.
     pub fn column(&self, ids: &[u32]) -> ArrayRef {
+        self.column_of(ids.iter().copied())
+    }
+
+    /// Like [`LabelViews::column`], with the ids from an iterator (which is
+    /// read twice when an id is 0).
+    pub fn column_of(&self, ids: impl Iterator<Item = u32> + Clone) -> ArrayRef {
         let views: Vec<u128> = ids
-            .iter()
-            .map(|&i| self.views.get(i as usize).copied().unwrap_or(0))
+            .clone()
+            .map(|i| self.views.get(i as usize).copied().unwrap_or(0))
             .collect();
-        let nulls = ids
+        let nulls = views
             .contains(&0)
-            .then(|| NullBuffer::from_iter(ids.iter().map(|&i| i != 0)));
+            .then(|| NullBuffer::from_iter(ids.map(|i| i != 0)));
         // SAFETY: every view was made by `make_view` from a whole label, which
         // `Labels` only holds as checked UTF-8, at its own offset in buffer 0;
         // views of unknown ids are 0, the empty inline string.
@@ -146,6 +152,20 @@ pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> Array
         b.append_value(&s);
     }
     Arc::new(b.finish())
+}
+
+/// Writes spans as JSON, `[[start,end],…]`: the shape of every `spans` column.
+pub fn push_spans_json<T: itoa::Integer + Copy>(out: &mut String, spans: &[(T, T)]) {
+    let mut num = itoa::Buffer::new();
+    out.push('[');
+    for (k, &(a, b)) in spans.iter().enumerate() {
+        out.push_str(if k > 0 { ",[" } else { "[" });
+        out.push_str(num.format(a));
+        out.push(',');
+        out.push_str(num.format(b));
+        out.push(']');
+    }
+    out.push(']');
 }
 
 #[cfg(test)]
@@ -191,6 +211,15 @@ mod tests {
                 None
             ]
         );
+        let mut json = String::new();
+        push_spans_json(&mut json, &[(0u32, 4u32), (10, 1_000_000)]);
+        assert_eq!(json, "[[0,4],[10,1000000]]");
+        json.clear();
+        push_spans_json::<i64>(&mut json, &[(-1, 0)]);
+        assert_eq!(json, "[[-1,0]]");
+        json.clear();
+        push_spans_json::<i64>(&mut json, &[]);
+        assert_eq!(json, "[]");
         let by_doc = LabelViews::by_key(
             &[1, 0, 2, 1, u32::MAX],
             &[Some("Hamar"), None, Some("Sør-Odal")],

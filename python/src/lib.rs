@@ -537,6 +537,11 @@ impl RawCodebook {
         threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
         let threads = threads_arg(threads)?;
+        if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
+            return Err(InputError::new_err(format!(
+                "text {i} is longer than 4 GiB, the most a text to code can be"
+            )));
+        }
         let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
             Some(c) => {
                 if c.len() != texts.len() {
@@ -565,32 +570,32 @@ impl RawCodebook {
                 }
             }
             let views = innsikt::table::LabelViews::new(&labels);
-            let codes: Vec<u32> = hits.iter().map(|(_, h)| code_of[h.rule]).collect();
-            let rules: Vec<u32> = hits.iter().map(|(_, h)| rule_of[h.rule]).collect();
+            let rows = hits.rows();
+            // A hit's spans are ascending and never empty.
             Ok(innsikt::table::TableBuilder::new()
-                .i64("text_index", hits.iter().map(|(i, _)| Some(*i as i64)))
-                .array("code_id", views.column(&codes))
-                .array("rule", views.column(&rules))
+                .i64("text_index", rows.iter().map(|h| Some(h.text as i64)))
+                .array(
+                    "code_id",
+                    views.column_of(rows.iter().map(|h| code_of[h.rule as usize])),
+                )
+                .array(
+                    "rule",
+                    views.column_of(rows.iter().map(|h| rule_of[h.rule as usize])),
+                )
                 .i64(
                     "start",
-                    hits.iter()
-                        .map(|(_, h)| h.spans.first().map(|s| s.0 as i64)),
+                    rows.iter()
+                        .map(|h| hits.spans(h).first().map(|s| s.0 as i64)),
                 )
                 .i64(
                     "end",
-                    hits.iter()
-                        .map(|(_, h)| h.spans.iter().map(|s| s.1 as i64).max()),
+                    rows.iter()
+                        .map(|h| hits.spans(h).iter().map(|s| s.1 as i64).max()),
                 )
                 .array(
                     "spans",
-                    innsikt::table::view_column(hits.len(), |i, out| {
-                        use std::fmt::Write;
-                        out.push('[');
-                        for (k, (a, b)) in hits[i].1.spans.iter().enumerate() {
-                            let sep = if k > 0 { "," } else { "" };
-                            let _ = write!(out, "{sep}[{a},{b}]");
-                        }
-                        out.push(']');
+                    innsikt::table::view_column(rows.len(), |i, out| {
+                        innsikt::table::push_spans_json(out, hits.spans(&rows[i]))
                     }),
                 )
                 .build())
