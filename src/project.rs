@@ -12,7 +12,7 @@ use crate::index::{DocumentFields, IndexUpdate, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
-use crate::store::{NewCoding, NewDocument, PassageRow, Store};
+use crate::store::{MachineCoding, MachineCodings, NewCoding, NewDocument, PassageRow, Store};
 use crate::table::{view_column, LabelViews, TableBuilder};
 use arrow_array::RecordBatch;
 use std::collections::{BTreeMap, BTreeSet};
@@ -591,18 +591,28 @@ impl Project {
         let (_, total) = self.store.counts()?;
         let coder = machine_coder(&codebook.meta.id);
         let mut matchers = Matchers::new(codebook, threads);
-        let mut rows = Vec::new();
+        let mut out = MachineCodings {
+            coder,
+            rules: (0..codebook.rule_count())
+                .map(|r| {
+                    let (code, rule) = codebook.rule_name(r);
+                    (code.to_string(), rule.to_string())
+                })
+                .collect(),
+            ..MachineCodings::default()
+        };
         let mut fired = vec![0u64; codebook.rule_count()];
         let mut report = AutocodeReport::default();
         let mut cancelled = false;
         let empty = BTreeMap::new();
         // Passages are read in batches of about BATCH_BYTES of text; each batch is
-        // matched on every worker thread, and its hits become rows in passage order.
+        // matched on every worker thread, and its hits become codings in passage
+        // order. A rule fires at most once on a passage, so each hit is one coding.
         const BATCH_BYTES: usize = 8 << 20;
         let mut batch: Vec<PassageRow> = Vec::new();
         let mut batch_bytes = 0;
         let mut code_batch = |batch: &mut Vec<PassageRow>,
-                              rows: &mut Vec<NewCoding>,
+                              out: &mut MachineCodings,
                               fired: &mut Vec<u64>,
                               report: &mut AutocodeReport| {
             let ctxs: Vec<Context> = batch
@@ -622,25 +632,30 @@ impl Project {
                 .collect();
             let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
             let hits = matchers.apply_all(&texts, &ctxs);
+            let mut last = u32::MAX;
             for hit in hits.rows() {
-                let p = &batch[hit.text as usize];
+                let p = &mut batch[hit.text as usize];
+                if hit.text != last {
+                    last = hit.text;
+                    out.passages.push((
+                        std::mem::take(&mut p.id),
+                        std::mem::take(&mut p.document_id),
+                    ));
+                }
                 fired[hit.rule as usize] += 1;
-                let (code, rule) = codebook.rule_name(hit.rule as usize);
-                let spans: Vec<(i64, i64)> = hits
-                    .spans(hit)
-                    .iter()
-                    .map(|&(a, b)| (p.start + a as i64, p.start + b as i64))
-                    .collect();
-                rows.push(NewCoding {
-                    passage_id: p.id.clone(),
-                    document_id: p.document_id.clone(),
-                    code_id: code.to_string(),
+                let from = out.spans.len();
+                out.spans.extend(
+                    hits.spans(hit)
+                        .iter()
+                        .map(|&(a, b)| (p.start + a as i64, p.start + b as i64)),
+                );
+                let spans = &out.spans[from..];
+                out.rows.push(MachineCoding {
+                    passage: (out.passages.len() - 1) as u32,
+                    rule: hit.rule,
                     start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
                     end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
-                    spans,
-                    coder: coder.clone(),
-                    machine: true,
-                    rule: Some(rule.to_string()),
+                    spans: (from, out.spans.len()),
                 });
             }
             report.passages += batch.len() as u64;
@@ -651,7 +666,7 @@ impl Project {
             batch.push(p);
             if batch_bytes >= BATCH_BYTES {
                 batch_bytes = 0;
-                code_batch(&mut batch, &mut rows, &mut fired, &mut report);
+                code_batch(&mut batch, &mut out, &mut fired, &mut report);
                 if !progress.update(report.passages, total, "autocode") {
                     cancelled = true;
                     return Ok(false);
@@ -660,7 +675,7 @@ impl Project {
             Ok(true)
         })?;
         if !cancelled && !batch.is_empty() {
-            code_batch(&mut batch, &mut rows, &mut fired, &mut report);
+            code_batch(&mut batch, &mut out, &mut fired, &mut report);
             if !progress.update(report.passages, total, "autocode") {
                 cancelled = true;
             }
@@ -669,30 +684,16 @@ impl Project {
             // Nothing was written: the earlier machine codings stay as they were.
             return Err(Error::Cancelled);
         }
-        // One coding per passage, code and rule: several spans of one rule are one coding.
-        let mut merged: Vec<NewCoding> = Vec::with_capacity(rows.len());
-        for r in rows {
-            match merged.last_mut() {
-                Some(m)
-                    if m.passage_id == r.passage_id
-                        && m.code_id == r.code_id
-                        && m.rule == r.rule =>
-                {
-                    m.spans.extend(r.spans);
-                    m.start = m.start.min(r.start);
-                    m.end = m.end.max(r.end);
-                }
-                _ => merged.push(r),
-            }
-        }
         let m = &codebook.meta;
         report.replaced = self
             .store
-            .replace_machine_codings((&m.id, &m.version, &m.name, &codebook.source), &merged)?
+            .replace_machine_codings((&m.id, &m.version, &m.name, &codebook.source), &out)?
             as u64;
-        report.codings = merged.len() as u64;
-        for r in &merged {
-            *report.by_code.entry(r.code_id.clone()).or_insert(0) += 1;
+        report.codings = out.rows.len() as u64;
+        for (r, n) in fired.iter().enumerate() {
+            if *n > 0 {
+                *report.by_code.entry(out.rules[r].0.clone()).or_insert(0) += n;
+            }
         }
         for (i, n) in fired.iter().enumerate() {
             if *n == 0 {

@@ -185,6 +185,31 @@ pub struct NewCoding {
     pub rule: Option<String>,
 }
 
+/// The machine codings of one autocoding run, compactly: each passage that has
+/// codings and each rule are listed once, and the codings point at them.
+#[derive(Debug, Clone, Default)]
+pub struct MachineCodings {
+    pub coder: String,
+    /// (passage id, document id).
+    pub passages: Vec<(String, String)>,
+    /// (code id, rule id), by rule index.
+    pub rules: Vec<(String, String)>,
+    pub rows: Vec<MachineCoding>,
+    /// Every coding's spans (document offsets), in one list.
+    pub spans: Vec<(i64, i64)>,
+}
+
+/// One machine coding: indexes into [`MachineCodings`]'s lists.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCoding {
+    pub passage: u32,
+    pub rule: u32,
+    pub start: i64,
+    pub end: i64,
+    /// Range of [`MachineCodings::spans`].
+    pub spans: (usize, usize),
+}
+
 #[derive(Debug, Clone)]
 pub struct CodingRow {
     pub id: i64,
@@ -724,7 +749,7 @@ impl Store {
     pub fn replace_machine_codings(
         &mut self,
         codebook: (&str, &str, &str, &str),
-        rows: &[NewCoding],
+        codings: &MachineCodings,
     ) -> Result<usize, StoreError> {
         let (id, version, name, source) = codebook;
         let path = self.path.clone();
@@ -759,16 +784,49 @@ impl Store {
                 labels.id(version).map_err(mk)?,
                 labels.id(&now_iso()).map_err(mk)?,
             );
-            for r in rows {
+            let coder = labels.id(&codings.coder).map_err(mk)?;
+            // Labels of rules and passages are looked up when first used, so
+            // that rules which fired nowhere add none.
+            let mut rules: Vec<Option<(i64, i64)>> = vec![None; codings.rules.len()];
+            let bad = |what: &str, i: u32, n: usize| StoreError {
+                path: path.clone(),
+                message: format!("machine coding names {what} {i}, of {n}"),
+            };
+            let mut at = (u32::MAX, 0, 0);
+            for r in &codings.rows {
+                if r.passage != at.0 {
+                    let (passage, document) = codings
+                        .passages
+                        .get(r.passage as usize)
+                        .ok_or_else(|| bad("passage", r.passage, codings.passages.len()))?;
+                    at = (
+                        r.passage,
+                        labels.id_once(passage).map_err(mk)?,
+                        labels.id(document).map_err(mk)?,
+                    );
+                }
+                let slot = rules
+                    .get_mut(r.rule as usize)
+                    .ok_or_else(|| bad("rule", r.rule, codings.rules.len()))?;
+                let (code, rule) = match *slot {
+                    Some(ids) => ids,
+                    None => {
+                        let (code, rule) = &codings.rules[r.rule as usize];
+                        let ids = (labels.id(code).map_err(mk)?, labels.id(rule).map_err(mk)?);
+                        *slot = Some(ids);
+                        ids
+                    }
+                };
+                let spans = &codings.spans[r.spans.0..r.spans.1];
                 stmt.execute(params![
-                    labels.id(&r.passage_id).map_err(mk)?,
-                    labels.id(&r.document_id).map_err(mk)?,
-                    labels.id(&r.code_id).map_err(mk)?,
+                    at.1,
+                    at.2,
+                    code,
                     r.start,
                     r.end,
-                    stored_spans(&r.spans, r.start, r.end),
-                    labels.id(&r.coder).map_err(mk)?,
-                    labels.opt(r.rule.as_deref()).map_err(mk)?,
+                    stored_spans(spans, r.start, r.end),
+                    coder,
+                    rule,
                     book,
                     book_version,
                     now
@@ -1079,7 +1137,9 @@ fn stored_spans(spans: &[(i64, i64)], start: i64, end: i64) -> Option<String> {
     if spans == [(start, end)] {
         None
     } else {
-        Some(serde_json::to_string(spans).unwrap_or_default())
+        let mut json = String::new();
+        crate::table::push_spans_json(&mut json, spans);
+        Some(json)
     }
 }
 
@@ -1109,6 +1169,18 @@ impl<'t> LabelWriter<'t> {
         };
         self.known.insert(text.to_string(), id);
         Ok(id)
+    }
+
+    /// Like [`LabelWriter::id`], for a text that will not be asked for again
+    /// (it is not remembered).
+    fn id_once(&mut self, text: &str) -> rusqlite::Result<i64> {
+        if let Some(&id) = self.known.get(text) {
+            return Ok(id);
+        }
+        match self.find.query_row([text], |r| r.get(0)).optional()? {
+            Some(id) => Ok(id),
+            None => self.add.query_row([text], |r| r.get(0)),
+        }
     }
 
     fn opt(&mut self, text: Option<&str>) -> rusqlite::Result<Option<i64>> {
