@@ -1563,14 +1563,16 @@ mod tests {
     use super::{prefilter_literals, short_key, short_key_at, Codebook, Context, Matchers};
     use crate::analysis::split_words;
 
+    /// A test codebook: the header, then `codes`.
+    fn book(codes: &str) -> Codebook {
+        let src = format!("format = 1\n[codebook]\nid = \"t\"\nversion = \"1\"\n{codes}");
+        Codebook::parse(&src, false, None).unwrap()
+    }
+
     #[test]
     fn matchers_give_the_same_hits_in_the_same_order_for_any_thread_count() {
-        let cb = Codebook::parse(
+        let cb = book(
             r#"
-format = 1
-[codebook]
-id = "t"
-version = "1"
 [[code]]
 id = "samarbeid"
 name = "Samarbeid"
@@ -1583,10 +1585,7 @@ name = "NAV"
   query = "NAV NEAR/3 skole"
   where = { municipality = ["Hamar"] }
 "#,
-            false,
-            None,
-        )
-        .unwrap();
+        );
         let words = [
             "samarbeid",
             "skolen",
@@ -1627,12 +1626,8 @@ name = "NAV"
     fn a_large_batch_gives_each_text_its_own_hits() {
         // Over a mebibyte of text, so that the matcher reserves room for the
         // rest of the batch part-way through.
-        let cb = Codebook::parse(
+        let cb = book(
             r#"
-format = 1
-[codebook]
-id = "t"
-version = "1"
 [[code]]
 id = "bolig"
 name = "Bolig"
@@ -1644,10 +1639,7 @@ name = "Alle"
   [[code.rule]]
   query = "NOT kommunen"
 "#,
-            false,
-            None,
-        )
-        .unwrap();
+        );
         let texts: Vec<String> = (0..30_000)
             .map(|i| match i % 4 {
                 0 => format!("{i}: Hun fikk «egen leilighet» og en bolig i Åsnes, så bolig igjen."),
