@@ -952,8 +952,10 @@ pub struct Matcher<'a> {
     /// Word spans of the rule being evaluated, and of its `unless` clause.
     word_spans: Vec<(u32, u32)>,
     unless_spans: Vec<(u32, u32)>,
-    /// Byte offsets of a passage's hits, for the move to code points.
+    /// Byte offsets of a passage's hits and their code-point offsets, for the
+    /// move to code points.
     bounds: Vec<u32>,
+    chars: Vec<u32>,
 }
 
 impl<'a> Matcher<'a> {
@@ -974,6 +976,7 @@ impl<'a> Matcher<'a> {
             word_spans: Vec::new(),
             unless_spans: Vec::new(),
             bounds: Vec::new(),
+            chars: Vec::new(),
         }
     }
 
@@ -1179,7 +1182,12 @@ impl<'a> Matcher<'a> {
         }
         self.word_spans = word_spans;
         self.unless_spans = unless_spans;
-        to_char_offsets(text, &mut out.spans[first_span..], &mut self.bounds);
+        to_char_offsets(
+            text,
+            &mut out.spans[first_span..],
+            &mut self.bounds,
+            &mut self.chars,
+        );
     }
 }
 
@@ -1327,7 +1335,12 @@ fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
 /// Hits' byte spans to code-point spans, counting each part of the text once.
 /// Turns byte offsets into code-point offsets (in place), counting the
 /// characters of the text once up to its last offset.
-fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], bounds: &mut Vec<u32>) {
+fn to_char_offsets(
+    text: &str,
+    spans: &mut [(u32, u32)],
+    bounds: &mut Vec<u32>,
+    chars: &mut Vec<u32>,
+) {
     if spans.is_empty() || text.is_ascii() {
         return;
     }
@@ -1335,7 +1348,7 @@ fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], bounds: &mut Vec<u32>) 
     bounds.extend(spans.iter().flat_map(|&(a, b)| [a, b]));
     let n = sort_dedup(bounds);
     bounds.truncate(n);
-    let mut chars = Vec::with_capacity(bounds.len());
+    chars.clear();
     let (mut byte, mut count) = (0usize, 0u32);
     for &b in bounds.iter() {
         let b = (b as usize).min(text.len());

@@ -788,17 +788,17 @@ impl Store {
             // Labels of rules and passages are looked up when first used, so
             // that rules which fired nowhere add none.
             let mut rules: Vec<Option<(i64, i64)>> = vec![None; codings.rules.len()];
-            let bad = |what: &str, i: u32, n: usize| StoreError {
+            let bad = |what: &str, i: usize, n: usize| StoreError {
                 path: path.clone(),
                 message: format!("machine coding names {what} {i}, of {n}"),
             };
             let mut at = (u32::MAX, 0, 0);
             for r in &codings.rows {
                 if r.passage != at.0 {
-                    let (passage, document) = codings
-                        .passages
-                        .get(r.passage as usize)
-                        .ok_or_else(|| bad("passage", r.passage, codings.passages.len()))?;
+                    let (passage, document) =
+                        codings.passages.get(r.passage as usize).ok_or_else(|| {
+                            bad("passage", r.passage as usize, codings.passages.len())
+                        })?;
                     at = (
                         r.passage,
                         labels.id_once(passage).map_err(mk)?,
@@ -807,7 +807,7 @@ impl Store {
                 }
                 let slot = rules
                     .get_mut(r.rule as usize)
-                    .ok_or_else(|| bad("rule", r.rule, codings.rules.len()))?;
+                    .ok_or_else(|| bad("rule", r.rule as usize, codings.rules.len()))?;
                 let (code, rule) = match *slot {
                     Some(ids) => ids,
                     None => {
@@ -817,7 +817,10 @@ impl Store {
                         ids
                     }
                 };
-                let spans = &codings.spans[r.spans.0..r.spans.1];
+                let spans = codings
+                    .spans
+                    .get(r.spans.0..r.spans.1)
+                    .ok_or_else(|| bad("spans ending at", r.spans.1, codings.spans.len()))?;
                 stmt.execute(params![
                     at.1,
                     at.2,
@@ -1163,10 +1166,7 @@ impl<'t> LabelWriter<'t> {
         if let Some(&id) = self.known.get(text) {
             return Ok(id);
         }
-        let id = match self.find.query_row([text], |r| r.get(0)).optional()? {
-            Some(id) => id,
-            None => self.add.query_row([text], |r| r.get(0))?,
-        };
+        let id = self.find_or_add(text)?;
         self.known.insert(text.to_string(), id);
         Ok(id)
     }
@@ -1174,9 +1174,13 @@ impl<'t> LabelWriter<'t> {
     /// Like [`LabelWriter::id`], for a text that will not be asked for again
     /// (it is not remembered).
     fn id_once(&mut self, text: &str) -> rusqlite::Result<i64> {
-        if let Some(&id) = self.known.get(text) {
-            return Ok(id);
+        match self.known.get(text) {
+            Some(&id) => Ok(id),
+            None => self.find_or_add(text),
         }
+    }
+
+    fn find_or_add(&mut self, text: &str) -> rusqlite::Result<i64> {
         match self.find.query_row([text], |r| r.get(0)).optional()? {
             Some(id) => Ok(id),
             None => self.add.query_row([text], |r| r.get(0)),
