@@ -13,12 +13,13 @@ use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
 use crate::store::{MachineCoding, MachineCodings, NewCoding, NewDocument, PassageRow, Store};
-use crate::table::{view_column, LabelViews, TableBuilder};
-use arrow_array::RecordBatch;
+use crate::table::{build_columns, view_column, ColumnJob, LabelViews, TableBuilder};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MARKER: &str = "innsikt-archive.json";
 const BATCH_DOCS: usize = 256;
@@ -971,65 +972,95 @@ impl Project {
     /// name, or "machine" / "human". Text columns are Arrow string views into one
     /// shared copy of each distinct text.
     pub fn codings(&self, coder: Option<&str>) -> Result<RecordBatch> {
-        let c = self.store.coding_columns(coder)?;
+        // The codings and their documents' metadata from one snapshot.
+        self.store.read(|| self.codings_now(coder))
+    }
+
+    fn codings_now(&self, coder: Option<&str>) -> Result<RecordBatch> {
+        let mut cols = self.store.coding_columns(coder)?;
+        let c = &cols;
         let views = LabelViews::new(&c.labels);
-        let kind_labels = {
-            let mut l = crate::store::Labels::default();
-            l.push("machine");
-            l.push("human");
-            l
-        };
-        let kinds: Vec<u32> = c.machine.iter().map(|&m| if m { 1 } else { 2 }).collect();
-        let mut t = TableBuilder::new()
-            .i64("coding_id", c.id.iter().map(|&v| Some(v)))
-            .array("passage_id", views.column(&c.passage))
-            .array("document_id", views.column(&c.document))
-            .array("code_id", views.column(&c.code))
-            .i64("start", c.start.iter().map(|&v| Some(v)))
-            .i64("end", c.end.iter().map(|&v| Some(v)))
-            .array("spans", view_column(c.len(), |i, s| c.write_spans(i, s)))
-            .array("coder", views.column(&c.coder))
-            .array("kind", LabelViews::new(&kind_labels).column(&kinds))
-            .array("rule", views.column(&c.rule))
-            .array("codebook_id", views.column(&c.codebook))
-            .array("codebook_version", views.column(&c.codebook_version))
-            .array("created_at", views.column(&c.created_at));
         // Metadata: one value per document, spread over its codings by label id.
-        let documents: Vec<u32> = {
-            let mut d = c.document.clone();
-            d.sort_unstable();
-            d.dedup();
-            d
-        };
-        let slot_of = |label: u32| {
-            documents
-                .binary_search(&label)
-                .map_or(u32::MAX, |i| i as u32)
-        };
-        let mut last = (u32::MAX, u32::MAX);
+        let mut slot_of_label = vec![u32::MAX; c.labels.len()];
+        let mut documents: Vec<u32> = Vec::new();
         let keys: Vec<u32> = c
             .document
             .iter()
-            .map(|&d| {
-                if last.0 != d {
-                    last = (d, slot_of(d));
+            .map(|&d| match slot_of_label.get_mut(d as usize) {
+                Some(slot) => {
+                    if *slot == u32::MAX {
+                        *slot = documents.len() as u32;
+                        documents.push(d);
+                    }
+                    *slot
                 }
-                last.1
+                None => u32::MAX,
             })
             .collect();
         let meta = self
             .store
             .metadata_of(documents.iter().map(|&d| c.labels.get(d)))?;
-        for field in self.meta_columns()? {
-            let per_doc: Vec<Option<&str>> = documents
-                .iter()
-                .map(|&d| {
-                    meta.get(c.labels.get(d))
-                        .and_then(|m| m.get(&field))
-                        .map(String::as_str)
-                })
-                .collect();
-            t = t.array(&field, LabelViews::by_key(&keys, &per_doc));
+        let fields = self.meta_columns()?;
+        let per_field: Vec<Vec<Option<&str>>> = fields
+            .iter()
+            .map(|field| {
+                documents
+                    .iter()
+                    .map(|&d| {
+                        meta.get(c.labels.get(d))
+                            .and_then(|m| m.get(field))
+                            .map(String::as_str)
+                    })
+                    .collect()
+            })
+            .collect();
+        let (views, keys) = (&views, &keys);
+        let mut jobs: Vec<ColumnJob> = vec![
+            Box::new(move || view_column(c.len(), |i, s| c.write_spans(i, s))),
+            Box::new(move || views.column(&c.passage)),
+            Box::new(move || views.column(&c.document)),
+            Box::new(move || views.column(&c.code)),
+            Box::new(move || views.column(&c.coder)),
+            Box::new(move || {
+                let mut kinds = crate::store::Labels::default();
+                let (machine, human) = (kinds.push("machine"), kinds.push("human"));
+                LabelViews::new(&kinds).column_of(c.machine.iter().map(|&m| {
+                    if m {
+                        machine
+                    } else {
+                        human
+                    }
+                }))
+            }),
+            Box::new(move || views.column(&c.rule)),
+            Box::new(move || views.column(&c.codebook)),
+            Box::new(move || views.column(&c.codebook_version)),
+            Box::new(move || views.column(&c.created_at)),
+        ];
+        for per_doc in &per_field {
+            jobs.push(Box::new(move || LabelViews::by_key(keys, per_doc)));
+        }
+        let mut built = build_columns(jobs, crate::codebook::default_threads()).into_iter();
+        let mut next = || built.next().expect("a column per job");
+        // The integer columns become Arrow arrays without a copy.
+        let ints = |v: &mut Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(std::mem::take(v))) };
+        let spans = next();
+        let mut t = TableBuilder::new()
+            .array("coding_id", ints(&mut cols.id))
+            .array("passage_id", next())
+            .array("document_id", next())
+            .array("code_id", next())
+            .array("start", ints(&mut cols.start))
+            .array("end", ints(&mut cols.end))
+            .array("spans", spans)
+            .array("coder", next())
+            .array("kind", next())
+            .array("rule", next())
+            .array("codebook_id", next())
+            .array("codebook_version", next())
+            .array("created_at", next());
+        for field in &fields {
+            t = t.array(field, next());
         }
         Ok(t.build())
     }

@@ -154,6 +154,35 @@ pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> Array
     Arc::new(b.finish())
 }
 
+/// A column still to be built, for [`build_columns`].
+pub type ColumnJob<'a> = Box<dyn FnOnce() -> ArrayRef + Send + 'a>;
+
+/// Build columns on up to `threads` threads (this one included), each job whole
+/// on one thread; the columns come back in the order of `jobs`. Put the largest
+/// jobs first.
+pub fn build_columns(jobs: Vec<ColumnJob<'_>>, threads: usize) -> Vec<ArrayRef> {
+    let n = jobs.len();
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate());
+    let done = std::sync::Mutex::new(vec![None; n]);
+    let work = || loop {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+        let Some((i, job)) = next else { break };
+        let column = job();
+        done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(column);
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.clamp(1, n.max(1)) {
+            s.spawn(work);
+        }
+        work();
+    });
+    done.into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|c| c.expect("every job ran"))
+        .collect()
+}
+
 /// Writes spans as JSON, `[[start,end],…]`: the shape of every `spans` column.
 pub fn push_spans_json<T: itoa::Integer + Copy>(out: &mut String, spans: &[(T, T)]) {
     let mut num = itoa::Buffer::new();

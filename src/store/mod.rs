@@ -1,8 +1,13 @@
 //! The record of truth: documents, their metadata and passages in SQLite (WAL).
-//! Every write goes through one transaction and bumps the store generation, which
-//! the index records in its commits so that a stale index is detected on open.
+//! Every write goes through one transaction and bumps `commits`, the count of write
+//! transactions: two connections that read the same count in their read
+//! transactions see the same snapshot, which lets a large table be read on two
+//! threads. Writes of documents also bump the store generation, which the index
+//! records in its commits so that a stale index is detected on open.
 //!
 //! Knows nothing of tantivy or of file formats.
+
+mod scan;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
@@ -10,8 +15,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Version 2 keeps the text fields of codings in `labels`, once each, and the
-/// codings themselves as numbers; archives of version 1 are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+/// codings themselves as numbers. Version 3 adds `commits` to `state`, bumped by
+/// every write transaction; a build that did not bump it must not write to an
+/// archive that relies on it, hence the new version. Older archives are migrated
+/// on open.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -94,6 +102,9 @@ pub struct Store {
     path: PathBuf,
     /// Metadata field names as of a store generation (they change only with it).
     fields_cache: std::sync::Mutex<Option<(u64, Vec<String>)>>,
+    /// A second, read-only connection for reading half of a large table on
+    /// another thread; opened when first needed.
+    helper: std::sync::Mutex<Option<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -239,6 +250,15 @@ pub struct Labels {
 }
 
 impl Labels {
+    /// One more than the highest label id.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
     fn put(&mut self, id: u32, text: &str) {
         let i = id as usize;
         if self.at.len() <= i {
@@ -272,8 +292,6 @@ pub struct CodingColumns {
     pub code: Vec<u32>,
     pub start: Vec<i64>,
     pub end: Vec<i64>,
-    /// The spans as stored: JSON, or None for one span from start to end.
-    pub spans: Vec<Option<String>>,
     pub coder: Vec<u32>,
     pub machine: Vec<bool>,
     pub rule: Vec<u32>,
@@ -281,6 +299,11 @@ pub struct CodingColumns {
     pub codebook_version: Vec<u32>,
     pub created_at: Vec<u32>,
     pub labels: Labels,
+    /// The spans as stored, JSON after JSON: coding `i` has
+    /// `spans_text[spans_end[i - 1]..spans_end[i]]`, empty for one span from
+    /// start to end.
+    spans_text: String,
+    spans_end: Vec<usize>,
 }
 
 impl CodingColumns {
@@ -292,7 +315,6 @@ impl CodingColumns {
             code: Vec::with_capacity(n),
             start: Vec::with_capacity(n),
             end: Vec::with_capacity(n),
-            spans: Vec::with_capacity(n),
             coder: Vec::with_capacity(n),
             machine: Vec::with_capacity(n),
             rule: Vec::with_capacity(n),
@@ -300,6 +322,8 @@ impl CodingColumns {
             codebook_version: Vec::with_capacity(n),
             created_at: Vec::with_capacity(n),
             labels: Labels::default(),
+            spans_text: String::new(),
+            spans_end: Vec::with_capacity(n),
         }
     }
 
@@ -320,11 +344,80 @@ impl CodingColumns {
 
     /// Append the spans of coding `i` as JSON to `out`.
     pub fn write_spans(&self, i: usize, out: &mut String) {
-        match &self.spans[i] {
-            Some(s) => out.push_str(s),
-            None => crate::table::push_spans_json(out, &[(self.start[i], self.end[i])]),
+        let from = if i == 0 { 0 } else { self.spans_end[i - 1] };
+        match &self.spans_text[from..self.spans_end[i]] {
+            "" => crate::table::push_spans_json(out, &[(self.start[i], self.end[i])]),
+            stored => out.push_str(stored),
         }
     }
+
+    /// Append the codings of `other` (whose labels are ignored).
+    fn append(&mut self, mut other: CodingColumns) {
+        self.id.append(&mut other.id);
+        self.passage.append(&mut other.passage);
+        self.document.append(&mut other.document);
+        self.code.append(&mut other.code);
+        self.start.append(&mut other.start);
+        self.end.append(&mut other.end);
+        self.coder.append(&mut other.coder);
+        self.machine.append(&mut other.machine);
+        self.rule.append(&mut other.rule);
+        self.codebook.append(&mut other.codebook);
+        self.codebook_version.append(&mut other.codebook_version);
+        self.created_at.append(&mut other.created_at);
+        let shift = self.spans_text.len();
+        self.spans_text.push_str(&other.spans_text);
+        self.spans_end
+            .extend(other.spans_end.iter().map(|&e| e + shift));
+    }
+}
+
+/// Below this many codings, reading them on a second thread costs more than it saves.
+const PARALLEL_CODINGS: i64 = 100_000;
+
+/// The codings with ids in `lo..hi`, appended to `c`; `coder` filters as in
+/// [`Store::coding_columns`].
+fn read_codings(
+    conn: &Connection,
+    coder: Option<&str>,
+    (lo, hi): (i64, i64),
+    c: &mut CodingColumns,
+) -> rusqlite::Result<()> {
+    let mut rows = scan::Scan::new(
+        conn,
+        "SELECT id, passage, document, code, start, \"end\", spans, coder, machine, rule,
+                codebook, codebook_version, created_at FROM codings
+         WHERE id >= ?2 AND id < ?3
+               AND (?1 IS NULL OR coder = (SELECT id FROM labels WHERE value = ?1)
+                    OR (?1 = 'machine' AND machine = 1) OR (?1 = 'human' AND machine = 0))
+         ORDER BY id",
+    )?;
+    rows.bind_text(1, coder)?;
+    rows.bind_int(2, lo)?;
+    rows.bind_int(3, hi)?;
+    // Label ids are positive and below 2^32 (they are checked when labels are
+    // read); anything else reads as 0, no label.
+    let label = |v: i64| u32::try_from(v).unwrap_or(0);
+    while rows.step()? {
+        // Columns are read by position from the SELECT above.
+        c.id.push(rows.int(0));
+        c.passage.push(label(rows.int(1)));
+        c.document.push(label(rows.int(2)));
+        c.code.push(label(rows.int(3)));
+        c.start.push(rows.int(4));
+        c.end.push(rows.int(5));
+        if let Some(t) = rows.text(6) {
+            c.spans_text.push_str(&String::from_utf8_lossy(t));
+        }
+        c.spans_end.push(c.spans_text.len());
+        c.coder.push(label(rows.int(7)));
+        c.machine.push(rows.int(8) == 1);
+        c.rule.push(label(rows.int(9)));
+        c.codebook.push(label(rows.int(10)));
+        c.codebook_version.push(label(rows.int(11)));
+        c.created_at.push(label(rows.int(12)));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -362,6 +455,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             fields_cache: Default::default(),
+            helper: Default::default(),
         };
         store
             .conn
@@ -377,13 +471,18 @@ impl Store {
                     .map_err(|e| store.err(e))?;
                 tx.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
                 tx.execute(
-                    "INSERT OR IGNORE INTO state(key, value) VALUES ('schema_version', ?1), ('generation', '0')",
+                    "INSERT OR IGNORE INTO state(key, value)
+                     VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0')",
                     [SCHEMA_VERSION.to_string()],
                 )
                 .map_err(|e| store.err(e))?;
                 tx.commit().map_err(|e| store.err(e))?;
             }
-            Some(1) => store.migrate_from_v1()?,
+            Some(1) => {
+                store.migrate_from_v1()?;
+                store.migrate_to_v3()?;
+            }
+            Some(2) => store.migrate_to_v3()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -459,8 +558,8 @@ impl Store {
                 .map_err(mk)?;
             self.conn
                 .execute(
-                    "UPDATE state SET value = ?1 WHERE key = 'schema_version'",
-                    [SCHEMA_VERSION.to_string()],
+                    "UPDATE state SET value = '2' WHERE key = 'schema_version'",
+                    [],
                 )
                 .map_err(mk)?;
             Ok(())
@@ -470,6 +569,23 @@ impl Store {
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
+            }
+        }
+    }
+
+    /// Version 2 had no `commits` count; add it, from zero.
+    fn migrate_to_v3(&self) -> Result<(), StoreError> {
+        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 2: {e}"));
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
+        let result = self.conn.execute_batch(
+            "INSERT OR IGNORE INTO state(key, value) VALUES ('commits', '0');
+             UPDATE state SET value = '3' WHERE key = 'schema_version' AND value = '2';",
+        );
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(mk(e))
             }
         }
     }
@@ -518,7 +634,7 @@ impl Store {
             rowids.push(write_document(&tx, d).map_err(mk)?);
         }
         let generation = bump_generation(&tx).map_err(mk)?;
-        tx.commit().map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok((generation, rowids))
     }
 
@@ -535,7 +651,7 @@ impl Store {
                 .map_err(mk)?;
         }
         let g = bump_generation(&tx).map_err(mk)?;
-        tx.commit().map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok(g)
     }
 
@@ -837,7 +953,7 @@ impl Store {
                 .map_err(mk)?;
             }
         }
-        tx.commit().map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok(removed)
     }
 
@@ -871,7 +987,7 @@ impl Store {
             .map_err(mk)?;
         }
         let id = tx.last_insert_rowid();
-        tx.commit().map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok(id)
     }
 
@@ -912,16 +1028,22 @@ impl Store {
                     .map_err(mk)?;
             }
         }
-        tx.commit().map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok(added)
     }
 
     /// Remove a coding by id; returns whether it existed.
     pub fn remove_coding(&mut self, id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        let n = tx
             .execute("DELETE FROM codings WHERE id = ?1", [id])
-            .map_err(|e| self.err(e))?;
+            .map_err(mk)?;
+        commit(tx).map_err(mk)?;
         Ok(n > 0)
     }
 
@@ -947,56 +1069,136 @@ impl Store {
     }
 
     /// Every coding as columns, in id order; `coder` keeps only a coder's codings,
-    /// or "machine" / "human" ones.
+    /// or "machine" / "human" ones. Many codings are read on two threads, each
+    /// with its own connection, when both see the same snapshot.
     pub fn coding_columns(&self, coder: Option<&str>) -> Result<CodingColumns, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, passage, document, code, start, \"end\", spans, coder, machine, rule,
-                        codebook, codebook_version, created_at FROM codings
-                 WHERE ?1 IS NULL OR coder = (SELECT id FROM labels WHERE value = ?1)
-                       OR (?1 = 'machine' AND machine = 1) OR (?1 = 'human' AND machine = 0)
-                 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        // An upper bound on the row count, so that no column grows by copying.
-        let bound: i64 = self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) FROM codings", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let mut c = CodingColumns::with_capacity(bound.clamp(0, 1 << 28) as usize);
-        let mut rows = stmt.query([coder]).map_err(|e| self.err(e))?;
-        use rusqlite::types::ValueRef;
-        let int = |v: ValueRef| match v {
-            ValueRef::Integer(i) => i,
-            _ => 0,
+        self.coding_columns_split(coder, PARALLEL_CODINGS)
+    }
+
+    /// [`Store::coding_columns`], in halves from `split_from` codings on.
+    fn coding_columns_split(
+        &self,
+        coder: Option<&str>,
+        split_from: i64,
+    ) -> Result<CodingColumns, StoreError> {
+        self.read(|| {
+            let (lo, hi, commits): (i64, i64, String) = self
+                .conn
+                .query_row(
+                    // Separate subqueries: SQLite answers a lone min() or max()
+                    // from the end of the table, both together by a full scan.
+                    "SELECT coalesce((SELECT min(id) FROM codings), 0),
+                            coalesce((SELECT max(id) FROM codings), -1) + 1,
+                            (SELECT value FROM state WHERE key = 'commits')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(|e| self.err(e))?;
+            let parallel = hi - lo >= split_from.max(2)
+                && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+            let halves = if parallel {
+                self.read_codings_in_halves(coder, (lo, hi), &commits)?
+            } else {
+                None
+            };
+            let mut c = match halves {
+                Some(c) => c,
+                None => {
+                    // An upper bound on the row count, so that no column grows by copying.
+                    let mut c = CodingColumns::with_capacity((hi - lo).clamp(0, 1 << 28) as usize);
+                    read_codings(&self.conn, coder, (lo, hi), &mut c).map_err(|e| self.err(e))?;
+                    c
+                }
+            };
+            c.labels = self.labels()?;
+            Ok(c)
+        })
+    }
+
+    /// The codings with ids in `lo..hi`, the first half read here and the second
+    /// on another thread with the helper connection; `None` when the helper cannot
+    /// be opened or does not see the snapshot of this connection's open read
+    /// transaction, whose `commits` count is `commits`.
+    fn read_codings_in_halves(
+        &self,
+        coder: Option<&str>,
+        (lo, hi): (i64, i64),
+        commits: &str,
+    ) -> Result<Option<CodingColumns>, StoreError> {
+        let mut slot = self
+            .helper
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let helper = match slot.take() {
+            Some(h) => h,
+            None => match self.open_helper() {
+                Ok(h) => h,
+                Err(_) => return Ok(None),
+            },
         };
-        let label = |v: ValueRef| match v {
-            ValueRef::Integer(i) => u32::try_from(i).unwrap_or(0),
-            _ => 0,
-        };
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            // Columns are read by position from the SELECT above.
-            c.id.push(int(r.get_ref_unwrap(0)));
-            c.passage.push(label(r.get_ref_unwrap(1)));
-            c.document.push(label(r.get_ref_unwrap(2)));
-            c.code.push(label(r.get_ref_unwrap(3)));
-            c.start.push(int(r.get_ref_unwrap(4)));
-            c.end.push(int(r.get_ref_unwrap(5)));
-            c.spans.push(match r.get_ref_unwrap(6) {
-                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-                _ => None,
-            });
-            c.coder.push(label(r.get_ref_unwrap(7)));
-            c.machine.push(int(r.get_ref_unwrap(8)) == 1);
-            c.rule.push(label(r.get_ref_unwrap(9)));
-            c.codebook.push(label(r.get_ref_unwrap(10)));
-            c.codebook_version.push(label(r.get_ref_unwrap(11)));
-            c.created_at.push(label(r.get_ref_unwrap(12)));
+        let seen: rusqlite::Result<String> = helper.execute_batch("BEGIN").and_then(|_| {
+            helper.query_row("SELECT value FROM state WHERE key = 'commits'", [], |r| {
+                r.get(0)
+            })
+        });
+        if seen.as_deref().ok() != Some(commits) {
+            // A write committed between the two reads began: read on one thread.
+            let _ = helper.execute_batch("ROLLBACK");
+            *slot = Some(helper);
+            return Ok(None);
         }
-        drop(rows);
-        c.labels = self.labels()?;
-        Ok(c)
+        let mid = lo + (hi - lo) / 2;
+        let (first, (helper, second)) = std::thread::scope(|s| {
+            let other = s.spawn(move || {
+                let mut c = CodingColumns::with_capacity((hi - mid) as usize);
+                let r = read_codings(&helper, coder, (mid, hi), &mut c).map(|_| c);
+                let _ = helper.execute_batch("ROLLBACK");
+                (helper, r)
+            });
+            let mut c = CodingColumns::with_capacity(((hi - lo).min(1 << 28)) as usize);
+            let r = read_codings(&self.conn, coder, (lo, mid), &mut c).map(|_| c);
+            (
+                r,
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            )
+        });
+        *slot = Some(helper);
+        let mut first = first.map_err(|e| self.err(e))?;
+        first.append(second.map_err(|e| self.err(e))?);
+        Ok(Some(first))
+    }
+
+    fn open_helper(&self) -> rusqlite::Result<Connection> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    /// Run `f` in one read transaction, so that everything it reads through this
+    /// store comes from one snapshot. Inside a transaction already open, `f` just
+    /// runs.
+    pub fn read<T, E: From<StoreError>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        if !self.conn.is_autocommit() {
+            return f();
+        }
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|e| E::from(self.err(e)))?;
+        let result = f();
+        // The transaction only read: ending it either way loses nothing.
+        let end = self.conn.execute_batch("COMMIT");
+        if end.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let value = result?;
+        end.map_err(|e| E::from(self.err(e)))?;
+        Ok(value)
     }
 
     /// Every coding as rows, in id order; `coder` filters as in
@@ -1055,13 +1257,20 @@ impl Store {
         author: &str,
         text: &str,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO memos(target_kind, target_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![kind, target, author, text, now_iso()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        tx.execute(
+            "INSERT INTO memos(target_kind, target_id, author, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kind, target, author, text, now_iso()],
+        )
+        .map_err(mk)?;
+        let id = tx.last_insert_rowid();
+        commit(tx).map_err(mk)?;
+        Ok(id)
     }
 
     pub fn memos(&self) -> Result<Vec<MemoRow>, StoreError> {
@@ -1192,6 +1401,16 @@ impl<'t> LabelWriter<'t> {
     }
 }
 
+/// Commit a write transaction, counting it in `commits` (see the module doc):
+/// every write of the store ends here.
+fn commit(tx: Transaction) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='commits'",
+        [],
+    )?;
+    tx.commit()
+}
+
 fn bump_generation(tx: &Transaction) -> rusqlite::Result<u64> {
     tx.execute(
         "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='generation'",
@@ -1295,4 +1514,179 @@ fn write_document(tx: &Transaction, d: &NewDocument) -> rusqlite::Result<Vec<i64
         rowids.push(tx.last_insert_rowid());
     }
     Ok(rowids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coding(i: usize, coder: &str) -> NewCoding {
+        let at = i as i64 * 10;
+        NewCoding {
+            passage_id: format!("d{}#p{i}", i % 7),
+            document_id: format!("d{}", i % 7),
+            code_id: format!("kode.{}", i % 13),
+            start: at,
+            end: at + 5,
+            spans: if i.is_multiple_of(3) {
+                vec![(at, at + 1), (at + 3, at + 5)]
+            } else {
+                vec![(at, at + 5)]
+            },
+            coder: coder.to_string(),
+            machine: false,
+            rule: None,
+        }
+    }
+
+    fn store_with_codings(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let rows: Vec<NewCoding> = (0..n)
+            .map(|i| coding(i, if i.is_multiple_of(2) { "kari" } else { "ola" }))
+            .collect();
+        assert_eq!(s.add_codings(&rows).unwrap(), n);
+        (dir, s)
+    }
+
+    /// Each coding as (id, passage, code, coder, spans).
+    fn rows(c: &CodingColumns) -> Vec<(i64, String, String, String, String)> {
+        let l = &c.labels;
+        (0..c.len())
+            .map(|i| {
+                (
+                    c.id[i],
+                    l.get(c.passage[i]).to_string(),
+                    l.get(c.code[i]).to_string(),
+                    l.get(c.coder[i]).to_string(),
+                    c.spans_json(i),
+                )
+            })
+            .collect()
+    }
+
+    fn commits(s: &Store) -> u64 {
+        s.conn
+            .query_row("SELECT value FROM state WHERE key = 'commits'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn codings_read_in_two_halves_are_the_codings_read_in_one() {
+        let (_dir, s) = store_with_codings(2001);
+        for coder in [None, Some("kari"), Some("human"), Some("machine")] {
+            let one = rows(&s.coding_columns_split(coder, i64::MAX).unwrap());
+            let two = rows(&s.coding_columns_split(coder, 1).unwrap());
+            assert_eq!(one, two, "{coder:?}");
+        }
+        let all = rows(&s.coding_columns_split(None, 1).unwrap());
+        assert_eq!(all.len(), 2001);
+        assert_eq!(all[3].4, "[[30,31],[33,35]]");
+        assert_eq!(all[4].4, "[[40,45]]");
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_write_committed_while_codings_are_read_is_not_mixed_in() {
+        let (dir, s) = store_with_codings(500);
+        let before = rows(&s.coding_columns_split(None, 1).unwrap());
+        let mut other = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let during = s
+            .read(|| {
+                // The first read fixes this connection's snapshot; then another
+                // connection commits, so the helper would see a newer one: one
+                // without a coding in the second half, which it reads.
+                s.generation()?;
+                assert!(other.remove_coding(before[400].0)?);
+                s.coding_columns_split(None, 1)
+            })
+            .unwrap();
+        assert_eq!(rows(&during), before);
+        let after = rows(&s.coding_columns_split(None, 1).unwrap());
+        assert_eq!(after.len(), 499);
+        assert!(!after.contains(&before[400]));
+    }
+
+    #[test]
+    fn every_write_counts_in_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let mut n = commits(&s);
+        let mut wrote = |s: &Store, what: &str| {
+            let now = commits(s);
+            assert_eq!(now, n + 1, "{what}");
+            n = now;
+        };
+        let doc = NewDocument {
+            id: "d1".into(),
+            key: "a.txt".into(),
+            source_path: "a.txt".into(),
+            format: "text".into(),
+            encoding: "utf-8".into(),
+            content_hash: "h".into(),
+            text: "Hei".into(),
+            metadata: BTreeMap::new(),
+            passages: vec![NewPassage {
+                id: "d1#p1".into(),
+                kind: "paragraph".into(),
+                speaker: None,
+                speaker_role: None,
+                section: None,
+                start: 0,
+                end: 3,
+                t_start_ms: None,
+                t_end_ms: None,
+                line: 1,
+                text: "Hei".into(),
+            }],
+        };
+        s.write_batch(std::slice::from_ref(&doc)).unwrap();
+        wrote(&s, "write_batch");
+        let id = s.add_coding(&coding(1, "kari")).unwrap();
+        wrote(&s, "add_coding");
+        s.add_codings(&[coding(2, "kari")]).unwrap();
+        wrote(&s, "add_codings");
+        s.remove_coding(id).unwrap();
+        wrote(&s, "remove_coding");
+        s.add_memo("code", "kode.1", "kari", "notat").unwrap();
+        wrote(&s, "add_memo");
+        let machine = MachineCodings {
+            coder: "machine:bok".into(),
+            passages: vec![("d1#p1".into(), "d1".into())],
+            rules: vec![("kode.1".into(), "r1".into())],
+            rows: vec![MachineCoding {
+                passage: 0,
+                rule: 0,
+                start: 0,
+                end: 3,
+                spans: (0, 1),
+            }],
+            spans: vec![(0, 3)],
+        };
+        s.replace_machine_codings(("bok", "1", "Bok", ""), &machine)
+            .unwrap();
+        wrote(&s, "replace_machine_codings");
+        s.delete_documents(&["d1".to_string()]).unwrap();
+        wrote(&s, "delete_documents");
+    }
+
+    #[test]
+    fn archive_of_schema_version_2_gets_commits_on_open() {
+        let (dir, s) = store_with_codings(3);
+        s.conn
+            .execute_batch(
+                "DELETE FROM state WHERE key = 'commits';
+                 UPDATE state SET value = '2' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(commits(&s), 0);
+        assert_eq!(rows(&s.coding_columns_split(None, 1).unwrap()).len(), 3);
+    }
 }
