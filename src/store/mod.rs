@@ -170,8 +170,6 @@ CREATE TABLE IF NOT EXISTS codings (
     codebook_version INTEGER,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
-CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
 CREATE TABLE IF NOT EXISTS memos (
     id INTEGER PRIMARY KEY,
     target_kind TEXT NOT NULL,
@@ -180,6 +178,13 @@ CREATE TABLE IF NOT EXISTS memos (
     text TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+";
+
+/// The indexes of `codings`, created with the schema and dropped and made again
+/// around a write that replaces much of the table.
+const CODINGS_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
+CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
 ";
 
 /// A coding to store. Offsets are code points into the document text.
@@ -372,6 +377,9 @@ impl CodingColumns {
     }
 }
 
+/// Below this many codings written, indexes are updated row by row.
+const BULK_CODINGS: i64 = 50_000;
+
 /// Below this many codings, reading them on a second thread costs more than it saves.
 const PARALLEL_CODINGS: i64 = 100_000;
 
@@ -470,6 +478,8 @@ impl Store {
                     .unchecked_transaction()
                     .map_err(|e| store.err(e))?;
                 tx.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+                tx.execute_batch(CODINGS_INDEXES)
+                    .map_err(|e| store.err(e))?;
                 tx.execute(
                     "INSERT OR IGNORE INTO state(key, value)
                      VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0')",
@@ -528,6 +538,7 @@ impl Store {
                 )
                 .map_err(mk)?;
             self.conn.execute_batch(SCHEMA).map_err(mk)?;
+            self.conn.execute_batch(CODINGS_INDEXES).map_err(mk)?;
             self.conn
                 .execute_batch(
                     "INSERT OR IGNORE INTO labels(value)
@@ -879,6 +890,25 @@ impl Store {
             params![id, version, name, source, now_iso()],
         )
         .map_err(mk)?;
+        // When the run replaces much of the table, updating both indexes row by
+        // row costs more than dropping them and sorting them anew at the end
+        // (inside this transaction, so that readers and a crash still see them).
+        let (total, previous): (i64, i64) = tx
+            .query_row(
+                "SELECT (SELECT count(*) FROM codings),
+                        (SELECT count(*) FROM codings WHERE machine = 1
+                             AND codebook = (SELECT id FROM labels WHERE value = ?1))",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(mk)?;
+        let bulk = (previous + codings.rows.len() as i64) * 2 >= total.max(BULK_CODINGS);
+        if bulk {
+            tx.execute_batch(
+                "DROP INDEX IF EXISTS codings_by_passage; DROP INDEX IF EXISTS codings_by_machine;",
+            )
+            .map_err(mk)?;
+        }
         let removed = tx
             .execute(
                 "DELETE FROM codings WHERE machine = 1
@@ -952,6 +982,9 @@ impl Store {
                 ])
                 .map_err(mk)?;
             }
+        }
+        if bulk {
+            tx.execute_batch(CODINGS_INDEXES).map_err(mk)?;
         }
         commit(tx).map_err(mk)?;
         Ok(removed)
@@ -1672,6 +1705,83 @@ mod tests {
         wrote(&s, "replace_machine_codings");
         s.delete_documents(&["d1".to_string()]).unwrap();
         wrote(&s, "delete_documents");
+    }
+
+    fn machine_run(passages: usize, rules: usize) -> MachineCodings {
+        let mut m = MachineCodings {
+            coder: "machine:bok".into(),
+            passages: (0..passages)
+                .map(|p| (format!("m{}#p{p}", p % 5), format!("m{}", p % 5)))
+                .collect(),
+            rules: (0..rules)
+                .map(|r| (format!("kode.{r}"), format!("regel.{r}")))
+                .collect(),
+            ..MachineCodings::default()
+        };
+        for p in 0..passages {
+            for r in 0..rules {
+                let at = (p * 100 + r) as i64;
+                m.spans.push((at, at + 2));
+                m.rows.push(MachineCoding {
+                    passage: p as u32,
+                    rule: r as u32,
+                    start: at,
+                    end: at + 2,
+                    spans: (m.spans.len() - 1, m.spans.len()),
+                });
+            }
+        }
+        m
+    }
+
+    fn codings_indexes(s: &Store) -> i64 {
+        s.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+                     AND name IN ('codings_by_passage', 'codings_by_machine')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// A run that replaces much of the table drops the indexes and makes them
+    /// again; a small one updates them. Either way human codings stay.
+    #[test]
+    fn machine_codings_replaced_in_bulk_or_row_by_row_keep_indexes_and_human_codings() {
+        let (_dir, mut s) = store_with_codings(10);
+        let human = rows(&s.coding_columns_split(Some("human"), i64::MAX).unwrap());
+        let big = machine_run(3_000, 10);
+        let book = ("bok", "1", "Bok", "");
+        assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 0);
+        assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 30_000);
+        assert_eq!(codings_indexes(&s), 2);
+        let small = machine_run(4, 2);
+        assert_eq!(
+            s.replace_machine_codings(("liten", "1", "Liten", ""), &small)
+                .unwrap(),
+            0
+        );
+        assert_eq!(codings_indexes(&s), 2);
+        let machine = rows(&s.coding_columns_split(Some("machine"), i64::MAX).unwrap());
+        assert_eq!(machine.len(), 30_008);
+        assert_eq!(machine[0].1, "m0#p0");
+        assert_eq!(machine[0].4, "[[0,2]]");
+        assert_eq!(
+            rows(&s.coding_columns_split(Some("human"), i64::MAX).unwrap()),
+            human
+        );
+        // The rebuilt index on passages serves the duplicate check of human codings.
+        assert_eq!(s.add_codings(&[coding(0, "kari")]).unwrap(), 0);
+        let plan: String = s
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM codings WHERE passage = 1",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("codings_by_passage"), "{plan}");
     }
 
     #[test]
