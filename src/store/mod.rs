@@ -893,9 +893,11 @@ impl Store {
         // When the run replaces much of the table, updating both indexes row by
         // row costs more than dropping them and sorting them anew at the end
         // (inside this transaction, so that readers and a crash still see them).
+        // The size of the table is taken from its id range (an upper bound, read
+        // from the two ends of the table instead of counting every row).
         let (total, previous): (i64, i64) = tx
             .query_row(
-                "SELECT (SELECT count(*) FROM codings),
+                "SELECT coalesce((SELECT max(id) FROM codings) - (SELECT min(id) FROM codings) + 1, 0),
                         (SELECT count(*) FROM codings WHERE machine = 1
                              AND codebook = (SELECT id FROM labels WHERE value = ?1))",
                 [id],
