@@ -48,6 +48,46 @@ pub struct IngestReport {
     pub passages: u64,
 }
 
+impl IngestReport {
+    /// Take back a document that was stored and then removed because one of its
+    /// passage ids collided with an earlier passage's.
+    fn remove_collision(&mut self, c: &crate::store::Collision) {
+        if let Some(i) = self.documents.iter().rposition(|(k, _)| *k == c.key) {
+            let (_, status) = self.documents.remove(i);
+            match status.as_str() {
+                "added" => self.added = self.added.saturating_sub(1),
+                _ => self.updated = self.updated.saturating_sub(1),
+            }
+            self.passages = self.passages.saturating_sub(c.passages);
+        }
+        self.errors.push((
+            c.key.clone(),
+            format!(
+                "passage {} has the id of a passage stored earlier (two 64-bit hashes agree); the document was not stored",
+                c.passage_id
+            ),
+        ));
+    }
+}
+
+/// An ingest that will write at least this many batches ...
+const BULK_BATCHES: u64 = 4;
+/// ... and brings at least this many bytes of files per passage already stored
+/// drops the passage id index and sorts it anew at the end.
+const BULK_BYTES_PER_PASSAGE: u64 = 100;
+
+/// Whether an ingest whose files still to write are `files` files of `bytes`
+/// bytes, into an archive of `stored` passages, should drop the passage id index
+/// for its duration. Passage ids are hashes: each batch of new passages touches
+/// leaf pages all over that index, so a large archive rewrites most of it per
+/// batch, while making it anew is one sort of all ids.
+fn bulk_ingest(files: u64, bytes: u64, batch_docs: u64, stored: u64) -> bool {
+    let batches = files
+        .div_ceil(batch_docs.max(1))
+        .max(bytes.div_ceil(BATCH_BYTES as u64));
+    batches >= BULK_BATCHES && bytes >= BULK_BYTES_PER_PASSAGE.saturating_mul(stored)
+}
+
 /// What an autocoding run did.
 #[derive(Debug, Default, Clone)]
 pub struct AutocodeReport {
@@ -177,6 +217,33 @@ impl Project {
             index,
             notes,
         };
+        if !p.store.has_passage_id_index()? {
+            // An ingest that dropped it was interrupted, or is running now (then
+            // the lock is taken and the index is left to it).
+            match lock(&p.root) {
+                Ok(_guard) => {
+                    let (removed, _) = p.store.restore_passage_id_index()?;
+                    p.notes.push(format!(
+                        "an interrupted ingest had left out the passage id index; it was rebuilt{}",
+                        if removed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " and {} document(s) whose passage ids collided were removed: {}",
+                                removed.len(),
+                                removed
+                                    .iter()
+                                    .map(|c| c.key.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    ));
+                }
+                Err(Error::Locked { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let (g_store, g_index) = (p.store.generation()?, p.index.generation().unwrap_or(0));
         if g_store != g_index {
             match lock(&p.root) {
@@ -226,76 +293,134 @@ impl Project {
         let (candidates, errs) = ingest::collect(paths);
         report.errors.extend(errs);
         let total = candidates.len() as u64;
+        let sizes: Vec<u64> = candidates
+            .iter()
+            .map(|c| std::fs::metadata(&c.path).map_or(0, |m| m.len()))
+            .collect();
         let mut batch: Vec<NewDocument> = Vec::new();
         let mut batch_bytes = 0usize;
+        // The first candidate since the last write: where the files still to
+        // write begin, for the bulk decision.
+        let mut batch_first = 0usize;
         let mut cancelled = !progress.update(0, total, "");
         let batch_docs = batch_docs();
         // One index writer for the whole call: each batch is committed (store
         // first, then index), and merges run in the background between batches.
         let mut writer: Option<IndexUpdate> = None;
-        for (i, c) in candidates.iter().enumerate() {
-            if cancelled {
-                break;
-            }
-            let meta = sidecar
-                .as_ref()
-                .and_then(|s| {
-                    c.path
-                        .canonicalize()
-                        .ok()
-                        .and_then(|p| s.rows.get(&p).cloned())
-                })
-                .unwrap_or_default();
-            let existing = self.store.document_hash(&c.key)?;
-            let in_batch = batch.iter().any(|d| d.key == c.key);
-            match ingest::read_document(
-                c,
-                meta,
-                existing
+        // Whether this ingest dropped the passage id index (decided at its
+        // first write); it is made again below on every way out.
+        let mut bulk: Option<bool> = None;
+        let store = &mut self.store;
+        let index = &self.index;
+        let mut run = || -> Result<()> {
+            for (i, c) in candidates.iter().enumerate() {
+                if cancelled {
+                    break;
+                }
+                let meta = sidecar
                     .as_ref()
-                    .map(|e| e.1.as_str())
-                    .filter(|_| !in_batch),
-            ) {
-                Ok(None) => {
-                    report.unchanged += 1;
-                    report.documents.push((c.key.clone(), "unchanged".into()));
-                }
-                Ok(Some(doc)) => {
-                    let status = if existing.is_some() || in_batch {
-                        "updated"
-                    } else {
-                        "added"
-                    };
-                    if status == "added" {
-                        report.added += 1;
-                    } else {
-                        report.updated += 1;
+                    .and_then(|s| {
+                        c.path
+                            .canonicalize()
+                            .ok()
+                            .and_then(|p| s.rows.get(&p).cloned())
+                    })
+                    .unwrap_or_default();
+                let existing = store.document_hash(&c.key)?;
+                let in_batch = batch.iter().any(|d| d.key == c.key);
+                match ingest::read_document(
+                    c,
+                    meta,
+                    existing
+                        .as_ref()
+                        .map(|e| e.1.as_str())
+                        .filter(|_| !in_batch),
+                ) {
+                    Ok(None) => {
+                        report.unchanged += 1;
+                        report.documents.push((c.key.clone(), "unchanged".into()));
                     }
-                    report.passages += doc.passages.len() as u64;
-                    report.documents.push((c.key.clone(), status.into()));
-                    batch_bytes += doc.text.len();
-                    batch.retain(|d| d.key != doc.key);
-                    batch.push(doc);
+                    Ok(Some(doc)) => {
+                        let status = if existing.is_some() || in_batch {
+                            "updated"
+                        } else {
+                            "added"
+                        };
+                        if status == "added" {
+                            report.added += 1;
+                        } else {
+                            report.updated += 1;
+                        }
+                        report.passages += doc.passages.len() as u64;
+                        report.documents.push((c.key.clone(), status.into()));
+                        batch_bytes += doc.text.len();
+                        batch.retain(|d| d.key != doc.key);
+                        batch.push(doc);
+                    }
+                    Err(e) => report.errors.push(e),
                 }
-                Err(e) => report.errors.push(e),
+                let last = i + 1 == candidates.len();
+                if batch.len() >= batch_docs
+                    || batch_bytes >= BATCH_BYTES
+                    || (last && !batch.is_empty())
+                {
+                    if bulk.is_none() {
+                        let (_, stored) = store.counts()?;
+                        let go = bulk_ingest(
+                            (candidates.len() - batch_first) as u64,
+                            sizes[batch_first..].iter().sum(),
+                            batch_docs as u64,
+                            stored,
+                        );
+                        if go {
+                            store.drop_passage_id_index()?;
+                        }
+                        bulk = Some(go);
+                    }
+                    let w = match writer {
+                        Some(ref mut w) => w,
+                        None => writer.insert(index.writer()?),
+                    };
+                    write_batch(store, w, std::mem::take(&mut batch), progress)?;
+                    batch_bytes = 0;
+                    batch_first = i + 1;
+                }
+                cancelled = !progress.update(i as u64 + 1, total, &c.key);
             }
-            if batch.len() >= batch_docs || batch_bytes >= BATCH_BYTES {
+            if !batch.is_empty() {
+                // Left by a cancel: what was read is still stored.
                 let w = match writer {
                     Some(ref mut w) => w,
-                    None => writer.insert(self.index.writer()?),
+                    None => writer.insert(index.writer()?),
                 };
-                write_batch(&mut self.store, w, std::mem::take(&mut batch), progress)?;
-                batch_bytes = 0;
+                write_batch(store, w, std::mem::take(&mut batch), progress)?;
             }
-            cancelled = !progress.update(i as u64 + 1, total, &c.key);
+            Ok(())
+        };
+        let mut outcome = run();
+        if bulk == Some(true) {
+            match self.store.restore_passage_id_index() {
+                Ok((removed, generation)) => {
+                    if let Some(g) = generation {
+                        let w = match writer {
+                            Some(ref mut w) => w,
+                            None => writer.insert(self.index.writer()?),
+                        };
+                        for c in &removed {
+                            w.delete_document(&c.document_id);
+                            report.remove_collision(c);
+                        }
+                        if let Err(e) = w.commit(g) {
+                            outcome = outcome.and(Err(e.into()));
+                        }
+                    }
+                }
+                // A failed restore leaves the index missing; the next open
+                // under the write lock makes it.
+                Err(e) => outcome = outcome.and(Err(e.into())),
+            }
         }
-        if !batch.is_empty() {
-            let w = match writer {
-                Some(ref mut w) => w,
-                None => writer.insert(self.index.writer()?),
-            };
-            write_batch(&mut self.store, w, batch, progress)?;
-        }
+        outcome?;
         if let Some(w) = writer {
             w.finish()?;
         }
@@ -1267,4 +1392,23 @@ fn write_batch(
     }
     w.commit(generation)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bulk_ingest;
+
+    #[test]
+    fn bulk_ingest_when_many_batches_bring_much_next_to_what_is_stored() {
+        const MB: u64 = 1_000_000;
+        // Many files or many bytes into an empty archive.
+        assert!(bulk_ingest(1100, MB, 256, 0));
+        assert!(bulk_ingest(3, 300 * MB, 256, 0));
+        // Fewer than four batches.
+        assert!(!bulk_ingest(100, MB, 256, 0));
+        assert!(!bulk_ingest(700, 100 * MB, 256, 0));
+        // 1 GB more for an archive of 3.3 million passages, but not 100 MB.
+        assert!(bulk_ingest(4000, 1000 * MB, 256, 3_300_000));
+        assert!(!bulk_ingest(400, 100 * MB, 256, 3_300_000));
+    }
 }

@@ -89,6 +89,16 @@ fn hits(p: &Project, q: &str) -> Vec<String> {
         .collect()
 }
 
+fn passage_ids(p: &Project) -> Vec<String> {
+    let t = p.passages().unwrap();
+    let c = t.column_by_name("passage_id").unwrap();
+    let c = c
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    (0..c.len()).map(|i| c.value(i).to_string()).collect()
+}
+
 fn has(p: &Project, q: &str, needle: &str) -> bool {
     hits(p, q).iter().any(|t| t.contains(needle))
 }
@@ -112,16 +122,7 @@ fn reingest_of_unchanged_files_is_a_no_op() {
 #[test]
 fn changed_file_replaces_its_document_and_keeps_ids_of_unchanged_passages() {
     let (f, mut p) = ingested();
-    let ids = |p: &Project| -> Vec<String> {
-        let t = p.passages().unwrap();
-        let c = t.column_by_name("passage_id").unwrap();
-        let c = c
-            .as_any()
-            .downcast_ref::<arrow_array::StringArray>()
-            .unwrap();
-        (0..c.len()).map(|i| c.value(i).to_string()).collect()
-    };
-    let before = ids(&p);
+    let before = passage_ids(&p);
     let text = std::fs::read_to_string(f.files.join("emma.txt")).unwrap();
     write(
         &f.files,
@@ -136,7 +137,7 @@ fn changed_file_replaces_its_document_and_keeps_ids_of_unchanged_passages() {
         )
         .unwrap();
     assert_eq!((rep.added, rep.updated, rep.unchanged), (0, 1, 2));
-    let after = ids(&p);
+    let after = passage_ids(&p);
     assert_eq!(before.len(), after.len());
     let kept = after.iter().filter(|id| before.contains(id)).count();
     assert_eq!(
@@ -467,4 +468,112 @@ fn limited_search_is_the_head_of_the_full_ranking() {
             assert_eq!(ids(&limited), head, "{q} limit {k}");
         }
     }
+}
+
+fn passage_id_index_present(archive: &Path) -> bool {
+    let c = rusqlite::Connection::open_with_flags(
+        archive.join("store.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    c.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'passages_by_id'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
+
+/// Records, after every committed batch, whether the passage id index was there.
+struct WatchIndex<'a> {
+    archive: &'a Path,
+    seen: Vec<bool>,
+}
+
+impl innsikt::progress::Progress for WatchIndex<'_> {
+    fn update(&mut self, _: u64, _: u64, _: &str) -> bool {
+        true
+    }
+    fn saved(&mut self, _keys: &[String]) {
+        self.seen.push(passage_id_index_present(self.archive));
+    }
+}
+
+#[test]
+fn a_large_ingest_makes_the_passage_id_index_once_at_the_end() {
+    let f = fixture();
+    let many = f.files.join("mange");
+    std::fs::create_dir_all(&many).unwrap();
+    // 1,100 files: five batches of 256 documents.
+    for i in 0..1100 {
+        write(
+            &many,
+            &format!("m{i:04}.txt"),
+            &format!("Møte {i} om samarbeid.\n\nUngdommene i gruppe {i} fikk sommerjobb.\n"),
+        );
+    }
+    let mut p = Project::create(&f.archive).unwrap();
+    // The ingest's report, and whether the index was there after each batch.
+    let ingest = |p: &mut Project| {
+        let mut watch = WatchIndex {
+            archive: &f.archive,
+            seen: Vec::new(),
+        };
+        let rep = p
+            .ingest(std::slice::from_ref(&f.files), None, &mut watch)
+            .unwrap();
+        (rep, watch.seen)
+    };
+    let (rep, seen) = ingest(&mut p);
+    assert_eq!(rep.added, 1103);
+    assert!(rep.errors.is_empty(), "{:?}", rep.errors);
+    assert_eq!(seen, [false; 5], "left out while the batches were written");
+    assert!(passage_id_index_present(&f.archive));
+    // Every generated file and the meeting notes.
+    assert_eq!(hits(&p, "sommerjobb").len(), 1100 + 1);
+    // Lookups by passage id work, and the ids are unique.
+    let ids = passage_ids(&p);
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert_eq!(ids.len() as u64, rep.passages);
+    p.code(&ids[1234], "samarbeid", "kari", None).unwrap();
+    // A small change to the large archive is written row by row, index in place.
+    write(&many, "m0007.txt", "Møte 7 ble avlyst.\n");
+    let (rep, seen) = ingest(&mut p);
+    assert_eq!((rep.updated, rep.unchanged), (1, 1102));
+    assert_eq!(seen, [true]);
+    assert_eq!(hits(&p, "sommerjobb").len(), 1099 + 1);
+}
+
+#[test]
+fn an_interrupted_large_ingest_gets_its_passage_id_index_on_open() {
+    let (f, p) = ingested();
+    let ids = passage_ids(&p);
+    drop(p);
+    // What a large ingest killed between its batches leaves behind.
+    rusqlite::Connection::open(f.archive.join("store.sqlite"))
+        .unwrap()
+        .execute_batch("DROP INDEX passages_by_id")
+        .unwrap();
+    // A writer still holding the lock keeps the index left out to itself.
+    {
+        let writer = std::fs::File::options()
+            .write(true)
+            .open(f.archive.join("write.lock"))
+            .unwrap();
+        writer.try_lock().unwrap();
+        let p = Project::open(&f.archive).unwrap();
+        assert!(!passage_id_index_present(&f.archive));
+        assert_eq!(passage_ids(&p), ids);
+    }
+    let mut p = Project::open(&f.archive).unwrap();
+    assert!(
+        p.notes.iter().any(|n| n.contains("passage id index")),
+        "{:?}",
+        p.notes
+    );
+    assert!(passage_id_index_present(&f.archive));
+    assert_eq!(passage_ids(&p), ids);
+    p.code(&ids[0], "samarbeid", "kari", None).unwrap();
 }

@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 /// codings themselves as numbers. Version 3 adds `commits` to `state`, bumped by
 /// every write transaction; a build that did not bump it must not write to an
 /// archive that relies on it, hence the new version. Older archives are migrated
-/// on open.
-pub const SCHEMA_VERSION: i64 = 3;
+/// on open. Version 4 keeps the uniqueness of passage ids in a named index,
+/// `passages_by_id`, instead of a column constraint, so that a large ingest can
+/// drop it and sort it anew once at the end (see [`Store::drop_passage_id_index`]).
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -128,7 +130,7 @@ CREATE TABLE IF NOT EXISTS document_meta (
 );
 CREATE TABLE IF NOT EXISTS passages (
     rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
     document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL,
     kind TEXT NOT NULL,
@@ -186,6 +188,21 @@ const CODINGS_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
 CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
 ";
+
+/// The unique index of passage ids. Passage ids are hashes, so every batch of new
+/// passages lands all over this index; a large ingest drops it and creates it
+/// again from a sort at the end ([`Store::drop_passage_id_index`]).
+const PASSAGES_ID_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS passages_by_id ON passages(id);";
+
+/// A document removed when the passage id index was made again, because one of
+/// its passages had the id of an earlier stored passage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collision {
+    pub document_id: String,
+    pub key: String,
+    pub passage_id: String,
+    pub passages: u64,
+}
 
 /// A coding to store. Offsets are code points into the document text.
 #[derive(Debug, Clone)]
@@ -459,6 +476,11 @@ impl Store {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
         )
         .map_err(mk)?;
+        // Sorts that make an index anew (after a large ingest or machine-coding
+        // run) may use a helper thread per core.
+        let sorters = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        conn.execute_batch(&format!("PRAGMA threads={sorters};"))
+            .map_err(mk)?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -480,6 +502,8 @@ impl Store {
                 tx.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
                 tx.execute_batch(CODINGS_INDEXES)
                     .map_err(|e| store.err(e))?;
+                tx.execute_batch(PASSAGES_ID_INDEX)
+                    .map_err(|e| store.err(e))?;
                 tx.execute(
                     "INSERT OR IGNORE INTO state(key, value)
                      VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0')",
@@ -491,8 +515,13 @@ impl Store {
             Some(1) => {
                 store.migrate_from_v1()?;
                 store.migrate_to_v3()?;
+                store.migrate_to_v4()?;
             }
-            Some(2) => store.migrate_to_v3()?,
+            Some(2) => {
+                store.migrate_to_v3()?;
+                store.migrate_to_v4()?;
+            }
+            Some(3) => store.migrate_to_v4()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -601,8 +630,155 @@ impl Store {
         }
     }
 
+    /// Version 3 made passage ids unique by a column constraint, whose index
+    /// cannot be dropped. Copy the passages into a table without it and give
+    /// them the named index instead, in one immediate transaction. Foreign keys
+    /// are off meanwhile (the copy keeps every row as it was).
+    fn migrate_to_v4(&self) -> Result<(), StoreError> {
+        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 3: {e}"));
+        self.conn
+            .execute_batch("PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE;")
+            .map_err(mk)?;
+        let result = (|| {
+            if self.schema_version()? != Some(3) {
+                return Ok(());
+            }
+            self.conn
+                .execute_batch(
+                    "ALTER TABLE passages RENAME TO passages_v3;
+                     DROP INDEX IF EXISTS passages_by_document;",
+                )
+                .map_err(mk)?;
+            self.conn.execute_batch(SCHEMA).map_err(mk)?;
+            self.conn
+                .execute_batch(
+                    "INSERT INTO passages(rowid, id, document_id, ordinal, kind, speaker, speaker_role,
+                                          section, start, \"end\", t_start_ms, t_end_ms, line, text)
+                         SELECT rowid, id, document_id, ordinal, kind, speaker, speaker_role,
+                                section, start, \"end\", t_start_ms, t_end_ms, line, text
+                         FROM passages_v3 ORDER BY rowid;
+                     DROP TABLE passages_v3;",
+                )
+                .map_err(mk)?;
+            self.conn.execute_batch(PASSAGES_ID_INDEX).map_err(mk)?;
+            self.conn
+                .execute(
+                    "UPDATE state SET value = '4' WHERE key = 'schema_version'",
+                    [],
+                )
+                .map_err(mk)?;
+            Ok(())
+        })();
+        let end = match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        };
+        self.conn
+            .execute_batch("PRAGMA foreign_keys=ON;")
+            .map_err(mk)?;
+        end
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the unique index of passage ids is in place. It is missing only
+    /// while a large ingest runs, or after one was interrupted.
+    pub fn has_passage_id_index(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'passages_by_id'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drop the unique index of passage ids before a large ingest. Until
+    /// [`Store::restore_passage_id_index`] runs, writes do not check passage ids
+    /// for uniqueness and a lookup by passage id scans the table; the caller holds
+    /// the archive's write lock, and whoever opens the archive next under that
+    /// lock restores the index if the ingest never did.
+    pub fn drop_passage_id_index(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(mk)?;
+        tx.execute_batch("DROP INDEX IF EXISTS passages_by_id;")
+            .map_err(mk)?;
+        commit(tx).map_err(mk)
+    }
+
+    /// Create the unique index of passage ids again, by one sort of the table. A
+    /// passage whose id an earlier stored passage already has (two 64-bit hashes
+    /// that agree) cannot stay: its whole document is removed, as a row-by-row
+    /// insert would have refused it, and reported. Returns the removed documents
+    /// and, when there were any, the new store generation.
+    pub fn restore_passage_id_index(
+        &mut self,
+    ) -> Result<(Vec<Collision>, Option<u64>), StoreError> {
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: format!("making the passage id index: {e}"),
+        };
+        if self.has_passage_id_index()? {
+            return Ok((Vec::new(), None));
+        }
+        let tx = self.conn.transaction().map_err(mk)?;
+        let mut removed: Vec<Collision> = Vec::new();
+        let mut generation = None;
+        if let Err(e) = tx.execute_batch(PASSAGES_ID_INDEX) {
+            let unique = matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+            );
+            if !unique {
+                return Err(mk(e));
+            }
+            // Later copies of a duplicated id, with their documents; the first
+            // stored copy stays.
+            let later: Vec<(String, String, String, i64)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT p.id, p.document_id, d.key,
+                                (SELECT count(*) FROM passages q WHERE q.document_id = p.document_id)
+                         FROM passages p JOIN documents d ON d.id = p.document_id
+                         WHERE p.id IN (SELECT id FROM passages GROUP BY id HAVING count(*) > 1)
+                           AND p.rowid > (SELECT min(rowid) FROM passages f WHERE f.id = p.id)
+                         ORDER BY p.rowid",
+                    )
+                    .map_err(mk)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(mk)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(mk)?
+            };
+            for (passage_id, document_id, key, n) in later {
+                if removed.iter().any(|c| c.document_id == document_id) {
+                    continue;
+                }
+                tx.execute("DELETE FROM documents WHERE id = ?1", [&document_id])
+                    .map_err(mk)?;
+                removed.push(Collision {
+                    document_id,
+                    key,
+                    passage_id,
+                    passages: n as u64,
+                });
+            }
+            tx.execute_batch(PASSAGES_ID_INDEX).map_err(mk)?;
+            generation = Some(bump_generation(&tx).map_err(mk)?);
+        }
+        commit(tx).map_err(mk)?;
+        Ok((removed, generation))
     }
 
     /// The number of committed write transactions.
@@ -1705,8 +1881,197 @@ mod tests {
         s.replace_machine_codings(("bok", "1", "Bok", ""), &machine)
             .unwrap();
         wrote(&s, "replace_machine_codings");
+        s.drop_passage_id_index().unwrap();
+        wrote(&s, "drop_passage_id_index");
+        s.restore_passage_id_index().unwrap();
+        wrote(&s, "restore_passage_id_index");
         s.delete_documents(&["d1".to_string()]).unwrap();
         wrote(&s, "delete_documents");
+    }
+
+    /// A document `id` stored as `key`, with one passage per id in `passages`.
+    fn document(id: &str, key: &str, passages: &[&str]) -> NewDocument {
+        let text = passages.join("\n\n");
+        let mut at = 0;
+        NewDocument {
+            id: id.into(),
+            key: key.into(),
+            source_path: key.into(),
+            format: "text".into(),
+            encoding: "utf-8".into(),
+            content_hash: format!("h-{id}"),
+            text: text.clone(),
+            metadata: BTreeMap::new(),
+            passages: passages
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let start = at;
+                    at += p.chars().count() + 2;
+                    NewPassage {
+                        id: p.to_string(),
+                        kind: "paragraph".into(),
+                        speaker: None,
+                        speaker_role: None,
+                        section: None,
+                        start,
+                        end: start + p.chars().count(),
+                        t_start_ms: None,
+                        t_end_ms: None,
+                        line: 1 + 2 * i,
+                        text: p.to_string(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn passage_ids(s: &Store) -> Vec<(i64, String, String)> {
+        let mut stmt = s
+            .conn
+            .prepare("SELECT rowid, id, document_id FROM passages ORDER BY rowid")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    fn uses_passage_id_index(s: &Store) -> bool {
+        let plan: Vec<String> = {
+            let mut stmt = s
+                .conn
+                .prepare("EXPLAIN QUERY PLAN SELECT start FROM passages WHERE id = 'x'")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        plan.iter().any(|p| p.contains("passages_by_id"))
+    }
+
+    #[test]
+    fn passage_id_index_dropped_for_a_bulk_write_is_made_again_and_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["pa1", "pa2"])])
+            .unwrap();
+        assert!(s.has_passage_id_index().unwrap() && uses_passage_id_index(&s));
+        s.drop_passage_id_index().unwrap();
+        assert!(!s.has_passage_id_index().unwrap());
+        s.write_batch(&[document("d2", "b.txt", &["pb1"])]).unwrap();
+        s.write_batch(&[document("d3", "c.txt", &["pc1", "pc2", "pc3"])])
+            .unwrap();
+        let g = s.generation().unwrap();
+        assert_eq!(s.restore_passage_id_index().unwrap(), (Vec::new(), None));
+        assert_eq!(s.generation().unwrap(), g);
+        assert!(s.has_passage_id_index().unwrap() && uses_passage_id_index(&s));
+        assert_eq!(
+            s.passage_bounds("pc2").unwrap(),
+            Some(("d3".to_string(), 5, 8))
+        );
+        assert_eq!(passage_ids(&s).len(), 6);
+        // Uniqueness holds again: a passage with a stored id is refused.
+        let err = s
+            .write_batch(&[document("d4", "d.txt", &["pa1"])])
+            .unwrap_err();
+        assert!(err.message.contains("UNIQUE"), "{err}");
+        assert_eq!(passage_ids(&s).len(), 6);
+    }
+
+    #[test]
+    fn colliding_passage_ids_written_in_bulk_remove_the_later_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        s.drop_passage_id_index().unwrap();
+        s.write_batch(&[
+            document("d2", "b.txt", &["p3", "p2", "p4"]),
+            document("d3", "c.txt", &["p5"]),
+        ])
+        .unwrap();
+        let g = s.generation().unwrap();
+        let (removed, generation) = s.restore_passage_id_index().unwrap();
+        assert_eq!(
+            removed,
+            vec![Collision {
+                document_id: "d2".into(),
+                key: "b.txt".into(),
+                passage_id: "p2".into(),
+                passages: 3,
+            }]
+        );
+        assert_eq!(generation, Some(g + 1));
+        assert_eq!(s.generation().unwrap(), g + 1);
+        assert!(s.has_passage_id_index().unwrap());
+        let ids: Vec<String> = passage_ids(&s).into_iter().map(|r| r.1).collect();
+        assert_eq!(ids, ["p1", "p2", "p5"]);
+        assert_eq!(s.document_hash("b.txt").unwrap(), None);
+        assert_eq!(
+            s.passage_bounds("p2").unwrap().map(|b| b.0),
+            Some("d1".to_string())
+        );
+    }
+
+    #[test]
+    fn archive_of_schema_version_3_moves_passage_ids_to_a_named_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.write_batch(&[
+            document("d1", "a.txt", &["p1", "p2"]),
+            document("d2", "b.txt", &["p3"]),
+        ])
+        .unwrap();
+        s.delete_documents(&["d1".to_string()]).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p4"])])
+            .unwrap();
+        let before = passage_ids(&s);
+        // The layout of version 3: uniqueness as a column constraint.
+        let v3 = SCHEMA
+            .split_once("CREATE TABLE IF NOT EXISTS passages (")
+            .and_then(|(_, rest)| rest.split_once(");"))
+            .unwrap()
+            .0
+            .replace("id TEXT NOT NULL,", "id TEXT NOT NULL UNIQUE,");
+        s.conn
+            .execute_batch(&format!(
+                "PRAGMA foreign_keys=OFF;
+                 DROP INDEX passages_by_id; DROP INDEX passages_by_document;
+                 ALTER TABLE passages RENAME TO old;
+                 CREATE TABLE passages ({v3});
+                 INSERT INTO passages SELECT * FROM old; DROP TABLE old;
+                 CREATE INDEX passages_by_document ON passages(document_id, ordinal);
+                 UPDATE state SET value = '3' WHERE key = 'schema_version';
+                 PRAGMA foreign_keys=ON;"
+            ))
+            .unwrap();
+        let autoindex = |s: &Store| -> i64 {
+            s.conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_passages%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(autoindex(&s), 1);
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(autoindex(&s), 0);
+        assert!(s.has_passage_id_index().unwrap() && uses_passage_id_index(&s));
+        assert_eq!(passage_ids(&s), before);
+        // The foreign key to documents still holds: deleting cascades.
+        s.delete_documents(&["d2".to_string()]).unwrap();
+        assert_eq!(passage_ids(&s).len(), before.len() - 1);
+        let fk: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk, 0);
     }
 
     fn machine_run(passages: usize, rules: usize) -> MachineCodings {
