@@ -7,7 +7,6 @@
 //! Never writes to the store.
 
 use crate::analysis::{ExactTokenizer, NorwegianTokenizer};
-use crate::store::PassageRow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tantivy::schema::{
@@ -195,6 +194,16 @@ pub struct DocumentFields<'a> {
     pub metadata: &'a BTreeMap<String, String>,
 }
 
+/// What the index takes of a passage.
+pub struct PassageFields<'a> {
+    pub rowid: i64,
+    pub text: &'a str,
+    pub kind: &'a str,
+    pub speaker: Option<&'a str>,
+    pub speaker_role: Option<&'a str>,
+    pub section: Option<&'a str>,
+}
+
 impl IndexUpdate<'_> {
     fn err(&self, e: impl std::fmt::Display) -> IndexError {
         SearchIndex::err(&self.index.path, e)
@@ -214,39 +223,43 @@ impl IndexUpdate<'_> {
         ));
     }
 
-    pub fn add_passage(&mut self, doc: &DocumentFields, p: &PassageRow) -> Result<(), IndexError> {
+    pub fn add_passage(
+        &mut self,
+        doc: &DocumentFields,
+        p: &PassageFields,
+    ) -> Result<(), IndexError> {
         let f = &self.index.fields;
         let mut d = TantivyDocument::default();
         d.add_u64(f.rowid, p.rowid as u64);
         d.add_text(f.document_id, doc.id);
-        d.add_text(f.text, &p.text);
-        d.add_text(f.exact, &p.text);
-        let mut meta: BTreeMap<String, serde_json::Value> = doc
+        d.add_text(f.text, p.text);
+        d.add_text(f.exact, p.text);
+        let text = |v: &str| serde_json::Value::String(v.to_string());
+        let mut meta: serde_json::Map<String, serde_json::Value> = doc
             .metadata
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .map(|(k, v)| (k.clone(), text(v)))
             .collect();
-        meta.insert("document".into(), doc.key.into());
-        meta.insert("document_id".into(), doc.id.into());
-        meta.insert("format".into(), doc.format.into());
-        meta.insert("kind".into(), p.kind.clone().into());
-        if let Some(s) = &p.speaker {
-            meta.insert("speaker".into(), s.clone().into());
+        meta.insert("document".into(), text(doc.key));
+        meta.insert("document_id".into(), text(doc.id));
+        meta.insert("format".into(), text(doc.format));
+        meta.insert("kind".into(), text(p.kind));
+        for (name, value) in [
+            ("speaker", p.speaker),
+            ("speaker_role", p.speaker_role),
+            ("section", p.section),
+        ] {
+            if let Some(v) = value {
+                meta.insert(name.into(), text(v));
+            }
         }
-        if let Some(s) = &p.speaker_role {
-            meta.insert("speaker_role".into(), s.clone().into());
-        }
-        if let Some(s) = &p.section {
-            meta.insert("section".into(), s.clone().into());
-        }
-        let obj: serde_json::Map<String, serde_json::Value> = meta.into_iter().collect();
-        d.add_field_value(f.meta, &serde_json::Value::Object(obj));
+        d.add_field_value(f.meta, &serde_json::Value::Object(meta));
         for (i, name) in FACETS.iter().enumerate() {
             let v = match *name {
-                "speaker_role" => p.speaker_role.clone(),
-                other => doc.metadata.get(other).cloned(),
+                "speaker_role" => p.speaker_role,
+                other => doc.metadata.get(other).map(String::as_str),
             };
-            d.add_text(f.facets[i], v.as_deref().unwrap_or(""));
+            d.add_text(f.facets[i], v.unwrap_or(""));
         }
         self.writer.add_document(d).map_err(|e| self.err(e))?;
         Ok(())

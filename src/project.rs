@@ -8,7 +8,7 @@
 use crate::analysis::NorwegianTokenizer;
 use crate::codebook::{Codebook, Context, Matchers};
 use crate::error::{Error, Result};
-use crate::index::{DocumentFields, IndexUpdate, SearchIndex, FACETS};
+use crate::index::{DocumentFields, IndexUpdate, PassageFields, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
@@ -459,11 +459,21 @@ impl Project {
                 format: &format,
                 metadata: meta.get(&p.document_id).unwrap_or(&empty),
             };
-            w.add_passage(&fields, &p)
-                .map_err(|e| crate::store::StoreError {
-                    path: e.path.clone(),
-                    message: e.message,
-                })?;
+            w.add_passage(
+                &fields,
+                &PassageFields {
+                    rowid: p.rowid,
+                    text: &p.text,
+                    kind: &p.kind,
+                    speaker: p.speaker.as_deref(),
+                    speaker_role: p.speaker_role.as_deref(),
+                    section: p.section.as_deref(),
+                },
+            )
+            .map_err(|e| crate::store::StoreError {
+                path: e.path.clone(),
+                message: e.message,
+            })?;
             n += 1;
             if n % 10_000 == 0 && !progress.update(n, total, "reindex") {
                 cancelled = true;
@@ -1370,24 +1380,17 @@ fn write_batch(
             metadata: &d.metadata,
         };
         for (p, rowid) in d.passages.iter().zip(ids) {
-            let row = PassageRow {
-                rowid,
-                id: p.id.clone(),
-                document_id: d.id.clone(),
-                document: d.key.clone(),
-                ordinal: 0,
-                kind: p.kind.clone(),
-                speaker: p.speaker.clone(),
-                speaker_role: p.speaker_role.clone(),
-                section: p.section.clone(),
-                start: p.start as i64,
-                end: p.end as i64,
-                t_start_ms: None,
-                t_end_ms: None,
-                line: p.line as i64,
-                text: p.text.clone(),
-            };
-            w.add_passage(&fields, &row)?;
+            w.add_passage(
+                &fields,
+                &PassageFields {
+                    rowid,
+                    text: &p.text,
+                    kind: &p.kind,
+                    speaker: p.speaker.as_deref(),
+                    speaker_role: p.speaker_role.as_deref(),
+                    section: p.section.as_deref(),
+                },
+            )?;
         }
     }
     w.commit(generation)?;

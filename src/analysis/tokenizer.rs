@@ -6,7 +6,8 @@
 use super::norwegian::{analyze_word, WordTerms};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -221,8 +222,10 @@ type TermCache = RefCell<FxHashMap<Box<str>, Arc<WordTerms>>>;
 
 thread_local! {
     /// Analysed word forms, per thread: indexing and coding threads never contend
-    /// on a lock, and every analyzer on a thread shares the work already done.
-    /// `CACHE` is keyed by the lower-case form, `RAW` by the form as written.
+    /// on a lock for a word they have seen, and every analyzer on a thread shares
+    /// the work already done; a miss goes to the shared cache (`SHARED`) before
+    /// analysing. `CACHE` is keyed by the lower-case form, `RAW` by the form as
+    /// written.
     static CACHE: TermCache = RefCell::new(FxHashMap::default());
     static RAW: TermCache = RefCell::new(FxHashMap::default());
 }
@@ -246,6 +249,37 @@ fn cached(
     })
 }
 
+/// Shards of the shared cache: enough that two to eight threads seldom meet.
+const SHARDS: usize = 16;
+/// Entries per shard; a full shard is emptied (about 4 MiB of analyses each).
+const SHARD_LIMIT: usize = 16_384;
+
+/// Analysed word forms shared by every thread, behind the per-thread caches.
+/// tantivy starts new indexing threads at every commit and a coding run's
+/// threads live for one call; without this each of them would analyse the
+/// vocabulary again. Only a per-thread miss reaches it, under a read lock.
+static SHARED: std::sync::LazyLock<[RwLock<FxHashMap<Box<str>, Arc<WordTerms>>>; SHARDS]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|_| RwLock::default()));
+
+fn shared_terms(lower: &str) -> Arc<WordTerms> {
+    let shard = &SHARED[(rustc_hash::FxBuildHasher.hash_one(lower) as usize) % SHARDS];
+    if let Some(t) = shard
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(lower)
+    {
+        return t.clone();
+    }
+    let t = Arc::new(analyze_word(lower));
+    let mut map = shard
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if map.len() >= SHARD_LIMIT {
+        map.clear();
+    }
+    map.entry(lower.into()).or_insert(t).clone()
+}
+
 /// The Norwegian analyzer as a tantivy tokenizer.
 #[derive(Clone, Default)]
 pub struct NorwegianTokenizer;
@@ -253,7 +287,7 @@ pub struct NorwegianTokenizer;
 impl NorwegianTokenizer {
     /// The terms of a lower-case word form.
     pub fn terms(&mut self, lower: &str) -> Arc<WordTerms> {
-        cached(&CACHE, lower, || Arc::new(analyze_word(lower)))
+        cached(&CACHE, lower, || shared_terms(lower))
     }
 
     /// The terms of a word form as written (any case).
@@ -437,6 +471,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_word_analysed_on_one_thread_is_shared_with_threads_started_later() {
+        let on_new_thread = |form: &'static str| {
+            std::thread::spawn(move || NorwegianTokenizer.terms_of_form(form))
+                .join()
+                .unwrap()
+        };
+        let first = on_new_thread("Barnevernstenesta");
+        let again = on_new_thread("barnevernstenesta");
+        assert!(Arc::ptr_eq(&first, &again), "analysed once");
+        assert_eq!(*first, analyze_word("barnevernstenesta"));
     }
 
     #[test]
