@@ -63,7 +63,7 @@ impl IngestReport {
         self.errors.push((
             c.key.clone(),
             format!(
-                "passage {} has the id of a passage stored earlier (two 64-bit hashes agree); the document was not stored",
+                "passage {} has the id of a passage stored earlier (two 64-bit hashes agree); the document was removed from the archive",
                 c.passage_id
             ),
         ));
@@ -221,7 +221,8 @@ impl Project {
             // An ingest that dropped it was interrupted, or is running now (then
             // the lock is taken and the index is left to it).
             match lock(&p.root) {
-                Ok(_guard) => {
+                // Re-checked under the lock: a writer may have finished meanwhile.
+                Ok(_guard) if !p.store.has_passage_id_index()? => {
                     let (removed, _) = p.store.restore_passage_id_index()?;
                     p.notes.push(format!(
                         "an interrupted ingest had left out the passage id index; it was rebuilt{}",
@@ -240,7 +241,7 @@ impl Project {
                         }
                     ));
                 }
-                Err(Error::Locked { .. }) => {}
+                Ok(_) | Err(Error::Locked { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -299,17 +300,19 @@ impl Project {
             .collect();
         let mut batch: Vec<NewDocument> = Vec::new();
         let mut batch_bytes = 0usize;
-        // The first candidate since the last write: where the files still to
-        // write begin, for the bulk decision.
-        let mut batch_first = 0usize;
         let mut cancelled = !progress.update(0, total, "");
         let batch_docs = batch_docs();
         // One index writer for the whole call: each batch is committed (store
         // first, then index), and merges run in the background between batches.
         let mut writer: Option<IndexUpdate> = None;
-        // Whether this ingest dropped the passage id index (decided at its
-        // first write); it is made again below on every way out.
-        let mut bulk: Option<bool> = None;
+        // Whether the passage id index is out during this ingest (decided at its
+        // first write); it is made again below on every way out. An earlier
+        // ingest, killed or failed, may have left it out already.
+        let mut bulk: Option<bool> = if self.store.has_passage_id_index()? {
+            None
+        } else {
+            Some(true)
+        };
         let store = &mut self.store;
         let index = &self.index;
         let mut run = || -> Result<()> {
@@ -365,10 +368,12 @@ impl Project {
                     || (last && !batch.is_empty())
                 {
                     if bulk.is_none() {
+                        // What is still to write: this batch's documents (unchanged
+                        // files are not in it) and the files not read yet.
                         let (_, stored) = store.counts()?;
                         let go = bulk_ingest(
-                            (candidates.len() - batch_first) as u64,
-                            sizes[batch_first..].iter().sum(),
+                            (batch.len() + candidates.len() - i - 1) as u64,
+                            batch_bytes as u64 + sizes[i + 1..].iter().sum::<u64>(),
                             batch_docs as u64,
                             stored,
                         );
@@ -383,7 +388,6 @@ impl Project {
                     };
                     write_batch(store, w, std::mem::take(&mut batch), progress)?;
                     batch_bytes = 0;
-                    batch_first = i + 1;
                 }
                 cancelled = !progress.update(i as u64 + 1, total, &c.key);
             }
@@ -401,17 +405,21 @@ impl Project {
         if bulk == Some(true) {
             match self.store.restore_passage_id_index() {
                 Ok((removed, generation)) => {
-                    if let Some(g) = generation {
+                    for c in &removed {
+                        report.remove_collision(c);
+                    }
+                    // After an error the index may hold part of a batch: leave it
+                    // behind the store's generation, so that the next open rebuilds it.
+                    if let (Some(g), true) = (generation, outcome.is_ok()) {
                         let w = match writer {
                             Some(ref mut w) => w,
                             None => writer.insert(self.index.writer()?),
                         };
                         for c in &removed {
                             w.delete_document(&c.document_id);
-                            report.remove_collision(c);
                         }
                         if let Err(e) = w.commit(g) {
-                            outcome = outcome.and(Err(e.into()));
+                            outcome = Err(e.into());
                         }
                     }
                 }

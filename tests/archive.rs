@@ -506,11 +506,19 @@ fn a_large_ingest_makes_the_passage_id_index_once_at_the_end() {
     let many = f.files.join("mange");
     std::fs::create_dir_all(&many).unwrap();
     // 1,100 files: five batches of 256 documents.
+    // 1,100 files of two passages of about 300 bytes, as in real material (the
+    // bulk decision weighs bytes against passages already stored).
+    let filler = "Vi snakket lenge om hvordan kommunen og NAV kan følge opp de unge \
+                  som faller ut av skolen, og om hva ressursgruppa kan gjøre annerledes \
+                  neste år. ";
     for i in 0..1100 {
         write(
             &many,
             &format!("m{i:04}.txt"),
-            &format!("Møte {i} om samarbeid.\n\nUngdommene i gruppe {i} fikk sommerjobb.\n"),
+            &format!(
+                "Møte {i} om samarbeid. {filler}{filler}\n\n\
+                 Ungdommene i gruppe {i} fikk sommerjobb. {filler}{filler}\n"
+            ),
         );
     }
     let mut p = Project::create(&f.archive).unwrap();
@@ -539,7 +547,11 @@ fn a_large_ingest_makes_the_passage_id_index_once_at_the_end() {
     assert_eq!(ids.len() as u64, rep.passages);
     p.code(&ids[1234], "samarbeid", "kari", None).unwrap();
     // A small change to the large archive is written row by row, index in place.
-    write(&many, "m0007.txt", "Møte 7 ble avlyst.\n");
+    write(
+        &many,
+        "m0007.txt",
+        &format!("Møte 7 ble avlyst. {filler}{filler}\n"),
+    );
     let (rep, seen) = ingest(&mut p);
     assert_eq!((rep.updated, rep.unchanged), (1, 1102));
     assert_eq!(seen, [true]);
@@ -557,7 +569,7 @@ fn an_interrupted_large_ingest_gets_its_passage_id_index_on_open() {
         .execute_batch("DROP INDEX passages_by_id")
         .unwrap();
     // A writer still holding the lock keeps the index left out to itself.
-    {
+    let mut long_lived = {
         let writer = std::fs::File::options()
             .write(true)
             .open(f.archive.join("write.lock"))
@@ -566,7 +578,27 @@ fn an_interrupted_large_ingest_gets_its_passage_id_index_on_open() {
         let p = Project::open(&f.archive).unwrap();
         assert!(!passage_id_index_present(&f.archive));
         assert_eq!(passage_ids(&p), ids);
-    }
+        assert!(p.notes.is_empty(), "{:?}", p.notes);
+        p
+    };
+    // A project opened meanwhile makes it at its next ingest, however small.
+    write(&f.files, "kort.txt", "Kort notat om sommerjobb.\n");
+    let rep = long_lived
+        .ingest(
+            std::slice::from_ref(&f.files),
+            Some(&f.files.join("metadata.csv")),
+            &mut Silent,
+        )
+        .unwrap();
+    assert_eq!((rep.added, rep.unchanged), (1, 3));
+    assert!(passage_id_index_present(&f.archive));
+    let ids = passage_ids(&long_lived);
+    drop(long_lived);
+    // Or the next open does, under the lock.
+    rusqlite::Connection::open(f.archive.join("store.sqlite"))
+        .unwrap()
+        .execute_batch("DROP INDEX passages_by_id")
+        .unwrap();
     let mut p = Project::open(&f.archive).unwrap();
     assert!(
         p.notes.iter().any(|n| n.contains("passage id index")),
