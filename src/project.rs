@@ -423,8 +423,8 @@ impl Project {
                         }
                     }
                 }
-                // A failed restore leaves the index missing; the next open
-                // under the write lock makes it.
+                // A failed restore leaves the index missing; the next ingest,
+                // or the next open under the write lock, makes it.
                 Err(e) => outcome = outcome.and(Err(e.into())),
             }
         }
