@@ -89,6 +89,14 @@ fn hits(p: &Project, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a large ingest killed between its batches leaves behind.
+fn leave_out_passage_id_index(archive: &Path) {
+    rusqlite::Connection::open(archive.join("store.sqlite"))
+        .unwrap()
+        .execute_batch("DROP INDEX passages_by_id")
+        .unwrap();
+}
+
 fn passage_ids(p: &Project) -> Vec<String> {
     let t = p.passages().unwrap();
     let c = t.column_by_name("passage_id").unwrap();
@@ -563,11 +571,7 @@ fn an_interrupted_large_ingest_gets_its_passage_id_index_on_open() {
     let (f, p) = ingested();
     let ids = passage_ids(&p);
     drop(p);
-    // What a large ingest killed between its batches leaves behind.
-    rusqlite::Connection::open(f.archive.join("store.sqlite"))
-        .unwrap()
-        .execute_batch("DROP INDEX passages_by_id")
-        .unwrap();
+    leave_out_passage_id_index(&f.archive);
     // A writer still holding the lock keeps the index left out to itself.
     let mut long_lived = {
         let writer = std::fs::File::options()
@@ -595,10 +599,7 @@ fn an_interrupted_large_ingest_gets_its_passage_id_index_on_open() {
     let ids = passage_ids(&long_lived);
     drop(long_lived);
     // Or the next open does, under the lock.
-    rusqlite::Connection::open(f.archive.join("store.sqlite"))
-        .unwrap()
-        .execute_batch("DROP INDEX passages_by_id")
-        .unwrap();
+    leave_out_passage_id_index(&f.archive);
     let mut p = Project::open(&f.archive).unwrap();
     assert!(
         p.notes.iter().any(|n| n.contains("passage id index")),
