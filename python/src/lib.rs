@@ -8,7 +8,7 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{RecordBatch, RecordBatchIterator};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict};
+use pyo3::types::{PyCapsule, PyDict, PyString};
 use std::ffi::CString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -532,11 +532,26 @@ impl RawCodebook {
     fn apply(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyAny>>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
         let threads = threads_arg(threads)?;
+        // Borrowed, not copied: CPython keeps a string's UTF-8 form with the string
+        // (made once, on first use), and the texts stay alive for the whole call.
+        let texts: Vec<&str> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t.cast::<PyString>() {
+                Ok(s) => s.to_str(),
+                Err(_) => Err(InputError::new_err(format!(
+                    "text {i} is not a str but {}",
+                    t.get_type()
+                        .name()
+                        .map_or_else(|_| "?".into(), |n| n.to_string())
+                ))),
+            })
+            .collect::<PyResult<_>>()?;
         if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
             return Err(InputError::new_err(format!(
                 "text {i} is longer than 4 GiB, the most a text to code can be"

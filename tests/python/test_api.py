@@ -165,6 +165,19 @@ def test_threads_change_speed_not_results(sample_archive, root, tmp_path):
     assert cb.apply(texts[:50], threads=3) == cb.apply(texts[:50])
     with pytest.raises(innsikt.InputError, match="threads must be at least 1"):
         cb.apply_table(texts, threads=0)
+    # Texts are read in place whatever their storage (ASCII, Latin-1, UCS-2, UCS-4);
+    # offsets are code points; a text that is not a str is named.
+    job = innsikt.Codebook.from_string(
+        'format = 1\n[codebook]\nid = "j"\nversion = "1"\n'
+        '[[code]]\nid = "jobb"\nname = "Jobb"\n  [[code.rule]]\n  query = "sommerjobb"\n'
+    )
+    mixed = ["sommerjobb", "Læreren ga ham sommerjobb.", "Ŧ sommerjobb", "🙂 sommerjobb i banken"]
+    got = job.apply_table(mixed).to_pandas()
+    assert got["text_index"].tolist() == [0, 1, 2, 3]
+    assert got["start"].tolist() == [0, 15, 2, 2]
+    assert got["spans"].tolist() == ["[[0,10]]", "[[15,25]]", "[[2,12]]", "[[2,12]]"]
+    with pytest.raises(innsikt.InputError, match="text 1 is not a str but int"):
+        job.apply_table(["ok", 7, "ok"])
     # Autocoding on one thread and on two gives the same codings.
     arch = tmp_path / "copy"
     shutil.copytree(sample_archive, arch)
