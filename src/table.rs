@@ -2,7 +2,7 @@
 //! (for pandas, polars and the command line's JSON).
 
 use crate::store::Labels;
-use arrow_array::builder::{make_view, StringViewBuilder};
+use arrow_array::builder::make_view;
 use arrow_array::{
     ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
 };
@@ -142,19 +142,40 @@ impl LabelViews {
 }
 
 /// A string-view column of `n` rows whose text `write` makes, row by row, into
-/// a reused buffer.
+/// a reused buffer. Texts of up to 12 bytes live in their views; longer ones are
+/// appended to one data buffer (a new one past 2 GiB, as views hold 32-bit
+/// offsets), so the column costs two large allocations however many rows it has.
 pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> ArrayRef {
-    let mut b = StringViewBuilder::with_capacity(n);
+    const BUFFER_LIMIT: usize = 1 << 31;
+    let mut views: Vec<u128> = Vec::with_capacity(n);
+    let mut buffers: Vec<Buffer> = Vec::new();
+    let mut data: Vec<u8> = Vec::new();
     let mut s = String::new();
     for i in 0..n {
         s.clear();
         write(i, &mut s);
-        b.append_value(&s);
+        let bytes = s.as_bytes();
+        if bytes.len() <= 12 {
+            views.push(make_view(bytes, 0, 0));
+            continue;
+        }
+        if data.len() + bytes.len() > BUFFER_LIMIT {
+            buffers.push(Buffer::from_vec(std::mem::take(&mut data)));
+        }
+        views.push(make_view(bytes, buffers.len() as u32, data.len() as u32));
+        data.extend_from_slice(bytes);
     }
-    Arc::new(b.finish())
+    if !data.is_empty() {
+        buffers.push(Buffer::from_vec(data));
+    }
+    // SAFETY: every view was made by `make_view` from a whole UTF-8 string, and
+    // points (when it is not inline) into the buffer and at the offset it was
+    // appended to; there are no nulls.
+    Arc::new(unsafe {
+        StringViewArray::new_unchecked(ScalarBuffer::from(views), Arc::from(buffers), None)
+    })
 }
 
-/// A column still to be built, for [`build_columns`].
 pub type ColumnJob<'a> = Box<dyn FnOnce() -> ArrayRef + Send + 'a>;
 
 /// Build columns on up to `threads` threads (this one included), each job whole
@@ -201,6 +222,29 @@ pub fn push_spans_json<T: itoa::Integer + Copy>(out: &mut String, spans: &[(T, T
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn view_columns_hold_short_and_long_texts() {
+        let texts: Vec<String> = (0..1000)
+            .map(|i| match i % 4 {
+                0 => String::new(),
+                1 => "tolv tegn!!!".into(),
+                2 => "tretten tegn!".into(),
+                _ => format!("[[{i},{}]], «æøå» {}", i * 7, "x".repeat(i % 40)),
+            })
+            .collect();
+        let col = view_column(texts.len(), |i, out| out.push_str(&texts[i]));
+        let a = col.as_any().downcast_ref::<StringViewArray>().unwrap();
+        StringViewArray::try_new(
+            a.views().clone(),
+            Arc::<[Buffer]>::from(a.data_buffers().to_vec()),
+            None,
+        )
+        .unwrap();
+        let got: Vec<&str> = a.iter().map(|v| v.unwrap()).collect();
+        assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(view_column(0, |_, _| ()).len(), 0);
+    }
 
     #[test]
     fn label_views_are_valid_arrow_and_read_back() {
