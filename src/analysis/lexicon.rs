@@ -3,7 +3,7 @@
 //!
 //! Pure lookups over static data; knows nothing of tokens, indexes or archives.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::OnceLock;
 
 pub const POS_NOUN: u8 = 1;
@@ -27,8 +27,10 @@ pub struct Lemma {
 
 pub struct Lexicon {
     forms: fst::Map<&'static [u8]>,
-    nn: HashMap<&'static str, Vec<&'static str>>,
-    nn_lemmas: std::collections::HashSet<&'static str>,
+    /// The lemma blob, checked to be UTF-8 once.
+    lemmas: &'static str,
+    nn: FxHashMap<&'static str, Vec<&'static str>>,
+    nn_lemmas: FxHashSet<&'static str>,
 }
 
 impl Lexicon {
@@ -37,8 +39,8 @@ impl Lexicon {
         static LEX: OnceLock<Lexicon> = OnceLock::new();
         LEX.get_or_init(|| {
             let forms = fst::Map::new(FORMS).expect("embedded lexicon FST is valid");
-            let mut nn: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
-            let mut nn_lemmas = std::collections::HashSet::new();
+            let mut nn: FxHashMap<&'static str, Vec<&'static str>> = FxHashMap::default();
+            let mut nn_lemmas = FxHashSet::default();
             for line in NN_VARIANTS.lines().chain(NB_SUPPLEMENT.lines()) {
                 let line = line.trim();
                 if line.is_empty()
@@ -62,6 +64,8 @@ impl Lexicon {
             }
             Lexicon {
                 forms,
+                // The blob was written from valid UTF-8 strings by build.rs.
+                lemmas: std::str::from_utf8(LEMMAS).expect("lemma blob is utf-8"),
                 nn,
                 nn_lemmas,
             }
@@ -74,10 +78,8 @@ impl Lexicon {
             u32::from_le_bytes(LEMMA_OFFSETS[i * 4..i * 4 + 4].try_into().unwrap()) as usize
         };
         let (a, b) = (off(id), off(id + 1));
-        // The blob was written from valid UTF-8 strings by build.rs.
-        let text = std::str::from_utf8(&LEMMAS[a..b]).expect("lemma blob is utf-8");
         Lemma {
-            text,
+            text: &self.lemmas[a..b],
             pos: LEMMA_POS[id],
         }
     }

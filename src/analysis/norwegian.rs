@@ -88,18 +88,23 @@ pub fn simple_lemmas(word: &str) -> Vec<String> {
         }
     }
     let chars = word.chars().count();
+    let mut cand = String::new();
     for (suffix, replacements) in NN_SUFFIXES {
-        if chars < suffix.chars().count() + 3 || !word.ends_with(suffix) {
+        // The suffixes are ASCII: their length in bytes is their length in characters.
+        if chars < suffix.len() + 3 || !word.ends_with(suffix) {
             continue;
         }
         let stem = &word[..word.len() - suffix.len()];
         for rep in *replacements {
-            let cand = format!("{stem}{rep}");
-            if let Some(nb) = lex.nynorsk(&cand).first() {
+            cand.clear();
+            cand.push_str(stem);
+            cand.push_str(rep);
+            let cand = cand.as_str();
+            if let Some(nb) = lex.nynorsk(cand).first() {
                 push_unique(&mut out, nb);
-            } else if let Some(pos) = lex.lemma_pos(&cand) {
+            } else if let Some(pos) = lex.lemma_pos(cand) {
                 if pos & (POS_NOUN | POS_ADJ | POS_VERB) != 0 {
-                    push_unique(&mut out, &cand);
+                    push_unique(&mut out, cand);
                 }
             }
             if !out.is_empty() {

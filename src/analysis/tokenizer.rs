@@ -124,9 +124,20 @@ const ASCII_ALNUM: [bool; 256] = {
 /// The class of the character at byte `i` of `text`, and its length in bytes.
 #[inline(always)]
 fn class_at(text: &str, i: usize) -> (Class, usize) {
-    let b = text.as_bytes()[i];
+    let bytes = text.as_bytes();
+    let b = bytes[i];
     if b < 0x80 {
         (ASCII[b as usize], 1)
+    } else if b == 0xC3 {
+        // U+00C0..=U+00FF (æ, ø, å and the other Latin-1 letters), all letters
+        // but × (C3 97) and ÷ (C3 B7); the byte after a lead byte is in the text.
+        let c2 = bytes[i + 1];
+        let k = if c2 == 0x97 || c2 == 0xB7 {
+            Class::Other
+        } else {
+            Class::Letter
+        };
+        (k, 2)
     } else {
         // `i` is always a character boundary: the scanner steps by whole characters.
         let c = text[i..].chars().next().unwrap_or('\u{fffd}');
