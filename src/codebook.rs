@@ -149,8 +149,10 @@ struct Rule {
     regex: Option<regex::Regex>,
     unless: Option<Node>,
     scope: Vec<(String, Vec<String>, Vec<String>)>,
-    /// Positive terms: the rule can only fire when one of them is in the passage.
-    triggers: Vec<u32>,
+    /// Sets of positive terms: the rule can only fire when a term of each set is
+    /// in the passage (see [`trigger_options`]). Empty for a rule that can fire
+    /// without any term.
+    trigger_options: Vec<Vec<u32>>,
     /// Whether the rule looks at word forms (`=exact`, `prefix*`), not only terms.
     forms: bool,
 }
@@ -241,7 +243,7 @@ pub struct Codebook {
     pub meta: Meta,
     pub codes: Vec<Code>,
     rules: Vec<Rule>,
-    terms: HashMap<String, u32>,
+    terms: FxHashMap<String, u32>,
     term_rules: Vec<Vec<usize>>,
     always: Vec<usize>,
     /// Literals that regex rules need (lower-cased), one automaton for all.
@@ -269,7 +271,7 @@ struct Compiler<'a> {
     src: &'a str,
     path: Option<PathBuf>,
     positions: bool,
-    terms: HashMap<String, u32>,
+    terms: FxHashMap<String, u32>,
 }
 
 impl Compiler<'_> {
@@ -357,26 +359,37 @@ impl Compiler<'_> {
     }
 }
 
-/// Positive terms of a node, or None when the node can match without any term
-/// (a pure negation, an exact form or a prefix).
-fn triggers(n: &Node) -> Option<Vec<u32>> {
+/// Sets of terms of which a match of the node needs at least one, as
+/// alternatives: a phrase needs one of each of its words' terms, so each word is
+/// a set. None when the node can match without any term (a pure negation, an
+/// exact form or a prefix). The first set is the default trigger; a matcher
+/// that has seen some text picks the set whose terms it met least.
+fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
+    let words = |ws: &[Vec<u32>]| ws.iter().filter(|w| !w.is_empty()).cloned().collect();
+    let some = |v: Vec<Vec<u32>>| (!v.is_empty()).then_some(v);
     match n {
-        Node::Terms(t) => Some(t.clone()),
-        Node::Phrase(ws, _) => ws.first().cloned(),
-        Node::Near(a, _, _) => a.first().cloned(),
+        Node::Terms(t) => some(vec![t.clone()]).filter(|_| !t.is_empty()),
+        Node::Phrase(ws, _) => some(words(ws)),
+        Node::Near(a, b, _) => some([words(a), words(b)].concat()),
         Node::And(items) => {
-            // Any one positive child's triggers are necessary for the AND.
-            items
-                .iter()
-                .filter(|i| !matches!(i, Node::Not(_)))
-                .find_map(triggers)
+            // Any one positive child's sets are necessary for the AND.
+            some(
+                items
+                    .iter()
+                    .filter(|i| !matches!(i, Node::Not(_)))
+                    .filter_map(trigger_options)
+                    .flatten()
+                    .collect(),
+            )
         }
         Node::Or(items) => {
             let mut all = Vec::new();
             for i in items {
-                all.extend(triggers(i)?);
+                all.extend(trigger_options(i)?.swap_remove(0));
             }
-            Some(all)
+            all.sort_unstable();
+            all.dedup();
+            some(vec![all])
         }
         Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
     }
@@ -549,7 +562,7 @@ impl Codebook {
             src: text,
             path: path.map(Path::to_path_buf),
             positions,
-            terms: HashMap::new(),
+            terms: FxHashMap::default(),
         };
         if raw.format.unwrap_or(FORMAT) != FORMAT {
             return Err(c.err(
@@ -693,7 +706,7 @@ impl Codebook {
                         )
                     })
                     .collect();
-                let triggers = query.as_ref().and_then(triggers).unwrap_or_default();
+                let trigger_options = query.as_ref().and_then(trigger_options).unwrap_or_default();
                 let forms = query.as_ref().is_some_and(needs_forms)
                     || unless.as_ref().is_some_and(needs_forms);
                 rules.push(Rule {
@@ -704,7 +717,7 @@ impl Codebook {
                     regex,
                     unless,
                     scope,
-                    triggers,
+                    trigger_options,
                 });
                 rule_ids.push(rid);
             }
@@ -745,8 +758,8 @@ impl Codebook {
         let mut literal_rules: Vec<Vec<usize>> = Vec::new();
         let mut regex_always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if r.query.is_some() && !r.triggers.is_empty() {
-                for t in &r.triggers {
+            if r.query.is_some() && !r.trigger_options.is_empty() {
+                for t in &r.trigger_options[0] {
                     term_rules[*t as usize].push(i);
                 }
             } else if r.query.is_some() {
@@ -923,6 +936,10 @@ impl<'a> Matchers<'a> {
     }
 }
 
+/// Text a matcher codes with the codebook's default triggers before it picks
+/// each rule's rarest necessary terms from what it has seen.
+const TUNE_AFTER_BYTES: usize = 1 << 20;
+
 /// Word forms a matcher remembers before it starts afresh (bounds its memory).
 const MATCHER_CACHE_LIMIT: usize = 1 << 20;
 
@@ -932,6 +949,14 @@ const MATCHER_CACHE_LIMIT: usize = 1 << 20;
 /// rules are evaluated only when one of their terms occurs.
 pub struct Matcher<'a> {
     cb: &'a Codebook,
+    /// By codebook term: the rules it triggers. Starts as the codebook's
+    /// default; after `TUNE_AFTER_BYTES` of text, each rule is triggered by the
+    /// necessary set of terms the matcher has met least (see [`trigger_options`]).
+    term_rules: Vec<Vec<usize>>,
+    /// By codebook term: in how many passages it occurred, until tuned.
+    term_passages: Vec<u32>,
+    /// Text seen before tuning; None once tuned.
+    untuned_bytes: Option<usize>,
     /// Word form as written → range of `arena` holding its codebook term ids:
     /// forms of up to 15 bytes in `short`, longer ones in `cache`.
     short: ShortForms,
@@ -941,7 +966,11 @@ pub struct Matcher<'a> {
     arena: Vec<u32>,
     // Buffers reused from passage to passage.
     spans: Vec<(usize, usize)>,
+    /// (codebook term, word index) in word order, then grouped by term in `occ`.
+    raw: Vec<(u32, u32)>,
     occ: Vec<(u32, u32)>,
+    /// The passage's codebook terms, each once, in order of first occurrence.
+    distinct: Vec<u32>,
     lower: Vec<String>,
     seen: Vec<u32>,
     stamp: u32,
@@ -952,22 +981,26 @@ pub struct Matcher<'a> {
     /// Word spans of the rule being evaluated, and of its `unless` clause.
     word_spans: Vec<(u32, u32)>,
     unless_spans: Vec<(u32, u32)>,
-    /// Byte offsets of a passage's hits and their code-point offsets, for the
-    /// move to code points.
-    bounds: Vec<u32>,
-    chars: Vec<u32>,
+    /// Byte offsets of a passage's UTF-8 continuation bytes, for the move from
+    /// byte to code-point offsets.
+    continuations: Vec<u32>,
 }
 
 impl<'a> Matcher<'a> {
     pub fn new(cb: &'a Codebook) -> Matcher<'a> {
         Matcher {
             cb,
+            term_rules: cb.term_rules.clone(),
+            term_passages: vec![0; cb.terms.len()],
+            untuned_bytes: Some(0),
             short: ShortForms::new(),
             cache: FxHashMap::default(),
             keys: Vec::new(),
             arena: Vec::new(),
             spans: Vec::new(),
+            raw: Vec::new(),
             occ: Vec::new(),
+            distinct: Vec::new(),
             lower: Vec::new(),
             seen: vec![0; cb.rules.len()],
             stamp: 0,
@@ -975,8 +1008,7 @@ impl<'a> Matcher<'a> {
             term_at: vec![(0, 0, 0); cb.terms.len()],
             word_spans: Vec::new(),
             unless_spans: Vec::new(),
-            bounds: Vec::new(),
-            chars: Vec::new(),
+            continuations: Vec::new(),
         }
     }
 
@@ -1012,6 +1044,43 @@ impl<'a> Matcher<'a> {
         r
     }
 
+    /// Triggers each rule by the set of necessary terms that occurred in the
+    /// fewest passages so far: a phrase whose first word is common is then
+    /// evaluated only where its rarest word occurs. Which rules are evaluated
+    /// changes; which match does not.
+    #[cold]
+    fn tune(&mut self) {
+        self.untuned_bytes = None;
+        let weight = |set: &[u32]| -> u64 {
+            set.iter()
+                .map(|&t| u64::from(self.term_passages[t as usize]))
+                .sum()
+        };
+        let mut term_rules = vec![Vec::new(); self.term_rules.len()];
+        for (i, r) in self.cb.rules.iter().enumerate() {
+            let Some(first) = r.trigger_options.first() else {
+                continue;
+            };
+            if r.query.is_none() {
+                continue;
+            }
+            let best = r.trigger_options[1..].iter().fold(first, |best, o| {
+                if weight(o) < weight(best) {
+                    o
+                } else {
+                    best
+                }
+            });
+            for &t in best {
+                term_rules[t as usize].push(i);
+            }
+        }
+        for v in &mut term_rules {
+            v.dedup();
+        }
+        self.term_rules = term_rules;
+    }
+
     fn mark(&mut self, rule: usize) {
         if self.seen[rule] != self.stamp {
             self.seen[rule] = self.stamp;
@@ -1040,7 +1109,7 @@ impl<'a> Matcher<'a> {
         // One pass over the words: word spans and the rule terms present at each position.
         let mut spans = std::mem::take(&mut self.spans);
         split_words(text, &mut spans);
-        self.occ.clear();
+        self.raw.clear();
         // Keys first, with their slots fetched into the cache ahead of use: the
         // table of forms is larger than the CPU caches and lookups would
         // otherwise wait on memory one by one.
@@ -1051,6 +1120,15 @@ impl<'a> Matcher<'a> {
             self.short.prefetch(slot);
             self.keys.push((key, slot));
         }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Stamps start at 1, so 0 is never a passage's stamp.
+            self.seen.iter_mut().for_each(|s| *s = 0);
+            self.term_at.iter_mut().for_each(|t| t.0 = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        self.distinct.clear();
         let epoch = self.short.epoch;
         for (i, &(a, b)) in spans.iter().enumerate() {
             let (key, mut slot) = self.keys[i];
@@ -1067,24 +1145,37 @@ impl<'a> Matcher<'a> {
                 None => self.lookup_slow(&text[a..b], (key != 0).then_some(key)),
             };
             for k in start..start + len {
-                self.occ.push((self.arena[k as usize], i as u32));
+                let term = self.arena[k as usize];
+                // Count each term's occurrences (the stamp tells a term first
+                // seen in this passage).
+                let at = &mut self.term_at[term as usize];
+                if at.0 != stamp {
+                    *at = (stamp, 0, 0);
+                    self.distinct.push(term);
+                }
+                at.2 += 1;
+                self.raw.push((term, i as u32));
             }
         }
         self.spans = spans;
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            self.seen.iter_mut().for_each(|s| *s = u32::MAX);
-            self.term_at.iter_mut().for_each(|t| t.0 = u32::MAX);
-            self.stamp = 1;
-        }
         self.order.clear();
         for k in 0..cb.always.len() {
             self.mark(cb.always[k]);
         }
-        for k in 0..self.occ.len() {
-            let term = self.occ[k].0 as usize;
-            for j in 0..cb.term_rules[term].len() {
-                self.mark(cb.term_rules[term][j]);
+        // Rules are marked once per distinct term, not per occurrence.
+        for k in 0..self.distinct.len() {
+            let term = self.distinct[k] as usize;
+            for j in 0..self.term_rules[term].len() {
+                self.mark(self.term_rules[term][j]);
+            }
+        }
+        if let Some(seen) = self.untuned_bytes {
+            for &t in &self.distinct {
+                self.term_passages[t as usize] += 1;
+            }
+            self.untuned_bytes = Some(seen + text.len());
+            if seen + text.len() >= TUNE_AFTER_BYTES {
+                self.tune();
             }
         }
         for k in 0..cb.regex_always.len() {
@@ -1103,18 +1194,21 @@ impl<'a> Matcher<'a> {
             return;
         }
         self.order.sort_unstable();
-        self.occ.sort_unstable();
-        let mut from = 0;
-        while from < self.occ.len() {
-            let term = self.occ[from].0;
-            let mut to = from + 1;
-            while to < self.occ.len() && self.occ[to].0 == term {
-                to += 1;
-            }
-            if let Some(t) = self.term_at.get_mut(term as usize) {
-                *t = (self.stamp, from as u32, to as u32);
-            }
-            from = to;
+        // Group the occurrences by term, each group in word order: a counting
+        // sort over the passage's distinct terms (`term_at` holds the counts).
+        let mut next = 0;
+        for &term in &self.distinct {
+            let at = &mut self.term_at[term as usize];
+            let count = at.2;
+            *at = (stamp, next, next);
+            next += count;
+        }
+        self.occ.clear();
+        self.occ.resize(next as usize, (0, 0));
+        for &(term, word) in &self.raw {
+            let at = &mut self.term_at[term as usize];
+            self.occ[at.2 as usize] = (term, word);
+            at.2 += 1;
         }
         self.lower.clear();
         if self.order.iter().any(|&r| cb.rules[r].forms) {
@@ -1182,12 +1276,7 @@ impl<'a> Matcher<'a> {
         }
         self.word_spans = word_spans;
         self.unless_spans = unless_spans;
-        to_char_offsets(
-            text,
-            &mut out.spans[first_span..],
-            &mut self.bounds,
-            &mut self.chars,
-        );
+        to_char_offsets(text, &mut out.spans[first_span..], &mut self.continuations);
     }
 }
 
@@ -1332,33 +1421,41 @@ fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
     }
 }
 
-/// Hits' byte spans to code-point spans, counting each part of the text once.
-/// Turns byte offsets into code-point offsets (in place), counting the
-/// characters of the text once up to its last offset.
-fn to_char_offsets(
-    text: &str,
-    spans: &mut [(u32, u32)],
-    bounds: &mut Vec<u32>,
-    chars: &mut Vec<u32>,
-) {
-    if spans.is_empty() || text.is_ascii() {
+/// Turns the byte offsets of a passage's hits into code-point offsets, in place.
+/// A code point's offset is its byte offset less the UTF-8 continuation bytes
+/// before it; those are found in one pass over the text up to the last offset
+/// (eight bytes at a time, and Norwegian text has few of them), and each offset
+/// then takes a binary search over their positions.
+fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], cont: &mut Vec<u32>) {
+    let Some(end) = spans.iter().map(|s| s.1).max() else {
+        return;
+    };
+    let bytes = &text.as_bytes()[..(end as usize).min(text.len())];
+    cont.clear();
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0u32;
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        if word & 0x8080_8080_8080_8080 != 0 {
+            for (k, &b) in c.iter().enumerate() {
+                if b & 0xC0 == 0x80 {
+                    cont.push(at + k as u32);
+                }
+            }
+        }
+        at += 8;
+    }
+    for (k, &b) in chunks.remainder().iter().enumerate() {
+        if b & 0xC0 == 0x80 {
+            cont.push(at + k as u32);
+        }
+    }
+    if cont.is_empty() {
         return;
     }
-    bounds.clear();
-    bounds.extend(spans.iter().flat_map(|&(a, b)| [a, b]));
-    let n = sort_dedup(bounds);
-    bounds.truncate(n);
-    chars.clear();
-    let (mut byte, mut count) = (0usize, 0u32);
-    for &b in bounds.iter() {
-        let b = (b as usize).min(text.len());
-        count += text[byte..b].chars().count() as u32;
-        byte = b;
-        chars.push(count);
-    }
-    let at = |b: u32| chars[bounds.binary_search(&b).unwrap_or(0)];
+    let chars = |b: u32| b - cont.partition_point(|&c| c < b) as u32;
     for s in spans {
-        *s = (at(s.0), at(s.1));
+        *s = (chars(s.0), chars(s.1));
     }
 }
 
@@ -1425,12 +1522,26 @@ impl View<'_> {
         {
             return;
         }
-        let lists: Vec<std::borrow::Cow<'_, [(u32, u32)]>> =
-            ws.iter().map(|w| self.at_entries(w)).collect();
         // A phrase without words (`""`, or only punctuation) matches nothing.
-        if lists.is_empty() {
+        if ws.is_empty() {
             return;
         }
+        // Phrases of single-term words (nearly all) borrow their lists.
+        if ws.len() <= 8 && ws.iter().all(|w| w.len() == 1) {
+            let mut lists: [&[(u32, u32)]; 8] = [&[]; 8];
+            for (l, w) in lists.iter_mut().zip(ws) {
+                *l = self.entries(w[0]);
+            }
+            return Self::phrase_in(&lists[..ws.len()], slop, out);
+        }
+        let lists: Vec<std::borrow::Cow<'_, [(u32, u32)]>> =
+            ws.iter().map(|w| self.at_entries(w)).collect();
+        let lists: Vec<&[(u32, u32)]> = lists.iter().map(|l| l.as_ref()).collect();
+        Self::phrase_in(&lists, slop, out);
+    }
+
+    /// [`View::phrase`] over the words' lists of (_, word index) entries.
+    fn phrase_in(lists: &[&[(u32, u32)]], slop: u32, out: &mut Vec<(u32, u32)>) {
         for &(_, start) in lists[0].iter() {
             let mut prev = start;
             let mut used = 0u32;
@@ -1503,19 +1614,25 @@ fn eval(n: &Node, v: &View, out: &mut Vec<(u32, u32)>) -> bool {
             out.len() > mark
         }
         Node::Near(a, b, n) => {
-            let (mut sa, mut sb) = (Vec::new(), Vec::new());
-            v.phrase(a, 0, &mut sa);
-            if sa.is_empty() {
+            // The spans of `a`, then those of `b`, then the matches go to the
+            // end of `out`; the matches are moved down to `mark` at the end.
+            v.phrase(a, 0, out);
+            let a_end = out.len();
+            if a_end == mark {
                 return false;
             }
-            v.phrase(b, 0, &mut sb);
+            v.phrase(b, 0, out);
+            let b_end = out.len();
             // For each span of `a`, only the spans of `b` starting within its
             // window can be near it (a `b` span is exactly `b.len()` words long).
-            sb.sort_unstable();
+            out[a_end..b_end].sort_unstable();
             let reach = n.saturating_add(b.len() as u32);
-            for &(a0, a1) in &sa {
-                let from = sb.partition_point(|&(b0, _)| b0 < a0.saturating_sub(reach));
-                for &(b0, b1) in &sb[from..] {
+            for i in mark..a_end {
+                let (a0, a1) = out[i];
+                let sb = &out[a_end..b_end];
+                let from = a_end + sb.partition_point(|&(b0, _)| b0 < a0.saturating_sub(reach));
+                for j in from..b_end {
+                    let (b0, b1) = out[j];
                     if b0 > a1.saturating_add(n.saturating_add(1)) {
                         break;
                     }
@@ -1531,6 +1648,8 @@ fn eval(n: &Node, v: &View, out: &mut Vec<(u32, u32)>) -> bool {
                     }
                 }
             }
+            out.copy_within(b_end.., mark);
+            out.truncate(mark + (out.len() - b_end));
             out.len() > mark
         }
         Node::And(items) => {
@@ -1680,6 +1799,64 @@ name = "Alle"
         }
         assert!(rows.next().is_none());
         assert!(all.len() > texts.len(), "{}", all.len());
+    }
+
+    #[test]
+    fn tuned_triggers_change_what_is_evaluated_not_what_matches() {
+        // Each rule's first necessary word is common; after a mebibyte the
+        // matcher triggers them by their rarer words instead.
+        let cb = book(
+            r#"
+[[code]]
+id = "skole"
+name = "Skole"
+  [[code.rule]]
+  query = "\"og skolen\""
+[[code]]
+id = "nabo"
+name = "Nabo"
+  [[code.rule]]
+  query = "det NEAR/3 naboen"
+[[code]]
+id = "bolig"
+name = "Bolig"
+  [[code.rule]]
+  query = "og AND bolig AND NOT kommunen"
+[[code]]
+id = "begge"
+name = "Begge"
+  [[code.rule]]
+  query = "\"det var\" OR (og AND naboen)"
+"#,
+        );
+        let texts: Vec<String> = (0..60_000)
+            .map(|i| match i % 6 {
+                0 => format!("{i}: Det var kaldt, og skolen stengte; naboen kom og det ble bolig."),
+                1 => format!("{i}: Skolen og naboen, og det var det. Kommunen sa bolig."),
+                2 => format!("{i}: Det og det og det, og ingenting mer om {i}."),
+                3 => format!("{i}: Naboen sa at det var greit å flytte til en bolig."),
+                4 => "og det ".repeat(i % 9 + 1),
+                _ => format!("{i}: Vi snakket om skolen, om naboen og om bolig."),
+            })
+            .collect();
+        assert!(texts.iter().map(String::len).sum::<usize>() > 2 * super::TUNE_AFTER_BYTES);
+        let mut tuned = super::Matcher::new(&cb);
+        let mut plain = super::Matcher::new(&cb);
+        plain.untuned_bytes = None;
+        let (mut a, mut b) = (super::Hits::default(), super::Hits::default());
+        for (i, t) in texts.iter().enumerate() {
+            tuned.apply_into(t, &Context::new(), i as u32, &mut a);
+            plain.apply_into(t, &Context::new(), i as u32, &mut b);
+        }
+        assert!(tuned.untuned_bytes.is_none());
+        assert_ne!(
+            tuned.term_rules, cb.term_rules,
+            "tuning picked other triggers"
+        );
+        assert_eq!(plain.term_rules, cb.term_rules);
+        assert_eq!(a, b);
+        let codes: std::collections::BTreeSet<u32> = a.rows().iter().map(|r| r.code).collect();
+        assert_eq!(codes.len(), 4, "every rule matched somewhere");
     }
 
     #[test]
