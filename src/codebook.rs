@@ -254,6 +254,8 @@ pub struct Codebook {
     regex_always: Vec<usize>,
     /// The source text, kept so an archive can store every version it coded with.
     pub source: String,
+    /// What finished matchers learnt, for the next ones.
+    warm: WarmPool,
 }
 
 fn line_col(src: &str, offset: usize) -> (usize, usize) {
@@ -812,6 +814,7 @@ impl Codebook {
             literal_rules,
             regex_always,
             source: src.to_string(),
+            warm: WarmPool::default(),
         })
     }
 
@@ -961,9 +964,9 @@ pub struct Matcher<'a> {
     /// forms of up to 15 bytes in `short`, longer ones in `cache`.
     short: ShortForms,
     cache: FxHashMap<Box<str>, (u32, u32)>,
+    arena: Vec<u32>,
     /// Per passage: each word's short key and its slot in `short`.
     keys: Vec<(u128, usize)>,
-    arena: Vec<u32>,
     // Buffers reused from passage to passage.
     spans: Vec<(usize, usize)>,
     /// (codebook term, word index) in word order, then grouped by term in `occ`.
@@ -988,15 +991,31 @@ pub struct Matcher<'a> {
 
 impl<'a> Matcher<'a> {
     pub fn new(cb: &'a Codebook) -> Matcher<'a> {
-        Matcher {
-            cb,
+        let warm = cb.warm.take();
+        let Warm {
+            term_rules,
+            term_passages,
+            untuned_bytes,
+            short,
+            cache,
+            arena,
+        } = warm.unwrap_or_else(|| Warm {
             term_rules: cb.term_rules.clone(),
             term_passages: vec![0; cb.terms.len()],
             untuned_bytes: Some(0),
             short: ShortForms::new(),
             cache: FxHashMap::default(),
-            keys: Vec::new(),
             arena: Vec::new(),
+        });
+        Matcher {
+            cb,
+            term_rules,
+            term_passages,
+            untuned_bytes,
+            short,
+            cache,
+            arena,
+            keys: Vec::new(),
             spans: Vec::new(),
             raw: Vec::new(),
             occ: Vec::new(),
@@ -1280,6 +1299,67 @@ impl<'a> Matcher<'a> {
     }
 }
 
+impl Drop for Matcher<'_> {
+    /// Hands what the matcher learnt (word forms, tuned triggers) back to its
+    /// codebook, for the next matcher.
+    fn drop(&mut self) {
+        self.cb.warm.put(Warm {
+            term_rules: std::mem::take(&mut self.term_rules),
+            term_passages: std::mem::take(&mut self.term_passages),
+            untuned_bytes: self.untuned_bytes,
+            short: std::mem::replace(&mut self.short, ShortForms::empty()),
+            cache: std::mem::take(&mut self.cache),
+            arena: std::mem::take(&mut self.arena),
+        });
+    }
+}
+
+/// What a [`Matcher`] learns while it works, kept by its codebook between
+/// calls: the codebook terms of every word form met, and the tuned triggers.
+/// Only ever built for that codebook.
+struct Warm {
+    term_rules: Vec<Vec<usize>>,
+    term_passages: Vec<u32>,
+    untuned_bytes: Option<usize>,
+    short: ShortForms,
+    cache: FxHashMap<Box<str>, (u32, u32)>,
+    arena: Vec<u32>,
+}
+
+/// The [`Warm`] states of matchers that have finished, one per worker thread
+/// at most, so that a codebook applied batch after batch (a notebook's loop,
+/// autocoding) does not look every word form up again. A clone starts cold.
+#[derive(Default)]
+struct WarmPool(std::sync::Mutex<Vec<Warm>>);
+
+/// Warm states kept at most (one per worker thread, see [`default_threads`]).
+const WARM_KEPT: usize = 8;
+
+impl WarmPool {
+    fn take(&self) -> Option<Warm> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put(&self, w: Warm) {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < WARM_KEPT {
+            pool.push(w);
+        }
+    }
+}
+
+impl Clone for WarmPool {
+    fn clone(&self) -> Self {
+        WarmPool::default()
+    }
+}
+
+impl fmt::Debug for WarmPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WarmPool")
+    }
+}
+
 /// Sorts `v` and moves its distinct values to the front; returns their count.
 fn sort_dedup<T: Ord + Copy>(v: &mut [T]) -> usize {
     v.sort_unstable();
@@ -1315,6 +1395,15 @@ impl ShortForms {
     fn new() -> ShortForms {
         ShortForms {
             slots: vec![Slot::default(); 1 << 12],
+            len: 0,
+            epoch: 0,
+        }
+    }
+
+    /// A table without slots, only to be replaced (see `Matcher::drop`).
+    fn empty() -> ShortForms {
+        ShortForms {
+            slots: Vec::new(),
             len: 0,
             epoch: 0,
         }
@@ -1857,6 +1946,37 @@ name = "Begge"
         assert_eq!(a, b);
         let codes: std::collections::BTreeSet<u32> = a.rows().iter().map(|r| r.code).collect();
         assert_eq!(codes.len(), 4, "every rule matched somewhere");
+    }
+
+    #[test]
+    fn a_codebook_keeps_what_its_matchers_learnt() {
+        let cb = book(
+            r#"
+[[code]]
+id = "skole"
+name = "Skole"
+  [[code.rule]]
+  query = "\"og skolen\" OR lærerne"
+"#,
+        );
+        let texts: Vec<String> = (0..40_000)
+            .map(|i| format!("{i}: Lærerne og skolen, og det var det; og så {}.", i % 97))
+            .collect();
+        let ctxs = vec![Context::new(); texts.len()];
+        let first = Matchers::new(&cb, 2)
+            .min_bytes_per_thread(1)
+            .apply_all(&texts, &ctxs);
+        assert_eq!(cb.warm.0.lock().unwrap().len(), 2);
+        let m = super::Matcher::new(&cb);
+        assert!(m.untuned_bytes.is_none() && m.short.len() > 100);
+        drop(m);
+        let again = Matchers::new(&cb, 2)
+            .min_bytes_per_thread(1)
+            .apply_all(&texts, &ctxs);
+        assert_eq!(first, again);
+        assert_eq!(first.len(), texts.len());
+        // A clone starts cold.
+        assert!(cb.clone().warm.0.lock().unwrap().is_empty());
     }
 
     #[test]
