@@ -1335,12 +1335,20 @@ struct WarmPool(std::sync::Mutex<Vec<Warm>>);
 /// Warm states kept at most (one per worker thread, see [`default_threads`]).
 const WARM_KEPT: usize = 8;
 
+/// Word forms a warm state may hold to be kept (its table is then about 16 MiB).
+const WARM_FORMS_KEPT: usize = 1 << 18;
+
 impl WarmPool {
     fn take(&self) -> Option<Warm> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
     fn put(&self, w: Warm) {
+        // A matcher that met a very large vocabulary is not kept: its table
+        // would stay in memory for as long as the codebook lives.
+        if w.short.len() + w.cache.len() > WARM_FORMS_KEPT {
+            return;
+        }
         let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < WARM_KEPT {
             pool.push(w);
@@ -1981,6 +1989,12 @@ name = "Skole"
         assert_eq!(first.len(), texts.len());
         // A clone starts cold.
         assert!(cb.clone().warm.0.lock().unwrap().is_empty());
+        // A matcher that met too large a vocabulary is not kept.
+        let kept = cb.warm.0.lock().unwrap().len();
+        let mut big = super::Matcher::new(&cb);
+        big.short.len = super::WARM_FORMS_KEPT + 1;
+        drop(big);
+        assert_eq!(cb.warm.0.lock().unwrap().len(), kept - 1);
     }
 
     #[test]

@@ -543,7 +543,9 @@ impl RawCodebook {
             .iter()
             .enumerate()
             .map(|(i, t)| match t.cast::<PyString>() {
-                Ok(s) => s.to_str(),
+                Ok(s) => s.to_str().map_err(|e| {
+                    InputError::new_err(format!("text {i} is not valid unicode: {e}"))
+                }),
                 Err(_) => Err(InputError::new_err(format!(
                     "text {i} is not a str but {}",
                     t.get_type()

@@ -178,6 +178,8 @@ def test_threads_change_speed_not_results(sample_archive, root, tmp_path):
     assert got["spans"].tolist() == ["[[0,10]]", "[[15,25]]", "[[2,12]]", "[[2,12]]"]
     with pytest.raises(innsikt.InputError, match="text 1 is not a str but int"):
         job.apply_table(["ok", 7, "ok"])
+    with pytest.raises(innsikt.InputError, match="text 2 is not valid unicode"):
+        job.apply_table(["ok", "ok", "lone \ud800 surrogate"])
     # Autocoding on one thread and on two gives the same codings.
     arch = tmp_path / "copy"
     shutil.copytree(sample_archive, arch)
