@@ -370,7 +370,7 @@ fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
     let words = |ws: &[Vec<u32>]| ws.iter().filter(|w| !w.is_empty()).cloned().collect();
     let some = |v: Vec<Vec<u32>>| (!v.is_empty()).then_some(v);
     match n {
-        Node::Terms(t) => some(vec![t.clone()]).filter(|_| !t.is_empty()),
+        Node::Terms(t) => (!t.is_empty()).then(|| vec![t.clone()]),
         Node::Phrase(ws, _) => some(words(ws)),
         Node::Near(a, b, _) => some([words(a), words(b)].concat()),
         Node::And(items) => {
@@ -395,6 +395,27 @@ fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
         }
         Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
     }
+}
+
+/// By term: the rules it triggers, each rule (with a query and trigger sets)
+/// under the terms of the set `pick` chooses from its options.
+fn trigger_table<'r>(
+    rules: &'r [Rule],
+    terms: usize,
+    pick: impl Fn(&'r [Vec<u32>]) -> &'r [u32],
+) -> Vec<Vec<usize>> {
+    let mut table = vec![Vec::new(); terms];
+    for (i, r) in rules.iter().enumerate() {
+        if r.query.is_some() && !r.trigger_options.is_empty() {
+            for &t in pick(&r.trigger_options) {
+                table[t as usize].push(i);
+            }
+        }
+    }
+    for v in &mut table {
+        v.dedup();
+    }
+    table
 }
 
 /// Whether a node needs the passage's lower-case word forms.
@@ -754,18 +775,17 @@ impl Codebook {
             }
             codes[i].depth = depth;
         }
-        let mut term_rules = vec![Vec::new(); c.terms.len()];
+        let term_rules = trigger_table(&rules, c.terms.len(), |options| &options[0]);
         let mut always = Vec::new();
         let mut literals: Vec<String> = Vec::new();
         let mut literal_rules: Vec<Vec<usize>> = Vec::new();
         let mut regex_always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if r.query.is_some() && !r.trigger_options.is_empty() {
-                for t in &r.trigger_options[0] {
-                    term_rules[*t as usize].push(i);
+            if r.query.is_some() {
+                // Rules with trigger sets are in `term_rules`.
+                if r.trigger_options.is_empty() {
+                    always.push(i);
                 }
-            } else if r.query.is_some() {
-                always.push(i);
             } else {
                 match prefilter_literals(r.regex.as_ref().unwrap().as_str()) {
                     Some(lits) => {
@@ -782,9 +802,6 @@ impl Codebook {
                     None => regex_always.push(i),
                 }
             }
-        }
-        for v in &mut term_rules {
-            v.dedup();
         }
         let regex_prefilter = if literals.is_empty() {
             None
@@ -1075,29 +1092,16 @@ impl<'a> Matcher<'a> {
                 .map(|&t| u64::from(self.term_passages[t as usize]))
                 .sum()
         };
-        let mut term_rules = vec![Vec::new(); self.term_rules.len()];
-        for (i, r) in self.cb.rules.iter().enumerate() {
-            let Some(first) = r.trigger_options.first() else {
-                continue;
-            };
-            if r.query.is_none() {
-                continue;
-            }
-            let best = r.trigger_options[1..].iter().fold(first, |best, o| {
-                if weight(o) < weight(best) {
-                    o
-                } else {
-                    best
-                }
+        self.term_rules =
+            trigger_table(&self.cb.rules, self.term_rules.len(), |options| {
+                options[1..].iter().fold(&options[0], |best, o| {
+                    if weight(o) < weight(best) {
+                        o
+                    } else {
+                        best
+                    }
+                })
             });
-            for &t in best {
-                term_rules[t as usize].push(i);
-            }
-        }
-        for v in &mut term_rules {
-            v.dedup();
-        }
-        self.term_rules = term_rules;
     }
 
     fn mark(&mut self, rule: usize) {
