@@ -400,6 +400,9 @@ const BULK_CODINGS: i64 = 50_000;
 /// Below this many codings, reading them on a second thread costs more than it saves.
 const PARALLEL_CODINGS: i64 = 100_000;
 
+/// The parts of the id range that two threads share when reading codings.
+const CODING_CHUNKS: i64 = 64;
+
 /// The codings with ids in `lo..hi`, appended to `c`; `coder` filters as in
 /// [`Store::coding_columns`].
 fn read_codings(
@@ -1286,7 +1289,7 @@ impl Store {
         self.coding_columns_split(coder, PARALLEL_CODINGS)
     }
 
-    /// [`Store::coding_columns`], in halves from `split_from` codings on.
+    /// [`Store::coding_columns`], on two threads from `split_from` codings on.
     fn coding_columns_split(
         &self,
         coder: Option<&str>,
@@ -1307,12 +1310,12 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             let parallel = hi - lo >= split_from.max(2)
                 && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-            let halves = if parallel {
-                self.read_codings_in_halves(coder, (lo, hi), &commits)?
+            let parts = if parallel {
+                self.read_codings_in_parts(coder, (lo, hi), &commits)?
             } else {
                 None
             };
-            let mut c = match halves {
+            let mut c = match parts {
                 Some(c) => c,
                 None => {
                     // An upper bound on the row count, so that no column grows by copying.
@@ -1326,11 +1329,16 @@ impl Store {
         })
     }
 
-    /// The codings with ids in `lo..hi`, the first half read here and the second
-    /// on another thread with the helper connection; `None` when the helper cannot
+    /// The codings with ids in `lo..hi`, read on two threads: this connection and
+    /// another thread with the helper connection; `None` when the helper cannot
     /// be opened or does not see the snapshot of this connection's open read
     /// transaction, whose `commits` count is `commits`.
-    fn read_codings_in_halves(
+    ///
+    /// The id range is cut into [`CODING_CHUNKS`] equal parts. This thread reads
+    /// them from the front and the helper from the back until they meet, so the
+    /// two share the work even where the ids have gaps (a rerun of a codebook
+    /// deletes one block of ids and appends another at the end).
+    fn read_codings_in_parts(
         &self,
         coder: Option<&str>,
         (lo, hi): (i64, i64),
@@ -1358,16 +1366,50 @@ impl Store {
             *slot = Some(helper);
             return Ok(None);
         }
-        let mid = lo + (hi - lo) / 2;
+        let chunks = CODING_CHUNKS.min(hi - lo) as usize;
+        let bounds = |i: usize| {
+            let at = |k: usize| lo + ((hi - lo) as i128 * k as i128 / chunks as i128) as i64;
+            (at(i), at(i + 1))
+        };
+        // (next chunk from the front, one past the next chunk from the back)
+        let left = std::sync::Mutex::new((0usize, chunks));
+        let take = |front: bool| {
+            let mut g = left.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (f, b) = &mut *g;
+            (*f < *b).then(|| {
+                if front {
+                    *f += 1;
+                    *f - 1
+                } else {
+                    *b -= 1;
+                    *b
+                }
+            })
+        };
         let (first, (helper, second)) = std::thread::scope(|s| {
-            let other = s.spawn(move || {
-                let mut c = CodingColumns::with_capacity((hi - mid) as usize);
-                let r = read_codings(&helper, coder, (mid, hi), &mut c).map(|_| c);
+            let other = s.spawn(|| {
+                // Chunks from the back, last first.
+                let mut parts = Vec::new();
+                let r = (|| {
+                    while let Some(i) = take(false) {
+                        let (a, b) = bounds(i);
+                        let mut c = CodingColumns::with_capacity((b - a) as usize);
+                        read_codings(&helper, coder, (a, b), &mut c)?;
+                        parts.push(c);
+                    }
+                    Ok(())
+                })();
                 let _ = helper.execute_batch("ROLLBACK");
-                (helper, r)
+                (helper, r.map(|()| parts))
             });
             let mut c = CodingColumns::with_capacity(((hi - lo).min(1 << 28)) as usize);
-            let r = read_codings(&self.conn, coder, (lo, mid), &mut c).map(|_| c);
+            let r = (|| {
+                while let Some(i) = take(true) {
+                    read_codings(&self.conn, coder, bounds(i), &mut c)?;
+                }
+                Ok(())
+            })()
+            .map(|()| c);
             (
                 r,
                 other
@@ -1376,8 +1418,11 @@ impl Store {
             )
         });
         *slot = Some(helper);
-        let mut first = first.map_err(|e| self.err(e))?;
-        first.append(second.map_err(|e| self.err(e))?);
+        let mut first: CodingColumns = first.map_err(|e: rusqlite::Error| self.err(e))?;
+        let second: Vec<CodingColumns> = second.map_err(|e: rusqlite::Error| self.err(e))?;
+        for part in second.into_iter().rev() {
+            first.append(part);
+        }
         Ok(Some(first))
     }
 
@@ -1799,6 +1844,38 @@ mod tests {
         assert_eq!(all[3].4, "[[30,31],[33,35]]");
         assert_eq!(all[4].4, "[[40,45]]");
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn codings_whose_ids_have_gaps_read_in_parts_are_the_codings_read_in_one() {
+        // A rerun of a codebook deletes a block of ids and appends its codings
+        // at the end; the parts of the id range then hold very different counts.
+        for (n, gap) in [
+            (1, 0..0),
+            (2, 0..0),
+            (3, 1..2),
+            (65, 10..60),
+            (3000, 100..2900),
+        ] {
+            let (_dir, s) = store_with_codings(n);
+            let ids: Vec<i64> = rows(&s.coding_columns_split(None, i64::MAX).unwrap())
+                .iter()
+                .map(|r| r.0)
+                .collect();
+            for &id in &ids[gap.clone()] {
+                s.conn
+                    .execute("DELETE FROM codings WHERE id = ?1", [id])
+                    .unwrap();
+            }
+            for coder in [None, Some("kari"), Some("machine")] {
+                let one = rows(&s.coding_columns_split(coder, i64::MAX).unwrap());
+                let parts = rows(&s.coding_columns_split(coder, 1).unwrap());
+                assert_eq!(one, parts, "{n} codings, gap {gap:?}, {coder:?}");
+            }
+            let all = rows(&s.coding_columns_split(None, 1).unwrap());
+            assert_eq!(all.len(), n - gap.len());
+            assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+        }
     }
 
     #[test]
