@@ -421,7 +421,7 @@ def main(argv=None) -> int:
                 if kind == which[0]:
                     log(f"{name}: codings hand-over")
                     res["codings_handover"][name] = measure(
-                        f"codings {name}", lambda: run_worker("innsikt_codings", {"archive": arch, "reps": 3})
+                        f"codings {name}", lambda: run_worker("innsikt_codings", {"archive": arch, "reps": 7})
                     )
             # Free the disk: the passages of the smallest size stay for the sub-sample.
             if not args.keep_archives:

@@ -72,7 +72,8 @@ class Table:
     def to_polars(self) -> "polars.DataFrame":  # noqa: F821
         import polars as pl
 
-        return pl.from_arrow(self.to_arrow())
+        # polars reads the Arrow stream itself: no pyarrow table in between.
+        return pl.DataFrame(self._raw)
 
     @property
     def columns(self) -> List[str]:
