@@ -188,11 +188,16 @@ class Codebook:
     ) -> Table:
         """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points).
 
+        ``texts`` is a sequence of str, or an Arrow column of strings (a polars
+        Series, a pyarrow Array or ChunkedArray: anything with ``__arrow_c_stream__``
+        or ``__arrow_c_array__``), which is read in place without making Python
+        strings; a null there is an empty text.
         ``threads``: worker threads (default one per core, at most 8); the rows are the
         same for any number."""
-        return Table(
-            self._raw.apply(list(texts), [dict(m) for m in metadata] if metadata is not None else None, threads)
-        )
+        md = [dict(m) for m in metadata] if metadata is not None else None
+        if hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
+            return Table(self._raw.apply_arrow(texts, md, threads))
+        return Table(self._raw.apply(list(texts), md, threads))
 
 
 def _progress(progress: ProgressArg, desc: str) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:

@@ -5,7 +5,7 @@
 //! through the Arrow C stream interface. The Python package wraps these.
 
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{RecordBatch, RecordBatchIterator};
+use arrow_array::{Array, RecordBatch, RecordBatchIterator};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyString};
@@ -99,6 +99,90 @@ fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Sen
             )))
         }
     }
+}
+
+/// The arrays of an Arrow column handed over through the PyCapsule interface:
+/// a stream (`__arrow_c_stream__`, any number of chunks) or one array
+/// (`__arrow_c_array__`). Each is checked in full (offsets and UTF-8), since the
+/// producer is not trusted.
+fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::ArrayRef>> {
+    use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+    use arrow_array::ffi_stream::ArrayStreamReader;
+    let bad = |e: &dyn std::fmt::Display| InputError::new_err(format!("texts: {e}"));
+    let arrays: Vec<arrow_array::ArrayRef> = if obj.hasattr("__arrow_c_stream__")? {
+        let capsule = obj.call_method0("__arrow_c_stream__")?;
+        let capsule = capsule.cast::<PyCapsule>().map_err(|_| {
+            InputError::new_err("texts: __arrow_c_stream__ did not return a capsule")
+        })?;
+        let ptr = capsule
+            .pointer_checked(Some(c"arrow_array_stream"))
+            .map_err(|_| InputError::new_err("texts: not an Arrow array stream capsule"))?;
+        // SAFETY: a capsule named "arrow_array_stream" holds an
+        // FFI_ArrowArrayStream (the PyCapsule interface); `from_raw` moves it
+        // out and leaves a released stream behind for the capsule's destructor.
+        let reader = unsafe {
+            ArrayStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream)
+        }
+        .map_err(|e| bad(&e))?;
+        reader.collect::<Result<_, _>>().map_err(|e| bad(&e))?
+    } else if obj.hasattr("__arrow_c_array__")? {
+        let pair = obj.call_method0("__arrow_c_array__")?;
+        let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair
+            .extract()
+            .map_err(|_| InputError::new_err("texts: __arrow_c_array__ did not return two capsules"))?;
+        let schema_ptr = schema
+            .pointer_checked(Some(c"arrow_schema"))
+            .map_err(|_| InputError::new_err("texts: not an Arrow schema capsule"))?;
+        let array_ptr = array
+            .pointer_checked(Some(c"arrow_array"))
+            .map_err(|_| InputError::new_err("texts: not an Arrow array capsule"))?;
+        // SAFETY: the capsules hold an FFI_ArrowSchema and an FFI_ArrowArray
+        // (the PyCapsule interface); the array is moved out, its release
+        // callback cleared in the capsule, and the schema only borrowed.
+        let data = unsafe {
+            let array = FFI_ArrowArray::from_raw(array_ptr.as_ptr() as *mut FFI_ArrowArray);
+            from_ffi(array, &*(schema_ptr.as_ptr() as *const FFI_ArrowSchema))
+        }
+        .map_err(|e| bad(&e))?;
+        vec![arrow_array::make_array(data)]
+    } else {
+        return Err(InputError::new_err(
+            "texts: not an Arrow column (no __arrow_c_stream__ or __arrow_c_array__)",
+        ));
+    };
+    for a in &arrays {
+        a.to_data().validate_full().map_err(|e| bad(&e))?;
+    }
+    Ok(arrays)
+}
+
+/// Append the texts of a string array to `out`, borrowed; a null is "".
+fn string_values<'a>(a: &'a dyn arrow_array::Array, out: &mut Vec<&'a str>) -> PyResult<()> {
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    let nulls = a.logical_nulls();
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    match a.data_type() {
+        DataType::Utf8 => {
+            let s = a.as_string::<i32>();
+            out.extend((0..s.len()).map(|i| if valid(i) { s.value(i) } else { "" }));
+        }
+        DataType::LargeUtf8 => {
+            let s = a.as_string::<i64>();
+            out.extend((0..s.len()).map(|i| if valid(i) { s.value(i) } else { "" }));
+        }
+        DataType::Utf8View => {
+            let s = a.as_string_view();
+            out.extend((0..s.len()).map(|i| if valid(i) { s.value(i) } else { "" }));
+        }
+        DataType::Null => out.extend(std::iter::repeat_n("", a.len())),
+        other => {
+            return Err(InputError::new_err(format!(
+                "texts: an Arrow column of {other}, not of strings"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// An Arrow table that pyarrow, pandas and polars read through `__arrow_c_stream__`.
@@ -536,7 +620,6 @@ impl RawCodebook {
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
-        let threads = threads_arg(threads)?;
         // Borrowed, not copied: CPython keeps a string's UTF-8 form with the string
         // (made once, on first use), and the texts stay alive for the whole call.
         let texts: Vec<&str> = texts
@@ -554,6 +637,46 @@ impl RawCodebook {
                 ))),
             })
             .collect::<PyResult<_>>()?;
+        self.apply_texts(py, texts, contexts, threads)
+    }
+
+    /// [`RawCodebook::apply`] on an Arrow column of strings, read in place: anything
+    /// with `__arrow_c_stream__` or `__arrow_c_array__` (a pyarrow array or chunked
+    /// array, a polars Series). A null is an empty text.
+    #[pyo3(signature = (texts, contexts=None, threads=None))]
+    fn apply_arrow(
+        &self,
+        py: Python<'_>,
+        texts: Bound<'_, PyAny>,
+        contexts: Option<Vec<Bound<'_, PyDict>>>,
+        threads: Option<usize>,
+    ) -> PyResult<ArrowTable> {
+        let arrays = import_arrow_column(&texts)?;
+        let mut strs: Vec<&str> = Vec::with_capacity(arrays.iter().map(|a| a.len()).sum());
+        for a in &arrays {
+            string_values(a.as_ref(), &mut strs)?;
+        }
+        self.apply_texts(py, strs, contexts, threads)
+    }
+
+    /// Hits for one text as JSON, the shape of the rule test cases.
+    #[pyo3(signature = (text, context=None))]
+    fn hits_json(&self, text: &str, context: Option<Bound<'_, PyDict>>) -> PyResult<String> {
+        let ctx = context_of(context.as_ref())?;
+        let hits = self.inner.apply(text, &ctx);
+        Ok(self.inner.hits_json(&hits).to_string())
+    }
+}
+
+impl RawCodebook {
+    fn apply_texts(
+        &self,
+        py: Python<'_>,
+        texts: Vec<&str>,
+        contexts: Option<Vec<Bound<'_, PyDict>>>,
+        threads: Option<usize>,
+    ) -> PyResult<ArrowTable> {
+        let threads = threads_arg(threads)?;
         if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
             return Err(InputError::new_err(format!(
                 "text {i} is longer than 4 GiB, the most a text to code can be"
@@ -618,14 +741,6 @@ impl RawCodebook {
                 .build())
         })?;
         Ok(table(batch))
-    }
-
-    /// Hits for one text as JSON, the shape of the rule test cases.
-    #[pyo3(signature = (text, context=None))]
-    fn hits_json(&self, text: &str, context: Option<Bound<'_, PyDict>>) -> PyResult<String> {
-        let ctx = context_of(context.as_ref())?;
-        let hits = self.inner.apply(text, &ctx);
-        Ok(self.inner.hits_json(&hits).to_string())
     }
 }
 

@@ -190,3 +190,43 @@ def test_threads_change_speed_not_results(sample_archive, root, tmp_path):
     q.autocode(cb, progress=False, threads=2)
     b = q.codings("machine").to_polars().select(cols)
     assert a.height > 0 and a.equals(b)
+
+
+def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root):
+    import pyarrow as pa
+
+    p = innsikt.Project.open(sample_archive)
+    passages = p.passages().to_polars()
+    texts = passages["text"].to_list()
+    cb = innsikt.Codebook.load(root / "corpus-sample" / "codebooks" / "pd.toml")
+    want = cb.apply_table(texts).to_pandas()
+    assert len(want) > 0
+    half = len(texts) // 2
+    columns = {
+        "polars Series": passages["text"],
+        "pyarrow string": pa.array(texts, pa.string()),
+        "pyarrow large_string": pa.array(texts, pa.large_string()),
+        "pyarrow string_view": pa.array(texts, pa.string_view()),
+        "pyarrow chunked": pa.chunked_array([texts[:half], texts[half:]]),
+        "sliced": pa.array(["x"] + texts, pa.string()).slice(1),
+    }
+    for name, col in columns.items():
+        got = cb.apply_table(col).to_pandas()
+        pd.testing.assert_frame_equal(got, want, obj=name)
+    # Offsets are code points, as for str; a null is an empty text, counted.
+    job = innsikt.Codebook.from_string(
+        'format = 1\n[codebook]\nid = "j"\nversion = "1"\n'
+        '[[code]]\nid = "jobb"\nname = "Jobb"\n  [[code.rule]]\n  query = "sommerjobb"\n'
+    )
+    mixed = pl.Series(["Læreren ga ham sommerjobb.", None, "🙂 sommerjobb i banken"])
+    got = job.apply_table(mixed).to_pandas()
+    assert got["text_index"].tolist() == [0, 2]
+    assert got["spans"].tolist() == ["[[15,25]]", "[[2,12]]"]
+    with pytest.raises(innsikt.InputError, match="texts: an Arrow column of Int64, not of strings"):
+        job.apply_table(pa.array([1, 2, 3]))
+    with pytest.raises(innsikt.InputError, match="contexts must have one entry per text"):
+        job.apply_table(mixed, metadata=[{}])
+    # The producer is not trusted: invalid UTF-8 in a string column is refused.
+    broken = pa.array([b"sommerjobb", b"\xff sommerjobb"], pa.binary()).view(pa.string())
+    with pytest.raises(innsikt.InputError, match="texts: .*(utf-8|UTF-8|utf8)"):
+        job.apply_table(broken)
