@@ -208,8 +208,15 @@ def innsikt_autocode(a):
 def innsikt_apply(a):
     import innsikt
 
-    texts = read_texts(a["texts"])
-    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    if a.get("input") == "arrow":
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        texts = pq.read_table(a["texts"], columns=["text"]).column("text")
+        nbytes = pc.sum(pc.binary_length(texts)).as_py() or 0
+    else:
+        texts = read_texts(a["texts"])
+        nbytes = sum(len(t.encode("utf-8")) for t in texts)
     cb = innsikt.Codebook.load(a["codebook"])
     kwargs = with_threads(cb.apply_table, {}, a.get("threads"))
     best = None
