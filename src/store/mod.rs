@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 /// on open. Version 4 keeps the uniqueness of passage ids in a named index,
 /// `passages_by_id`, instead of a column constraint, so that a large ingest can
 /// drop it and sort it anew once at the end (see [`Store::drop_passage_id_index`]).
-pub const SCHEMA_VERSION: i64 = 4;
+/// Version 5 finds a codebook's machine codings by their id range, kept in
+/// `machine_runs`, instead of by an index on (machine, codebook), which cost a
+/// sort of every machine coding at every large run.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -172,6 +175,14 @@ CREATE TABLE IF NOT EXISTS codings (
     codebook_version INTEGER,
     created_at INTEGER NOT NULL
 );
+-- The id range (first..=last) that holds every machine coding of a codebook
+-- (by its label id): one run inserts its codings in one transaction, so they
+-- take consecutive ids. The range may also hold other rows; it is a bound.
+CREATE TABLE IF NOT EXISTS machine_runs (
+    codebook INTEGER PRIMARY KEY,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS memos (
     id INTEGER PRIMARY KEY,
     target_kind TEXT NOT NULL,
@@ -182,11 +193,10 @@ CREATE TABLE IF NOT EXISTS memos (
 );
 ";
 
-/// The indexes of `codings`, created with the schema and dropped and made again
+/// The index of `codings`, created with the schema and dropped and made again
 /// around a write that replaces much of the table.
 const CODINGS_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
-CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
 ";
 
 /// The unique index of passage ids. Passage ids are hashes, so every batch of new
@@ -519,12 +529,18 @@ impl Store {
                 store.migrate_from_v1()?;
                 store.migrate_to_v3()?;
                 store.migrate_to_v4()?;
+                store.migrate_to_v5()?;
             }
             Some(2) => {
                 store.migrate_to_v3()?;
                 store.migrate_to_v4()?;
+                store.migrate_to_v5()?;
             }
-            Some(3) => store.migrate_to_v4()?,
+            Some(3) => {
+                store.migrate_to_v4()?;
+                store.migrate_to_v5()?;
+            }
+            Some(4) => store.migrate_to_v5()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -683,6 +699,40 @@ impl Store {
             .execute_batch("PRAGMA foreign_keys=ON;")
             .map_err(mk)?;
         end
+    }
+
+    /// Version 4 found a codebook's machine codings by an index on (machine,
+    /// codebook). Record each codebook's id range instead and drop that index,
+    /// in one immediate transaction.
+    fn migrate_to_v5(&self) -> Result<(), StoreError> {
+        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 4: {e}"));
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
+        let result = (|| {
+            if self.schema_version()? != Some(4) {
+                return Ok(());
+            }
+            self.conn
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS machine_runs (
+                         codebook INTEGER PRIMARY KEY,
+                         first INTEGER NOT NULL,
+                         last INTEGER NOT NULL
+                     );
+                     INSERT OR REPLACE INTO machine_runs(codebook, first, last)
+                         SELECT codebook, min(id), max(id) FROM codings
+                         WHERE machine = 1 AND codebook IS NOT NULL GROUP BY codebook;
+                     DROP INDEX IF EXISTS codings_by_machine;
+                     UPDATE state SET value = '5' WHERE key = 'schema_version';",
+                )
+                .map_err(mk)
+        })();
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -1069,34 +1119,43 @@ impl Store {
             params![id, version, name, source, now_iso()],
         )
         .map_err(mk)?;
-        // When the run replaces much of the table, updating both indexes row by
-        // row costs more than dropping them and sorting them anew at the end
-        // (inside this transaction, so that readers and a crash still see them).
-        // The size of the table is taken from its id range (an upper bound, read
-        // from the two ends of the table instead of counting every row).
-        let (total, previous): (i64, i64) = tx
+        // When the run replaces much of the table, updating the passage index row
+        // by row costs more than dropping it and sorting it anew at the end
+        // (inside this transaction, so that readers and a crash still see it).
+        // Sizes are taken from id ranges (upper bounds, read from the ends of the
+        // table and from `machine_runs` instead of counting rows).
+        let (total, previous): (i64, Option<(i64, i64, i64)>) = tx
             .query_row(
                 "SELECT coalesce((SELECT max(id) FROM codings) - (SELECT min(id) FROM codings) + 1, 0),
-                        (SELECT count(*) FROM codings WHERE machine = 1
-                             AND codebook = (SELECT id FROM labels WHERE value = ?1))",
+                        r.codebook, r.first, r.last
+                 FROM (SELECT 1) LEFT JOIN machine_runs r
+                      ON r.codebook = (SELECT id FROM labels WHERE value = ?1)",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    let run = match (r.get(1)?, r.get(2)?, r.get(3)?) {
+                        (Some(b), Some(first), Some(last)) => Some((b, first, last)),
+                        _ => None,
+                    };
+                    Ok((r.get(0)?, run))
+                },
             )
             .map_err(mk)?;
-        let bulk = (previous + codings.rows.len() as i64) * 2 >= total.max(BULK_CODINGS);
+        let before = previous.map_or(0, |(_, first, last)| last - first + 1);
+        let bulk = (before + codings.rows.len() as i64) * 2 >= total.max(BULK_CODINGS);
         if bulk {
-            tx.execute_batch(
-                "DROP INDEX IF EXISTS codings_by_passage; DROP INDEX IF EXISTS codings_by_machine;",
-            )
-            .map_err(mk)?;
+            tx.execute_batch("DROP INDEX IF EXISTS codings_by_passage;")
+                .map_err(mk)?;
         }
-        let removed = tx
-            .execute(
-                "DELETE FROM codings WHERE machine = 1
-                     AND codebook = (SELECT id FROM labels WHERE value = ?1)",
-                [id],
-            )
-            .map_err(mk)?;
+        // Every machine coding of this codebook lies in its recorded range.
+        let removed = match previous {
+            Some((book, first, last)) => tx
+                .execute(
+                    "DELETE FROM codings WHERE id BETWEEN ?1 AND ?2 AND machine = 1 AND codebook = ?3",
+                    params![first, last, book],
+                )
+                .map_err(mk)?,
+            None => 0,
+        };
         {
             let mut labels = LabelWriter::new(&tx).map_err(mk)?;
             let mut stmt = tx
@@ -1120,6 +1179,8 @@ impl Store {
                 message: format!("machine coding names {what} {i}, of {n}"),
             };
             let mut at = (u32::MAX, 0, 0);
+            // The ids this run's codings take: consecutive, in one transaction.
+            let mut range: Option<(i64, i64)> = None;
             for r in &codings.rows {
                 if r.passage != at.0 {
                     let (passage, document) =
@@ -1162,7 +1223,17 @@ impl Store {
                     now
                 ])
                 .map_err(mk)?;
+                let rowid = tx.last_insert_rowid();
+                range = Some(range.map_or((rowid, rowid), |(first, _)| (first, rowid)));
             }
+            match range {
+                Some((first, last)) => tx.execute(
+                    "INSERT OR REPLACE INTO machine_runs(codebook, first, last) VALUES (?1, ?2, ?3)",
+                    params![book, first, last],
+                ),
+                None => tx.execute("DELETE FROM machine_runs WHERE codebook = ?1", [book]),
+            }
+            .map_err(mk)?;
         }
         if bulk {
             tx.execute_batch(CODINGS_INDEXES).map_err(mk)?;
@@ -2182,11 +2253,90 @@ mod tests {
         s.conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-                     AND name IN ('codings_by_passage', 'codings_by_machine')",
+                     AND name = 'codings_by_passage'",
                 [],
                 |r| r.get(0),
             )
             .unwrap()
+    }
+
+    fn runs(s: &Store) -> Vec<(String, i64, i64)> {
+        let mut q = s
+            .conn
+            .prepare(
+                "SELECT l.value, r.first, r.last FROM machine_runs r
+                 JOIN labels l ON l.id = r.codebook ORDER BY l.value",
+            )
+            .unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// A codebook's machine codings are found by the id range its last run took;
+    /// a rerun replaces exactly them, whatever was written in between.
+    #[test]
+    fn a_rerun_replaces_the_codings_in_its_recorded_range_only() {
+        let (_dir, mut s) = store_with_codings(3);
+        let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
+        assert_eq!(s.replace_machine_codings(a, &machine_run(20, 3)).unwrap(), 0);
+        s.add_codings(&[coding(7, "kari")]).unwrap();
+        assert_eq!(s.replace_machine_codings(b, &machine_run(5, 2)).unwrap(), 0);
+        assert_eq!(runs(&s), vec![("a".into(), 4, 63), ("b".into(), 65, 74)]);
+        // Rerunning a: its 60 codings go, b's and the human ones stay, and its
+        // new codings take the ids after the end of the table.
+        assert_eq!(s.replace_machine_codings(a, &machine_run(10, 3)).unwrap(), 60);
+        assert_eq!(runs(&s), vec![("a".into(), 75, 104), ("b".into(), 65, 74)]);
+        let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
+        assert_eq!(all.len(), 4 + 10 + 30);
+        assert_eq!(
+            all.iter().filter(|r| r.3 == "kari" || r.3 == "ola").count(),
+            4
+        );
+        // A run without codings removes the range too.
+        let none = MachineCodings {
+            coder: "machine:b".into(),
+            ..MachineCodings::default()
+        };
+        assert_eq!(s.replace_machine_codings(b, &none).unwrap(), 10);
+        assert_eq!(runs(&s), vec![("a".into(), 75, 104)]);
+        assert_eq!(rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(), 34);
+    }
+
+    #[test]
+    fn archive_of_schema_version_4_gets_the_ranges_of_its_machine_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.add_codings(&[coding(0, "kari")]).unwrap();
+        let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
+        s.replace_machine_codings(a, &machine_run(8, 2)).unwrap();
+        s.replace_machine_codings(b, &machine_run(3, 1)).unwrap();
+        let ranges = runs(&s);
+        // The layout of version 4: an index on (machine, codebook), no ranges.
+        s.conn
+            .execute_batch(
+                "DROP TABLE machine_runs;
+                 CREATE INDEX codings_by_machine ON codings(machine, codebook);
+                 UPDATE state SET value = '4' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(runs(&s), ranges);
+        let gone: i64 = s
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'codings_by_machine'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
+        assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 16);
+        assert_eq!(rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(), 1 + 3 + 1);
     }
 
     /// A run that replaces much of the table drops the indexes and makes them
@@ -2199,14 +2349,14 @@ mod tests {
         let book = ("bok", "1", "Bok", "");
         assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 0);
         assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 30_000);
-        assert_eq!(codings_indexes(&s), 2);
+        assert_eq!(codings_indexes(&s), 1);
         let small = machine_run(4, 2);
         assert_eq!(
             s.replace_machine_codings(("liten", "1", "Liten", ""), &small)
                 .unwrap(),
             0
         );
-        assert_eq!(codings_indexes(&s), 2);
+        assert_eq!(codings_indexes(&s), 1);
         let machine = rows(&s.coding_columns_split(Some("machine"), i64::MAX).unwrap());
         assert_eq!(machine.len(), 30_008);
         assert_eq!(machine[0].1, "m0#p0");
