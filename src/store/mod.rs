@@ -1178,18 +1178,27 @@ impl Store {
                 path: path.clone(),
                 message: format!("machine coding names {what} {i}, of {n}"),
             };
+            // Passage ids are hashes: looked up in passage order, each would land
+            // on another page of the labels' index. In the order of the ids, the
+            // lookups (and the inserts of new ones) walk the index once.
+            let mut order: Vec<usize> = (0..codings.passages.len()).collect();
+            order.sort_unstable_by(|&a, &b| codings.passages[a].0.cmp(&codings.passages[b].0));
+            let mut passage_labels = vec![0i64; codings.passages.len()];
+            for i in order {
+                passage_labels[i] = labels.id_once(&codings.passages[i].0).map_err(mk)?;
+            }
             let mut at = (u32::MAX, 0, 0);
             // The ids this run's codings take: consecutive, in one transaction.
             let mut range: Option<(i64, i64)> = None;
             for r in &codings.rows {
                 if r.passage != at.0 {
-                    let (passage, document) =
+                    let (_, document) =
                         codings.passages.get(r.passage as usize).ok_or_else(|| {
                             bad("passage", r.passage as usize, codings.passages.len())
                         })?;
                     at = (
                         r.passage,
-                        labels.id_once(passage).map_err(mk)?,
+                        passage_labels[r.passage as usize],
                         labels.id(document).map_err(mk)?,
                     );
                 }
