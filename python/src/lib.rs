@@ -120,16 +120,16 @@ fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::Arra
         // SAFETY: a capsule named "arrow_array_stream" holds an
         // FFI_ArrowArrayStream (the PyCapsule interface); `from_raw` moves it
         // out and leaves a released stream behind for the capsule's destructor.
-        let reader = unsafe {
-            ArrayStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream)
-        }
-        .map_err(|e| bad(&e))?;
+        let reader =
+            unsafe { ArrayStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }
+                .map_err(|e| bad(&e))?;
         reader.collect::<Result<_, _>>().map_err(|e| bad(&e))?
     } else if obj.hasattr("__arrow_c_array__")? {
         let pair = obj.call_method0("__arrow_c_array__")?;
-        let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) = pair
-            .extract()
-            .map_err(|_| InputError::new_err("texts: __arrow_c_array__ did not return two capsules"))?;
+        let (schema, array): (Bound<'_, PyCapsule>, Bound<'_, PyCapsule>) =
+            pair.extract().map_err(|_| {
+                InputError::new_err("texts: __arrow_c_array__ did not return two capsules")
+            })?;
         let schema_ptr = schema
             .pointer_checked(Some(c"arrow_schema"))
             .map_err(|_| InputError::new_err("texts: not an Arrow schema capsule"))?;

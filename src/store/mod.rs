@@ -2289,13 +2289,19 @@ mod tests {
     fn a_rerun_replaces_the_codings_in_its_recorded_range_only() {
         let (_dir, mut s) = store_with_codings(3);
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
-        assert_eq!(s.replace_machine_codings(a, &machine_run(20, 3)).unwrap(), 0);
+        assert_eq!(
+            s.replace_machine_codings(a, &machine_run(20, 3)).unwrap(),
+            0
+        );
         s.add_codings(&[coding(7, "kari")]).unwrap();
         assert_eq!(s.replace_machine_codings(b, &machine_run(5, 2)).unwrap(), 0);
         assert_eq!(runs(&s), vec![("a".into(), 4, 63), ("b".into(), 65, 74)]);
         // Rerunning a: its 60 codings go, b's and the human ones stay, and its
         // new codings take the ids after the end of the table.
-        assert_eq!(s.replace_machine_codings(a, &machine_run(10, 3)).unwrap(), 60);
+        assert_eq!(
+            s.replace_machine_codings(a, &machine_run(10, 3)).unwrap(),
+            60
+        );
         assert_eq!(runs(&s), vec![("a".into(), 75, 104), ("b".into(), 65, 74)]);
         let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
         assert_eq!(all.len(), 4 + 10 + 30);
@@ -2310,7 +2316,10 @@ mod tests {
         };
         assert_eq!(s.replace_machine_codings(b, &none).unwrap(), 10);
         assert_eq!(runs(&s), vec![("a".into(), 75, 104)]);
-        assert_eq!(rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(), 34);
+        assert_eq!(
+            rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(),
+            34
+        );
     }
 
     #[test]
@@ -2344,8 +2353,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(gone, 0);
-        assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 16);
-        assert_eq!(rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(), 1 + 3 + 1);
+        assert_eq!(
+            s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(),
+            16
+        );
+        assert_eq!(
+            rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(),
+            1 + 3 + 1
+        );
     }
 
     /// A run that replaces much of the table drops the indexes and makes them
