@@ -840,6 +840,11 @@ impl Codebook {
         self.rules.len()
     }
 
+    /// Whether any rule has a `where` scope, so that a text's context matters.
+    pub fn uses_context(&self) -> bool {
+        self.rules.iter().any(|r| !r.scope.is_empty())
+    }
+
     /// (code id, rule id) of rule `i`.
     pub fn rule_name(&self, i: usize) -> (&str, &str) {
         (&self.codes[self.rules[i].code].id, &self.rules[i].id)

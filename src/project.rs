@@ -749,6 +749,7 @@ impl Project {
         let mut report = AutocodeReport::default();
         let mut cancelled = false;
         let empty = BTreeMap::new();
+        let uses_context = codebook.uses_context();
         // Passages are read in batches of about BATCH_BYTES of text; each batch is
         // matched on every worker thread, and its hits become codings in passage
         // order. A rule fires at most once on a passage, so each hit is one coding.
@@ -759,9 +760,14 @@ impl Project {
                               out: &mut MachineCodings,
                               fired: &mut Vec<u64>,
                               report: &mut AutocodeReport| {
+            // Contexts only feed `where` scopes; without any, every text gets the
+            // empty one (which allocates nothing).
             let ctxs: Vec<Context> = batch
                 .iter()
                 .map(|p| {
+                    if !uses_context {
+                        return Context::new();
+                    }
                     let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
                     ctx.insert("kind".into(), p.kind.clone());
                     ctx.insert("document".into(), p.document.clone());
