@@ -99,6 +99,9 @@ def run_worker(task: str, args: Dict[str, Any], cpus: Optional[int] = None, time
     import tempfile
 
     cmd = [sys.executable, str(HERE / "workers.py"), task, json.dumps(args, ensure_ascii=False)]
+    # Write back what the previous measurement left dirty (an autocoding run leaves
+    # hundreds of MB), so that the kernel's writeback does not run during this one.
+    os.sync()
 
     def pin():
         if cpus:
@@ -980,7 +983,9 @@ def render_markdown(res: Dict[str, Any]) -> str:
             name, f(r["rows"]), f(r["codings_s"], 3), f(r["to_polars_s"], 3), f(r["to_pandas_s"], 3),
             f(r["to_polars_s"] * 1e6 / max(1, r["rows"]), 3), f(r.get("peak_rss_mb"), 0),
         ])
-    L.append("Median of 3 calls each, after one warm-up call.")
+    reps = max((len(v.get("codings_s_all") or []) for v in (res.get("codings_handover") or {}).values()
+                if isinstance(v, dict)), default=0)
+    L.append(f"Median of {reps} calls each, after one warm-up call.")
     L.append("")
     L.append(table(["archive", "codings", "codings() s", "codings().to_polars() s", "codings().to_pandas() s", "to_polars per 1M s", "peak RSS MB"], rows))
     L.append("")
