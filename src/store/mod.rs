@@ -1187,6 +1187,13 @@ impl Store {
             for i in order {
                 passage_labels[i] = labels.id_once(&codings.passages[i].0).map_err(mk)?;
             }
+            // What every row of the run shares is bound once (SQLite keeps
+            // bindings across executions); each row binds the rest.
+            stmt.raw_bind_parameter(7, coder).map_err(mk)?;
+            stmt.raw_bind_parameter(9, book).map_err(mk)?;
+            stmt.raw_bind_parameter(10, book_version).map_err(mk)?;
+            stmt.raw_bind_parameter(11, now).map_err(mk)?;
+            let mut json = String::new();
             let mut at = (u32::MAX, 0, 0);
             // The ids this run's codings take: consecutive, in one transaction.
             let mut range: Option<(i64, i64)> = None;
@@ -1218,20 +1225,17 @@ impl Store {
                     .spans
                     .get(r.spans.0..r.spans.1)
                     .ok_or_else(|| bad("spans ending at", r.spans.1, codings.spans.len()))?;
-                stmt.execute(params![
-                    at.1,
-                    at.2,
-                    code,
-                    r.start,
-                    r.end,
-                    stored_spans(spans, r.start, r.end),
-                    coder,
-                    rule,
-                    book,
-                    book_version,
-                    now
-                ])
-                .map_err(mk)?;
+                let mut bind = |stmt: &mut rusqlite::CachedStatement| -> rusqlite::Result<()> {
+                    stmt.raw_bind_parameter(1, at.1)?;
+                    stmt.raw_bind_parameter(2, at.2)?;
+                    stmt.raw_bind_parameter(3, code)?;
+                    stmt.raw_bind_parameter(4, r.start)?;
+                    stmt.raw_bind_parameter(5, r.end)?;
+                    stmt.raw_bind_parameter(6, stored_spans_in(spans, r.start, r.end, &mut json))?;
+                    stmt.raw_bind_parameter(8, rule)
+                };
+                bind(&mut stmt).map_err(mk)?;
+                stmt.raw_execute().map_err(mk)?;
                 let rowid = tx.last_insert_rowid();
                 range = Some(range.map_or((rowid, rowid), |(first, _)| (first, rowid)));
             }
@@ -1682,12 +1686,22 @@ fn rebase_codings(
 /// The spans of a coding as stored: none when the coding is one span from
 /// `start` to `end` (the common case), JSON otherwise.
 fn stored_spans(spans: &[(i64, i64)], start: i64, end: i64) -> Option<String> {
+    stored_spans_in(spans, start, end, &mut String::new()).map(str::to_string)
+}
+
+/// [`stored_spans`], written into `buf` (cleared first).
+fn stored_spans_in<'b>(
+    spans: &[(i64, i64)],
+    start: i64,
+    end: i64,
+    buf: &'b mut String,
+) -> Option<&'b str> {
     if spans == [(start, end)] {
         None
     } else {
-        let mut json = String::new();
-        crate::table::push_spans_json(&mut json, spans);
-        Some(json)
+        buf.clear();
+        crate::table::push_spans_json(buf, spans);
+        Some(buf.as_str())
     }
 }
 
