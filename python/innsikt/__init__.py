@@ -189,13 +189,17 @@ class Codebook:
         """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points).
 
         ``texts`` is a sequence of str, or an Arrow column of strings (a polars
-        Series, a pyarrow Array or ChunkedArray: anything with ``__arrow_c_stream__``
+        Series, also Categorical, a pyarrow Array or ChunkedArray, also
+        dictionary-encoded: anything but a pandas object with ``__arrow_c_stream__``
         or ``__arrow_c_array__``), which is read in place without making Python
         strings; a null there is an empty text.
         ``threads``: worker threads (default one per core, at most 8); the rows are the
         same for any number."""
         md = [dict(m) for m in metadata] if metadata is not None else None
-        if hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
+        # pandas objects keep the checks of a list (a None or a number is named,
+        # not turned into an empty text by pandas' own conversion).
+        is_pandas = type(texts).__module__.split(".")[0] == "pandas"
+        if not is_pandas and (hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__")):
             return Table(self._raw.apply_arrow(texts, md, threads))
         return Table(self._raw.apply(list(texts), md, threads))
 

@@ -103,9 +103,23 @@ fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Sen
 
 /// The arrays of an Arrow column handed over through the PyCapsule interface:
 /// a stream (`__arrow_c_stream__`, any number of chunks) or one array
-/// (`__arrow_c_array__`). Each is checked in full (offsets and UTF-8), since the
-/// producer is not trusted.
+/// (`__arrow_c_array__`). The buffers are taken as the producer describes them
+/// (the C data interface's contract); their offsets and UTF-8 are then checked
+/// in full, and a panic on malformed structures becomes an error.
 fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::ArrayRef>> {
+    catch_unwind(AssertUnwindSafe(|| import_arrow_column_unguarded(obj))).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(InputError::new_err(format!(
+            "texts: malformed Arrow data: {what}"
+        )))
+    })
+}
+
+fn import_arrow_column_unguarded(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::ArrayRef>> {
     use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
     use arrow_array::ffi_stream::ArrayStreamReader;
     let bad = |e: &dyn std::fmt::Display| InputError::new_err(format!("texts: {e}"));
@@ -117,12 +131,17 @@ fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::Arra
         let ptr = capsule
             .pointer_checked(Some(c"arrow_array_stream"))
             .map_err(|_| InputError::new_err("texts: not an Arrow array stream capsule"))?;
+        let stream = ptr.as_ptr() as *mut FFI_ArrowArrayStream;
         // SAFETY: a capsule named "arrow_array_stream" holds an
-        // FFI_ArrowArrayStream (the PyCapsule interface); `from_raw` moves it
-        // out and leaves a released stream behind for the capsule's destructor.
-        let reader =
-            unsafe { ArrayStreamReader::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) }
-                .map_err(|e| bad(&e))?;
+        // FFI_ArrowArrayStream (the PyCapsule interface).
+        if unsafe { (*stream).get_next().is_none() || (*stream).get_schema().is_none() } {
+            return Err(InputError::new_err(
+                "texts: an Arrow stream without callbacks",
+            ));
+        }
+        // SAFETY: as above; `from_raw` moves the stream out and leaves a
+        // released one behind for the capsule's destructor.
+        let reader = unsafe { ArrayStreamReader::from_raw(stream) }.map_err(|e| bad(&e))?;
         reader.collect::<Result<_, _>>().map_err(|e| bad(&e))?
     } else if obj.hasattr("__arrow_c_array__")? {
         let pair = obj.call_method0("__arrow_c_array__")?;
@@ -156,13 +175,33 @@ fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::Arra
     Ok(arrays)
 }
 
-/// Append the texts of a string array to `out`, borrowed; a null is "".
+/// Append the texts of a string array to `out`, borrowed; a null is "". A
+/// dictionary-encoded column (a polars Categorical, a pyarrow dictionary) is
+/// read through its dictionary.
 fn string_values<'a>(a: &'a dyn arrow_array::Array, out: &mut Vec<&'a str>) -> PyResult<()> {
     use arrow_array::cast::AsArray;
     use arrow_schema::DataType;
     let nulls = a.logical_nulls();
     let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
     match a.data_type() {
+        DataType::Dictionary(_, value_type)
+            if matches!(
+                value_type.as_ref(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            let d = a.as_any_dictionary();
+            let mut values = Vec::with_capacity(d.values().len());
+            string_values(d.values().as_ref(), &mut values)?;
+            // Keys were checked against the dictionary's length by validation.
+            out.extend(d.normalized_keys().into_iter().enumerate().map(|(i, k)| {
+                if valid(i) {
+                    values[k]
+                } else {
+                    ""
+                }
+            }));
+        }
         DataType::Utf8 => {
             let s = a.as_string::<i32>();
             out.extend((0..s.len()).map(|i| if valid(i) { s.value(i) } else { "" }));

@@ -1236,8 +1236,11 @@ impl Store {
                 };
                 bind(&mut stmt).map_err(mk)?;
                 stmt.raw_execute().map_err(mk)?;
+                // Normally each id is one more than the last; past the largest
+                // rowid SQLite picks free ones at random, so keep the bounds.
                 let rowid = tx.last_insert_rowid();
-                range = Some(range.map_or((rowid, rowid), |(first, _)| (first, rowid)));
+                range =
+                    Some(range.map_or((rowid, rowid), |(lo, hi)| (lo.min(rowid), hi.max(rowid))));
             }
             match range {
                 Some((first, last)) => tx.execute(

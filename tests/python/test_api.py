@@ -226,6 +226,15 @@ def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root
         job.apply_table(pa.array([1, 2, 3]))
     with pytest.raises(innsikt.InputError, match="contexts must have one entry per text"):
         job.apply_table(mixed, metadata=[{}])
+    # Dictionary-encoded columns are read through their dictionary.
+    cats = mixed.cast(pl.Categorical)
+    assert job.apply_table(cats).to_pandas().equals(got)
+    dict_arr = pa.array(["Læreren ga ham sommerjobb.", None, "🙂 sommerjobb i banken"]).dictionary_encode()
+    assert job.apply_table(dict_arr).to_pandas().equals(got)
+    # pandas keeps the checks of a list: a missing text is named, not made empty.
+    with pytest.raises(innsikt.InputError, match="text 1 is not a str"):
+        job.apply_table(pd.Series(["sommerjobb", None]))
+    assert job.apply_table(pd.Series(["Læreren ga ham sommerjobb."])).to_pandas()["spans"].tolist() == ["[[15,25]]"]
     # The producer is not trusted: invalid UTF-8 in a string column is refused.
     broken = pa.array([b"sommerjobb", b"\xff sommerjobb"], pa.binary()).view(pa.string())
     with pytest.raises(innsikt.InputError, match="texts: .*(utf-8|UTF-8|utf8)"):
