@@ -519,7 +519,8 @@ impl Store {
                     .map_err(|e| store.err(e))?;
                 tx.execute(
                     "INSERT OR IGNORE INTO state(key, value)
-                     VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0')",
+                     VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0'),
+                            ('ranged_commits', '0')",
                     [SCHEMA_VERSION.to_string()],
                 )
                 .map_err(|e| store.err(e))?;
@@ -722,6 +723,8 @@ impl Store {
                          SELECT codebook, min(id), max(id) FROM codings
                          WHERE machine = 1 AND codebook IS NOT NULL GROUP BY codebook;
                      DROP INDEX IF EXISTS codings_by_machine;
+                     INSERT OR REPLACE INTO state(key, value)
+                         SELECT 'ranged_commits', value FROM state WHERE key = 'commits';
                      UPDATE state SET value = '5' WHERE key = 'schema_version';",
                 )
                 .map_err(mk)
@@ -1119,6 +1122,23 @@ impl Store {
             params![id, version, name, source, now_iso()],
         )
         .map_err(mk)?;
+        // A write by a build older than schema version 5 (one that had the archive
+        // open before it was migrated) counts in `commits` but not in
+        // `ranged_commits`, and may have written machine codings outside the
+        // recorded ranges: then the ranges are forgotten, and each codebook's next
+        // run finds its codings by a scan of the table, once.
+        let foreign: bool = tx
+            .query_row(
+                "SELECT coalesce((SELECT value FROM state WHERE key = 'commits'), '')
+                     IS NOT coalesce((SELECT value FROM state WHERE key = 'ranged_commits'), '')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(mk)?;
+        if foreign {
+            tx.execute_batch("DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;")
+                .map_err(mk)?;
+        }
         // When the run replaces much of the table, updating the passage index row
         // by row costs more than dropping it and sorting it anew at the end
         // (inside this transaction, so that readers and a crash still see it).
@@ -1146,7 +1166,9 @@ impl Store {
             tx.execute_batch("DROP INDEX IF EXISTS codings_by_passage;")
                 .map_err(mk)?;
         }
-        // Every machine coding of this codebook lies in its recorded range.
+        // Every machine coding of this codebook lies in its recorded range; without
+        // one (a codebook run for the first time, or ranges forgotten) the table
+        // is scanned.
         let removed = match previous {
             Some((book, first, last)) => tx
                 .execute(
@@ -1154,7 +1176,13 @@ impl Store {
                     params![first, last, book],
                 )
                 .map_err(mk)?,
-            None => 0,
+            None => tx
+                .execute(
+                    "DELETE FROM codings WHERE machine = 1
+                         AND codebook = (SELECT id FROM labels WHERE value = ?1)",
+                    [id],
+                )
+                .map_err(mk)?,
         };
         {
             let mut labels = LabelWriter::new(&tx).map_err(mk)?;
@@ -1757,9 +1785,10 @@ impl<'t> LabelWriter<'t> {
 /// Commit a write transaction, counting it in `commits` (see the module doc):
 /// every write of the store ends here.
 fn commit(tx: Transaction) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='commits'",
-        [],
+    tx.execute_batch(
+        "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='commits';
+         INSERT OR REPLACE INTO state(key, value)
+             SELECT 'ranged_commits', value FROM state WHERE key = 'commits';",
     )?;
     tx.commit()
 }
@@ -1916,6 +1945,18 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    fn ranged_commits(s: &Store) -> u64 {
+        s.conn
+            .query_row(
+                "SELECT value FROM state WHERE key = 'ranged_commits'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     fn commits(s: &Store) -> u64 {
@@ -2337,6 +2378,42 @@ mod tests {
             rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(),
             34
         );
+    }
+
+    /// A build older than schema version 5 that had the archive open before it
+    /// was migrated writes machine codings without recording their range; the
+    /// next run of that codebook still replaces them.
+    #[test]
+    fn machine_codings_written_by_an_older_build_are_still_replaced() {
+        let (_dir, mut s) = store_with_codings(2);
+        let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
+        s.replace_machine_codings(a, &machine_run(4, 2)).unwrap();
+        s.replace_machine_codings(b, &machine_run(2, 1)).unwrap();
+        assert_eq!(commits(&s), ranged_commits(&s));
+        // What an older build's rerun of `a` does: delete its codings, insert new
+        // ones at the end, count the commit, and leave the ranges alone.
+        s.conn
+            .execute_batch(
+                "BEGIN;
+                 DELETE FROM codings WHERE machine = 1
+                     AND codebook = (SELECT id FROM labels WHERE value = 'a');
+                 INSERT INTO codings(passage, document, code, start, \"end\", spans, coder,
+                                     machine, rule, codebook, codebook_version, created_at)
+                     SELECT passage, document, code, start, \"end\", spans, coder, 1, rule,
+                            (SELECT id FROM labels WHERE value = 'a'), codebook_version, created_at
+                     FROM codings WHERE machine = 0;
+                 CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
+                 UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'commits';
+                 COMMIT;",
+            )
+            .unwrap();
+        assert_ne!(commits(&s), ranged_commits(&s));
+        assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 2);
+        assert_eq!(s.replace_machine_codings(b, &machine_run(1, 1)).unwrap(), 2);
+        let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
+        assert_eq!(all.len(), 2 + 1 + 1, "{all:?}");
+        assert_eq!(commits(&s), ranged_commits(&s));
+        assert_eq!(runs(&s).len(), 2);
     }
 
     #[test]
