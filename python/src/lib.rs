@@ -88,17 +88,20 @@ fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Sen
     let out = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
     match out {
         Ok(r) => r.map_err(to_py),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(InternalError::new_err(format!(
-                "internal error (please report): {what}"
-            )))
-        }
+        Err(panic) => Err(InternalError::new_err(format!(
+            "internal error (please report): {}",
+            panic_message(panic.as_ref())
+        ))),
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The arrays of an Arrow column handed over through the PyCapsule interface:
@@ -108,13 +111,9 @@ fn guarded<T: Send>(py: Python<'_>, f: impl FnOnce() -> innsikt::Result<T> + Sen
 /// in full, and a panic on malformed structures becomes an error.
 fn import_arrow_column(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_array::ArrayRef>> {
     catch_unwind(AssertUnwindSafe(|| import_arrow_column_unguarded(obj))).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
         Err(InputError::new_err(format!(
-            "texts: malformed Arrow data: {what}"
+            "texts: malformed Arrow data: {}",
+            panic_message(panic.as_ref())
         )))
     })
 }
