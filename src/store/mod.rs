@@ -569,61 +569,23 @@ impl Store {
         .transpose()
     }
 
-    /// Version 1 kept every text field of a coding in its row. Move those texts
-    /// to `labels` and keep numbers in `codings`, in one immediate transaction
-    /// (a second process opening the archive meanwhile waits, then finds version 2).
-    fn migrate_from_v1(&self) -> Result<(), StoreError> {
-        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 1: {e}"));
+    /// Run one step of migration in an immediate transaction (a second process
+    /// opening the archive meanwhile waits, then finds the newer version): `f`
+    /// runs only while the archive is still at version `from`, and all it did is
+    /// rolled back when it fails.
+    fn migrate(
+        &self,
+        from: i64,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        let mk =
+            |e: rusqlite::Error| self.err(format!("migrating from schema version {from}: {e}"));
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
-        let result = (|| {
-            if self.schema_version()? != Some(1) {
-                return Ok(());
-            }
-            self.conn
-                .execute_batch(
-                    "ALTER TABLE codings RENAME TO codings_v1;
-                     DROP INDEX IF EXISTS codings_by_passage;
-                     DROP INDEX IF EXISTS codings_by_machine;",
-                )
-                .map_err(mk)?;
-            self.conn.execute_batch(SCHEMA).map_err(mk)?;
-            self.conn.execute_batch(CODINGS_INDEXES).map_err(mk)?;
-            self.conn
-                .execute_batch(
-                    "INSERT OR IGNORE INTO labels(value)
-                         SELECT passage_id FROM codings_v1 UNION SELECT document_id FROM codings_v1
-                         UNION SELECT code_id FROM codings_v1 UNION SELECT coder FROM codings_v1
-                         UNION SELECT created_at FROM codings_v1
-                         UNION SELECT rule FROM codings_v1 WHERE rule IS NOT NULL
-                         UNION SELECT codebook_id FROM codings_v1 WHERE codebook_id IS NOT NULL
-                         UNION SELECT codebook_version FROM codings_v1 WHERE codebook_version IS NOT NULL;
-                     INSERT INTO codings(id, passage, document, code, start, \"end\", spans, coder, machine,
-                                         rule, codebook, codebook_version, created_at)
-                         SELECT c.id,
-                                (SELECT id FROM labels WHERE value = c.passage_id),
-                                (SELECT id FROM labels WHERE value = c.document_id),
-                                (SELECT id FROM labels WHERE value = c.code_id),
-                                c.start, c.\"end\",
-                                CASE WHEN c.spans = '[[' || c.start || ',' || c.\"end\" || ']]' THEN NULL
-                                     ELSE c.spans END,
-                                (SELECT id FROM labels WHERE value = c.coder),
-                                c.machine,
-                                (SELECT id FROM labels WHERE value = c.rule),
-                                (SELECT id FROM labels WHERE value = c.codebook_id),
-                                (SELECT id FROM labels WHERE value = c.codebook_version),
-                                (SELECT id FROM labels WHERE value = c.created_at)
-                         FROM codings_v1 c ORDER BY c.id;
-                     DROP TABLE codings_v1;",
-                )
-                .map_err(mk)?;
-            self.conn
-                .execute(
-                    "UPDATE state SET value = '2' WHERE key = 'schema_version'",
-                    [],
-                )
-                .map_err(mk)?;
-            Ok(())
-        })();
+        let result = match self.schema_version() {
+            Ok(Some(v)) if v == from => f(&self.conn).map_err(mk),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
             Err(e) => {
@@ -631,71 +593,85 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Version 1 kept every text field of a coding in its row. Move those texts
+    /// to `labels` and keep numbers in `codings`.
+    fn migrate_from_v1(&self) -> Result<(), StoreError> {
+        self.migrate(1, |c| {
+            c.execute_batch(
+                "ALTER TABLE codings RENAME TO codings_v1;
+                 DROP INDEX IF EXISTS codings_by_passage;
+                 DROP INDEX IF EXISTS codings_by_machine;",
+            )?;
+            c.execute_batch(SCHEMA)?;
+            c.execute_batch(CODINGS_INDEXES)?;
+            c.execute_batch(
+                "INSERT OR IGNORE INTO labels(value)
+                     SELECT passage_id FROM codings_v1 UNION SELECT document_id FROM codings_v1
+                     UNION SELECT code_id FROM codings_v1 UNION SELECT coder FROM codings_v1
+                     UNION SELECT created_at FROM codings_v1
+                     UNION SELECT rule FROM codings_v1 WHERE rule IS NOT NULL
+                     UNION SELECT codebook_id FROM codings_v1 WHERE codebook_id IS NOT NULL
+                     UNION SELECT codebook_version FROM codings_v1 WHERE codebook_version IS NOT NULL;
+                 INSERT INTO codings(id, passage, document, code, start, \"end\", spans, coder, machine,
+                                     rule, codebook, codebook_version, created_at)
+                     SELECT c.id,
+                            (SELECT id FROM labels WHERE value = c.passage_id),
+                            (SELECT id FROM labels WHERE value = c.document_id),
+                            (SELECT id FROM labels WHERE value = c.code_id),
+                            c.start, c.\"end\",
+                            CASE WHEN c.spans = '[[' || c.start || ',' || c.\"end\" || ']]' THEN NULL
+                                 ELSE c.spans END,
+                            (SELECT id FROM labels WHERE value = c.coder),
+                            c.machine,
+                            (SELECT id FROM labels WHERE value = c.rule),
+                            (SELECT id FROM labels WHERE value = c.codebook_id),
+                            (SELECT id FROM labels WHERE value = c.codebook_version),
+                            (SELECT id FROM labels WHERE value = c.created_at)
+                     FROM codings_v1 c ORDER BY c.id;
+                 DROP TABLE codings_v1;
+                 UPDATE state SET value = '2' WHERE key = 'schema_version';",
+            )
+        })
     }
 
     /// Version 2 had no `commits` count; add it, from zero.
     fn migrate_to_v3(&self) -> Result<(), StoreError> {
-        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 2: {e}"));
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
-        let result = self.conn.execute_batch(
-            "INSERT OR IGNORE INTO state(key, value) VALUES ('commits', '0');
-             UPDATE state SET value = '3' WHERE key = 'schema_version' AND value = '2';",
-        );
-        match result {
-            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(mk(e))
-            }
-        }
+        self.migrate(2, |c| {
+            c.execute_batch(
+                "INSERT OR IGNORE INTO state(key, value) VALUES ('commits', '0');
+                 UPDATE state SET value = '3' WHERE key = 'schema_version';",
+            )
+        })
     }
 
     /// Version 3 made passage ids unique by a column constraint, whose index
     /// cannot be dropped. Copy the passages into a table without it and give
-    /// them the named index instead, in one immediate transaction. Foreign keys
-    /// are off meanwhile (the copy keeps every row as it was).
+    /// them the named index instead. Foreign keys are off meanwhile (the copy
+    /// keeps every row as it was; the pragma has no effect inside a transaction).
     fn migrate_to_v4(&self) -> Result<(), StoreError> {
         let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 3: {e}"));
         self.conn
-            .execute_batch("PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE;")
+            .execute_batch("PRAGMA foreign_keys=OFF;")
             .map_err(mk)?;
-        let result = (|| {
-            if self.schema_version()? != Some(3) {
-                return Ok(());
-            }
-            self.conn
-                .execute_batch(
-                    "ALTER TABLE passages RENAME TO passages_v3;
-                     DROP INDEX IF EXISTS passages_by_document;",
-                )
-                .map_err(mk)?;
-            self.conn.execute_batch(SCHEMA).map_err(mk)?;
-            self.conn
-                .execute_batch(
-                    "INSERT INTO passages(rowid, id, document_id, ordinal, kind, speaker, speaker_role,
-                                          section, start, \"end\", t_start_ms, t_end_ms, line, text)
-                         SELECT rowid, id, document_id, ordinal, kind, speaker, speaker_role,
-                                section, start, \"end\", t_start_ms, t_end_ms, line, text
-                         FROM passages_v3 ORDER BY rowid;
-                     DROP TABLE passages_v3;",
-                )
-                .map_err(mk)?;
-            self.conn.execute_batch(PASSAGES_ID_INDEX).map_err(mk)?;
-            self.conn
-                .execute(
-                    "UPDATE state SET value = '4' WHERE key = 'schema_version'",
-                    [],
-                )
-                .map_err(mk)?;
-            Ok(())
-        })();
-        let end = match result {
-            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        };
+        let end = self.migrate(3, |c| {
+            c.execute_batch(
+                "ALTER TABLE passages RENAME TO passages_v3;
+                 DROP INDEX IF EXISTS passages_by_document;",
+            )?;
+            c.execute_batch(SCHEMA)?;
+            c.execute_batch(
+                "INSERT INTO passages(rowid, id, document_id, ordinal, kind, speaker, speaker_role,
+                                      section, start, \"end\", t_start_ms, t_end_ms, line, text)
+                     SELECT rowid, id, document_id, ordinal, kind, speaker, speaker_role,
+                            section, start, \"end\", t_start_ms, t_end_ms, line, text
+                     FROM passages_v3 ORDER BY rowid;
+                 DROP TABLE passages_v3;",
+            )?;
+            c.execute_batch(PASSAGES_ID_INDEX)?;
+            c.execute_batch("UPDATE state SET value = '4' WHERE key = 'schema_version';")
+        });
         self.conn
             .execute_batch("PRAGMA foreign_keys=ON;")
             .map_err(mk)?;
@@ -703,39 +679,24 @@ impl Store {
     }
 
     /// Version 4 found a codebook's machine codings by an index on (machine,
-    /// codebook). Record each codebook's id range instead and drop that index,
-    /// in one immediate transaction.
+    /// codebook). Record each codebook's id range instead and drop that index.
     fn migrate_to_v5(&self) -> Result<(), StoreError> {
-        let mk = |e: rusqlite::Error| self.err(format!("migrating from schema version 4: {e}"));
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(mk)?;
-        let result = (|| {
-            if self.schema_version()? != Some(4) {
-                return Ok(());
-            }
-            self.conn
-                .execute_batch(
-                    "CREATE TABLE IF NOT EXISTS machine_runs (
-                         codebook INTEGER PRIMARY KEY,
-                         first INTEGER NOT NULL,
-                         last INTEGER NOT NULL
-                     );
-                     INSERT OR REPLACE INTO machine_runs(codebook, first, last)
-                         SELECT codebook, min(id), max(id) FROM codings
-                         WHERE machine = 1 AND codebook IS NOT NULL GROUP BY codebook;
-                     DROP INDEX IF EXISTS codings_by_machine;
-                     INSERT OR REPLACE INTO state(key, value)
-                         SELECT 'ranged_commits', value FROM state WHERE key = 'commits';
-                     UPDATE state SET value = '5' WHERE key = 'schema_version';",
-                )
-                .map_err(mk)
-        })();
-        match result {
-            Ok(()) => self.conn.execute_batch("COMMIT").map_err(mk),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        self.migrate(4, |c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS machine_runs (
+                     codebook INTEGER PRIMARY KEY,
+                     first INTEGER NOT NULL,
+                     last INTEGER NOT NULL
+                 );
+                 INSERT OR REPLACE INTO machine_runs(codebook, first, last)
+                     SELECT codebook, min(id), max(id) FROM codings
+                     WHERE machine = 1 AND codebook IS NOT NULL GROUP BY codebook;
+                 DROP INDEX IF EXISTS codings_by_machine;
+                 INSERT OR REPLACE INTO state(key, value)
+                     SELECT 'ranged_commits', value FROM state WHERE key = 'commits';
+                 UPDATE state SET value = '5' WHERE key = 'schema_version';",
+            )
+        })
     }
 
     pub fn path(&self) -> &Path {
