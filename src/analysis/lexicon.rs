@@ -102,16 +102,26 @@ impl Lexicon {
     /// Whether `word` is itself a lemma (bokmål, or a target of the nynorsk table),
     /// and with which part-of-speech flags.
     pub fn lemma_pos(&self, word: &str) -> Option<u8> {
+        self.lemma_entry(word).map(|(_, pos)| pos)
+    }
+
+    /// [`Lexicon::lemma_pos`] with the lemma's text as the lexicon keeps it (equal to
+    /// `word`), so that callers can hold on to it without a copy.
+    pub fn lemma_entry(&self, word: &str) -> Option<(&'static str, u8)> {
+        let mut found = None;
         let mut pos = 0;
         for l in self.bokmal(word) {
             if l.text == word {
+                found = Some(l.text);
                 pos |= l.pos;
             }
         }
-        if pos == 0 && self.nn_lemmas.contains(word) {
-            pos = POS_NOUN;
+        match found {
+            // A lemma without part-of-speech flags counts as none (the nynorsk
+            // table is asked next).
+            Some(text) if pos != 0 => Some((text, pos)),
+            _ => self.nn_lemmas.get(word).map(|&text| (text, POS_NOUN)),
         }
-        (pos != 0).then_some(pos)
     }
 
     /// Number of word forms in the bokmål lexicon.

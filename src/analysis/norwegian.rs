@@ -61,21 +61,35 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
     }
 }
 
+fn push_unique_static(v: &mut Vec<&'static str>, s: &'static str) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+thread_local! {
+    /// The candidate stem a nynorsk suffix rule tries, reused from call to call
+    /// (nothing called while it is borrowed comes back to the rules).
+    static CANDIDATE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Lemmas of a single (non-compound) word, bokmål first, then nynorsk.
 /// Empty when the word is unknown to both lexicons and the nynorsk rules.
-pub fn simple_lemmas(word: &str) -> Vec<String> {
+/// The lemmas are the lexicons' own strings: nothing is allocated for a word
+/// that has none.
+pub fn simple_lemmas(word: &str) -> Vec<&'static str> {
     let lex = Lexicon::get();
     let mut out = Vec::new();
     for nb in lex.nynorsk(word) {
         // The table gives a bokmål word; its lemma comes from Ordbank where it has one.
         match lex.bokmal(nb).next() {
-            Some(l) => push_unique(&mut out, l.text),
-            None => push_unique(&mut out, nb),
+            Some(l) => push_unique_static(&mut out, l.text),
+            None => push_unique_static(&mut out, nb),
         }
     }
     for l in lex.bokmal(word) {
         // A nynorsk form that is also a (rare) bokmål form keeps the nynorsk reading first.
-        push_unique(&mut out, l.text);
+        push_unique_static(&mut out, l.text);
     }
     if !out.is_empty() {
         return out;
@@ -88,91 +102,95 @@ pub fn simple_lemmas(word: &str) -> Vec<String> {
         }
     }
     let chars = word.chars().count();
-    let mut cand = String::new();
-    for (suffix, replacements) in NN_SUFFIXES {
-        // The suffixes are ASCII: their length in bytes is their length in characters.
-        if chars < suffix.len() + 3 || !word.ends_with(suffix) {
-            continue;
-        }
-        let stem = &word[..word.len() - suffix.len()];
-        for rep in *replacements {
-            cand.clear();
-            cand.push_str(stem);
-            cand.push_str(rep);
-            let cand = cand.as_str();
-            if let Some(nb) = lex.nynorsk(cand).first() {
-                push_unique(&mut out, nb);
-            } else if let Some(pos) = lex.lemma_pos(cand) {
-                if pos & (POS_NOUN | POS_ADJ | POS_VERB) != 0 {
-                    push_unique(&mut out, cand);
+    CANDIDATE.with_borrow_mut(|cand| {
+        for (suffix, replacements) in NN_SUFFIXES {
+            // The suffixes are ASCII: their length in bytes is their length in characters.
+            if chars < suffix.len() + 3 || !word.ends_with(suffix) {
+                continue;
+            }
+            let stem = &word[..word.len() - suffix.len()];
+            for rep in *replacements {
+                cand.clear();
+                cand.push_str(stem);
+                cand.push_str(rep);
+                if let Some(nb) = lex.nynorsk(cand).first() {
+                    push_unique_static(&mut out, nb);
+                } else if let Some((lemma, pos)) = lex.lemma_entry(cand) {
+                    if pos & (POS_NOUN | POS_ADJ | POS_VERB) != 0 {
+                        push_unique_static(&mut out, lemma);
+                    }
+                }
+                if !out.is_empty() {
+                    return;
                 }
             }
-            if !out.is_empty() {
-                return out;
-            }
         }
-    }
+    });
     out
 }
 
 /// Can `s` stand before another part of a compound? `strict` asks for a noun
 /// (used when the whole word is a known word, to avoid splitting *forebygging*
 /// into *fore* + *bygging*).
-fn prefix_lemma(s: &str, strict: bool) -> Option<String> {
+fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
     if s.chars().count() < MIN_PART {
         return None;
     }
     let lex = Lexicon::get();
     if let Some(nb) = lex.nynorsk(s).first() {
-        return Some(nb.to_string());
+        return Some(nb);
     }
-    let pos = lex.lemma_pos(s)?;
+    let (lemma, pos) = lex.lemma_entry(s)?;
     let wanted = if strict {
         POS_NOUN
     } else {
         POS_NOUN | POS_VERB | POS_ADJ
     };
     let short_ok = s.chars().count() > MIN_PART || pos & POS_NOUN != 0;
-    (pos & wanted != 0 && short_ok).then(|| s.to_string())
+    (pos & wanted != 0 && short_ok).then_some(lemma)
 }
 
 /// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
 /// the recursion; `strict` is passed on to [`prefix_lemma`].
-fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<String>> {
+fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<&'static str>> {
     if depth == 0 {
         return None;
     }
-    let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
-    let n = bounds.len();
+    let n = word.chars().count();
     if n < 2 * MIN_PART {
         return None;
     }
     // Head starts from as early as possible: the longest head wins.
-    for &j in &bounds[MIN_PART..=n - MIN_PART] {
+    let heads = word
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(MIN_PART)
+        .take(n + 1 - 2 * MIN_PART);
+    for j in heads {
         let head = &word[j..];
-        let head_lemmas = simple_lemmas(head);
-        let head_parts = if head_lemmas.is_empty() {
+        let Some(&head_lemma) = simple_lemmas(head).first() else {
             continue;
-        } else {
-            split(&head_lemmas[0], depth - 1, true).unwrap_or_else(|| vec![head_lemmas[0].clone()])
         };
+        // The head's own parts, split only once a prefix has been found for them.
+        let mut head_parts: Option<Vec<&'static str>> = None;
         let prefix = &word[..j];
-        let mut candidates = vec![prefix];
-        for linker in ["s", "e"] {
-            if let Some(p) = prefix.strip_suffix(linker) {
-                candidates.push(p);
-            }
-        }
-        for cand in candidates {
-            let prefix_parts = match prefix_lemma(cand, strict) {
-                Some(l) => split(&l, depth - 1, true).unwrap_or_else(|| vec![l]),
+        let candidates = [
+            Some(prefix),
+            prefix.strip_suffix('s'),
+            prefix.strip_suffix('e'),
+        ];
+        for cand in candidates.into_iter().flatten() {
+            let mut parts = match prefix_lemma(cand, strict) {
+                Some(l) => split(l, depth - 1, true).unwrap_or_else(|| vec![l]),
                 None => match split(cand, depth - 1, strict) {
                     Some(p) => p,
                     None => continue,
                 },
             };
-            let mut parts = prefix_parts;
-            parts.extend(head_parts.iter().cloned());
+            let head_parts = head_parts.get_or_insert_with(|| {
+                split(head_lemma, depth - 1, true).unwrap_or_else(|| vec![head_lemma])
+            });
+            parts.extend_from_slice(head_parts);
             if parts.len() <= MAX_PARTS {
                 return Some(parts);
             }
@@ -188,7 +206,7 @@ pub fn analyze_word(word: &str) -> WordTerms {
         terms.full.push(word.chars().take(MAX_TERM_CHARS).collect());
         return terms;
     }
-    if word.chars().any(|c| c.is_ascii_digit()) {
+    if word.bytes().any(|b| b.is_ascii_digit()) {
         terms.full.push(word.to_string());
         return terms;
     }
@@ -222,7 +240,7 @@ pub fn analyze_word(word: &str) -> WordTerms {
                 }
             }
         }
-        _ if !lemmas.is_empty() => terms.full = lemmas,
+        _ if !lemmas.is_empty() => terms.full = lemmas.iter().map(|l| l.to_string()).collect(),
         _ => terms.full.push(snowball().stem(word).into_owned()),
     }
     terms

@@ -1,0 +1,66 @@
+//! Times the Norwegian analysis of every distinct word form in a folder's passages,
+//! each form once, as a first `apply_table` call or a fresh ingest meets them:
+//! `cargo run --release --example profile_analysis -- <folder> [dump.tsv]`.
+//! With a second argument, writes each form and its terms there (sorted by form), to
+//! compare the output of two builds.
+use std::io::Write;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args.get(1).map(String::as_str).unwrap_or("corpus-sample");
+    let mut forms = std::collections::BTreeSet::new();
+    for e in walk(dir) {
+        if let Some(f) = innsikt::formats::Format::from_path(&e) {
+            if let Ok(d) = innsikt::formats::parse(f, &std::fs::read(&e).unwrap()) {
+                for t in d.passage_texts() {
+                    for w in innsikt::analysis::words(&t) {
+                        forms.insert(w.lower);
+                    }
+                }
+            }
+        }
+    }
+    let forms: Vec<String> = forms.into_iter().collect();
+    // Warm the lexicon so that only the analysis is timed.
+    innsikt::analysis::analyze_word("kommunen");
+    // ROUNDS analyses of every form (default 1), for profiles.
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let mut out = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        out = forms
+            .iter()
+            .map(|f| innsikt::analysis::analyze_word(f))
+            .collect();
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "{} distinct forms analysed in {s:.3}s = {:.2} µs per form",
+            forms.len(),
+            s * 1e6 / forms.len() as f64
+        );
+    }
+    if let Some(path) = args.get(2) {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        for (f, t) in forms.iter().zip(&out) {
+            writeln!(w, "{f}\t{}\t{}", t.full.join(" "), t.parts.join(" ")).unwrap();
+        }
+    }
+}
+
+fn walk(d: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(p.to_str().unwrap()));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
