@@ -754,42 +754,28 @@ impl Project {
         // matched on every worker thread, and its hits become codings in passage
         // order. A rule fires at most once on a passage, so each hit is one coding.
         const BATCH_BYTES: usize = 8 << 20;
-        let mut batch: Vec<PassageRow> = Vec::new();
-        let mut batch_bytes = 0;
-        let mut code_batch = |batch: &mut Vec<PassageRow>,
+        let mut batch = PassageBatch::default();
+        let mut code_batch = |batch: &mut PassageBatch,
                               out: &mut MachineCodings,
                               fired: &mut Vec<u64>,
                               report: &mut AutocodeReport| {
-            // Contexts only feed `where` scopes; without any, every text gets the
-            // empty one (which allocates nothing).
-            let ctxs: Vec<Context> = batch
-                .iter()
-                .map(|p| {
-                    if !uses_context {
-                        return Context::new();
-                    }
-                    let mut ctx: Context = meta.get(&p.document_id).unwrap_or(&empty).clone();
-                    ctx.insert("kind".into(), p.kind.clone());
-                    ctx.insert("document".into(), p.document.clone());
-                    if let Some(s) = &p.speaker {
-                        ctx.insert("speaker".into(), s.clone());
-                    }
-                    if let Some(s) = &p.speaker_role {
-                        ctx.insert("speaker_role".into(), s.clone());
-                    }
-                    ctx
-                })
-                .collect();
-            let texts: Vec<&str> = batch.iter().map(|p| p.text.as_str()).collect();
-            let hits = matchers.apply_all(&texts, &ctxs);
+            let texts: Vec<&str> = batch.slots.iter().map(|p| batch.get(p.text)).collect();
+            let hits = if uses_context {
+                matchers.apply_all(&texts, &batch.contexts)
+            } else {
+                // Without `where` scopes every text gets the empty context
+                // (which allocates nothing).
+                let none = vec![Context::new(); texts.len()];
+                matchers.apply_all(&texts, &none)
+            };
             let mut last = u32::MAX;
             for hit in hits.rows() {
-                let p = &mut batch[hit.text as usize];
+                let p = &batch.slots[hit.text as usize];
                 if hit.text != last {
                     last = hit.text;
                     out.passages.push((
-                        std::mem::take(&mut p.id),
-                        std::mem::take(&mut p.document_id),
+                        batch.get(p.id).to_string(),
+                        batch.get(p.document_id).to_string(),
                     ));
                 }
                 fired[hit.rule as usize] += 1;
@@ -808,14 +794,23 @@ impl Project {
                     spans: (from, out.spans.len()),
                 });
             }
-            report.passages += batch.len() as u64;
+            report.passages += batch.slots.len() as u64;
             batch.clear();
         };
-        self.store.for_each_passage(|p| {
-            batch_bytes += p.text.len();
-            batch.push(p);
-            if batch_bytes >= BATCH_BYTES {
-                batch_bytes = 0;
+        self.store.scan_passages(uses_context, |p| {
+            batch.push(&p, |c| {
+                let mut ctx: Context = meta.get(p.document_id).unwrap_or(&empty).clone();
+                ctx.insert("kind".into(), c.kind.to_string());
+                ctx.insert("document".into(), c.document.to_string());
+                if let Some(s) = c.speaker {
+                    ctx.insert("speaker".into(), s.to_string());
+                }
+                if let Some(s) = c.speaker_role {
+                    ctx.insert("speaker_role".into(), s.to_string());
+                }
+                ctx
+            });
+            if batch.text_bytes >= BATCH_BYTES {
                 code_batch(&mut batch, &mut out, &mut fired, &mut report);
                 if !progress.update(report.passages, total, "autocode") {
                     cancelled = true;
@@ -824,7 +819,7 @@ impl Project {
             }
             Ok(true)
         })?;
-        if !cancelled && !batch.is_empty() {
+        if !cancelled && !batch.slots.is_empty() {
             code_batch(&mut batch, &mut out, &mut fired, &mut report);
             if !progress.update(report.passages, total, "autocode") {
                 cancelled = true;
@@ -1374,6 +1369,65 @@ impl Project {
 }
 
 /// Store a batch, then bring the index up to the store's generation.
+/// Passages read for autocoding, kept in one reused buffer: each passage's id,
+/// document id and text are ranges of it, so a batch of thousands of passages
+/// costs no allocation once the buffer has grown.
+#[derive(Default)]
+struct PassageBatch {
+    buf: String,
+    slots: Vec<PassageSlot>,
+    /// One per slot, when the codebook has `where` scopes.
+    contexts: Vec<Context>,
+    text_bytes: usize,
+}
+
+struct PassageSlot {
+    id: (usize, usize),
+    document_id: (usize, usize),
+    text: (usize, usize),
+    start: i64,
+    end: i64,
+}
+
+impl PassageBatch {
+    fn put(&mut self, s: &str) -> (usize, usize) {
+        let from = self.buf.len();
+        self.buf.push_str(s);
+        (from, self.buf.len())
+    }
+
+    fn get(&self, (from, to): (usize, usize)) -> &str {
+        &self.buf[from..to]
+    }
+
+    /// Add a passage; `context` makes its context when the scan read one.
+    fn push(
+        &mut self,
+        p: &crate::store::PassageView<'_>,
+        context: impl FnOnce(&crate::store::PassageContext<'_>) -> Context,
+    ) {
+        let slot = PassageSlot {
+            id: self.put(p.id),
+            document_id: self.put(p.document_id),
+            text: self.put(p.text),
+            start: p.start,
+            end: p.end,
+        };
+        self.slots.push(slot);
+        self.text_bytes += p.text.len();
+        if let Some(c) = &p.context {
+            self.contexts.push(context(c));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.slots.clear();
+        self.contexts.clear();
+        self.text_bytes = 0;
+    }
+}
+
 fn write_batch(
     store: &mut Store,
     w: &mut IndexUpdate,

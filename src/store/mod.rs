@@ -90,6 +90,29 @@ pub struct PassageRow {
     pub text: String,
 }
 
+/// A passage borrowed from a row being read (see [`Store::scan_passages`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PassageView<'a> {
+    pub id: &'a str,
+    pub document_id: &'a str,
+    pub start: i64,
+    pub end: i64,
+    pub text: &'a str,
+    /// Read only when asked for.
+    pub context: Option<PassageContext<'a>>,
+}
+
+/// The fields of a passage that rules' `where` scopes test, besides the
+/// document's metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct PassageContext<'a> {
+    pub kind: &'a str,
+    /// The document's key.
+    pub document: &'a str,
+    pub speaker: Option<&'a str>,
+    pub speaker_role: Option<&'a str>,
+}
+
 #[derive(Debug, Clone)]
 pub struct DocumentRow {
     pub id: String,
@@ -1038,6 +1061,57 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Visit every passage in rowid order as autocoding needs it: ids, bounds and
+    /// text, and with `context` the fields that rules' `where` scopes test. The
+    /// values are borrowed from the statement's current row (nothing is copied
+    /// or allocated per passage); `f` returns `Ok(false)` to stop early.
+    pub fn scan_passages(
+        &self,
+        context: bool,
+        mut f: impl FnMut(PassageView<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = if context {
+            "SELECT p.id, p.document_id, p.start, p.\"end\", p.text, p.kind, d.key,
+                    p.speaker, p.speaker_role
+             FROM passages p JOIN documents d ON d.id = p.document_id ORDER BY p.rowid"
+        } else {
+            "SELECT id, document_id, start, \"end\", text FROM passages ORDER BY rowid"
+        };
+        let mut scan = scan::Scan::new(&self.conn, sql).map_err(|e| self.err(e))?;
+        while scan.step().map_err(|e| self.err(e))? {
+            let text = |i: i32, what: &str| -> Result<Option<&str>, StoreError> {
+                scan.text(i)
+                    .map(|t| {
+                        std::str::from_utf8(t)
+                            .map_err(|_| self.err(format!("a passage's {what} is not valid utf-8")))
+                    })
+                    .transpose()
+            };
+            let id = text(0, "id")?.unwrap_or_default();
+            let view = PassageView {
+                id,
+                document_id: text(1, "document id")?.unwrap_or_default(),
+                start: scan.int(2),
+                end: scan.int(3),
+                text: text(4, "text")?.unwrap_or_default(),
+                context: if context {
+                    Some(PassageContext {
+                        kind: text(5, "kind")?.unwrap_or_default(),
+                        document: text(6, "document key")?.unwrap_or_default(),
+                        speaker: text(7, "speaker")?,
+                        speaker_role: text(8, "speaker role")?,
+                    })
+                } else {
+                    None
+                },
+            };
+            if !f(view)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Passages by rowid, in the order asked for (unknown rowids are skipped).
@@ -2100,6 +2174,68 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn scanned_passages_are_the_passages_read_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let mut d = document("d1", "a.txt", &["første «avsnitt»", "ærlig talt", ""]);
+        d.passages[1].kind = "turn".into();
+        d.passages[1].speaker = Some("Kari".into());
+        d.passages[1].speaker_role = Some("informant".into());
+        s.write_batch(&[d, document("d2", "b.txt", &["øy"])])
+            .unwrap();
+        let mut full = Vec::new();
+        s.for_each_passage(|p| {
+            full.push(p);
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(full.len(), 4);
+        for context in [false, true] {
+            let mut seen = 0;
+            s.scan_passages(context, |v| {
+                let p = &full[seen];
+                assert_eq!(
+                    (v.id, v.document_id, v.start, v.end, v.text),
+                    (
+                        p.id.as_str(),
+                        p.document_id.as_str(),
+                        p.start,
+                        p.end,
+                        p.text.as_str()
+                    )
+                );
+                match v.context {
+                    Some(c) => {
+                        assert!(context);
+                        assert_eq!(
+                            (c.kind, c.document, c.speaker, c.speaker_role),
+                            (
+                                p.kind.as_str(),
+                                p.document.as_str(),
+                                p.speaker.as_deref(),
+                                p.speaker_role.as_deref()
+                            )
+                        );
+                    }
+                    None => assert!(!context),
+                }
+                seen += 1;
+                Ok(true)
+            })
+            .unwrap();
+            assert_eq!(seen, full.len());
+        }
+        // Stopping early stops the scan.
+        let mut seen = 0;
+        s.scan_passages(false, |_| {
+            seen += 1;
+            Ok(seen < 2)
+        })
+        .unwrap();
+        assert_eq!(seen, 2);
     }
 
     fn passage_ids(s: &Store) -> Vec<(i64, String, String)> {
