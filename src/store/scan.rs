@@ -1,6 +1,7 @@
-//! A read-only statement stepped through SQLite's C interface, for the one loop
+//! A read-only statement stepped through SQLite's C interface, for the loops
 //! where rusqlite's checked access per value (a type query, then a conversion,
-//! each through its own call) costs a third of the time: reading every coding.
+//! each through its own call) costs a third of the time: reading every coding,
+//! and autocoding's pass over every passage.
 //!
 //! Reads only; it never writes and never outlives the connection it was
 //! prepared on.
