@@ -233,7 +233,7 @@ fn agreement_counts_and_kappa() {
 }
 
 #[test]
-fn human_codings_follow_their_passage_when_earlier_text_changes() {
+fn human_and_machine_codings_follow_their_passage_when_earlier_text_changes() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("f");
     std::fs::create_dir_all(&files).unwrap();
@@ -254,8 +254,8 @@ fn human_codings_follow_their_passage_when_earlier_text_changes() {
     // Code the word "ungdomsrådet" (17 characters into the passage).
     p.code(&pid, "k", "kari", Some((start + 17, start + 29)))
         .unwrap();
-    let word = |p: &Project| {
-        let c = p.codings(Some("kari")).unwrap();
+    let word = |p: &Project, coder: &str| {
+        let c = p.codings(Some(coder)).unwrap();
         let s = c
             .column_by_name("start")
             .unwrap()
@@ -276,7 +276,18 @@ fn human_codings_follow_their_passage_when_earlier_text_changes() {
             .take((e - s) as usize)
             .collect::<String>()
     };
-    assert_eq!(word(&p), "ungdomsrådet");
+    assert_eq!(word(&p, "kari"), "ungdomsrådet");
+    // A machine coding of the same word: machine codings are not in the passage
+    // index that finds the human ones, and are found by a pass over them.
+    let cb = Codebook::parse(
+        "format = 1\n[codebook]\nid = \"rad\"\nversion = \"1\"\n\
+         [[code]]\nid = \"rad\"\nname = \"Råd\"\n  [[code.rule]]\n  query = \"ungdomsråd\"\n",
+        false,
+        None,
+    )
+    .unwrap();
+    assert_eq!(p.autocode(&cb, &mut Silent).unwrap().codings, 1);
+    assert_eq!(word(&p, "auto:rad"), "ungdomsrådet");
     // The first paragraph grows; the second passage is unchanged and keeps its id.
     std::fs::write(
         &file,
@@ -286,7 +297,8 @@ fn human_codings_follow_their_passage_when_earlier_text_changes() {
     let rep = p.ingest(&[files], None, &mut Silent).unwrap();
     assert_eq!(rep.updated, 1);
     assert!(strings(col(&p.passages().unwrap(), "passage_id")).contains(&pid));
-    assert_eq!(word(&p), "ungdomsrådet");
+    assert_eq!(word(&p, "kari"), "ungdomsrådet");
+    assert_eq!(word(&p, "auto:rad"), "ungdomsrådet");
 }
 
 /// Archives written before codings kept their texts in `labels` (schema version 1)

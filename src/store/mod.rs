@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// Version 5 finds a codebook's machine codings by their id range, kept in
 /// `machine_runs`, instead of by an index on (machine, codebook), which cost a
 /// sort of every machine coding at every large run.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -223,10 +223,12 @@ CREATE TABLE IF NOT EXISTS memos (
 /// rerun), while a search still reads one page per passage it shows.
 const PAGE_SIZE: u32 = 16384;
 
-/// The index of `codings`, created with the schema and dropped and made again
-/// around a write that replaces much of the table.
+/// The passage index of human codings (for shifting them when their document
+/// changes, and for skipping an imported coding that is already there). Machine
+/// codings are left out: a run writes or replaces millions of them, and each
+/// would cost an index entry (the index was sorted anew after every large run).
 const CODINGS_INDEXES: &str = "
-CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
+CREATE INDEX IF NOT EXISTS human_codings_by_passage ON codings(passage) WHERE machine = 0;
 ";
 
 /// The unique index of passage ids. Passage ids are hashes, so every batch of new
@@ -434,9 +436,6 @@ impl CodingColumns {
     }
 }
 
-/// Below this many codings written, indexes are updated row by row.
-const BULK_CODINGS: i64 = 50_000;
-
 /// Below this many codings, reading them on a second thread costs more than it saves.
 const PARALLEL_CODINGS: i64 = 100_000;
 
@@ -564,17 +563,24 @@ impl Store {
                 store.migrate_to_v3()?;
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
+                store.migrate_to_v6()?;
             }
             Some(2) => {
                 store.migrate_to_v3()?;
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
+                store.migrate_to_v6()?;
             }
             Some(3) => {
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
+                store.migrate_to_v6()?;
             }
-            Some(4) => store.migrate_to_v5()?,
+            Some(4) => {
+                store.migrate_to_v5()?;
+                store.migrate_to_v6()?;
+            }
+            Some(5) => store.migrate_to_v6()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -732,6 +738,15 @@ impl Store {
         })
     }
 
+    /// Version 5 kept every coding in the passage index. Keep human codings only.
+    fn migrate_to_v6(&self) -> Result<(), StoreError> {
+        self.migrate(5, |c| {
+            c.execute_batch("DROP INDEX IF EXISTS codings_by_passage;")?;
+            c.execute_batch(CODINGS_INDEXES)?;
+            c.execute_batch("UPDATE state SET value = '6' WHERE key = 'schema_version';")
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -867,9 +882,11 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(mk)?;
         let mut rowids = Vec::with_capacity(docs.len());
+        let mut moves = Moves::default();
         for d in docs {
-            rowids.push(write_document(&tx, d).map_err(mk)?);
+            rowids.push(write_document(&tx, d, &mut moves).map_err(mk)?);
         }
+        rebase_machine_codings(&tx, &moves).map_err(mk)?;
         let generation = bump_generation(&tx).map_err(mk)?;
         commit(tx).map_err(mk)?;
         Ok((generation, rowids))
@@ -1181,36 +1198,23 @@ impl Store {
             )
             .map_err(mk)?;
         if foreign {
-            tx.execute_batch("DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;")
-                .map_err(mk)?;
-        }
-        // When the run replaces much of the table, updating the passage index row
-        // by row costs more than dropping it and sorting it anew at the end
-        // (inside this transaction, so that readers and a crash still see it).
-        // Sizes are taken from id ranges (upper bounds, read from the ends of the
-        // table and from `machine_runs` instead of counting rows).
-        let (total, previous): (i64, Option<(i64, i64, i64)>) = tx
-            .query_row(
-                "SELECT coalesce((SELECT max(id) FROM codings) - (SELECT min(id) FROM codings) + 1, 0),
-                        r.codebook, r.first, r.last
-                 FROM (SELECT 1) LEFT JOIN machine_runs r
-                      ON r.codebook = (SELECT id FROM labels WHERE value = ?1)",
-                [id],
-                |r| {
-                    let run = match (r.get(1)?, r.get(2)?, r.get(3)?) {
-                        (Some(b), Some(first), Some(last)) => Some((b, first, last)),
-                        _ => None,
-                    };
-                    Ok((r.get(0)?, run))
-                },
+            // An older build also keeps its indexes on all codings; each would
+            // cost an entry per machine coding, so they go.
+            tx.execute_batch(
+                "DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;
+                 DROP INDEX IF EXISTS codings_by_passage;",
             )
             .map_err(mk)?;
-        let before = previous.map_or(0, |(_, first, last)| last - first + 1);
-        let bulk = (before + codings.rows.len() as i64) * 2 >= total.max(BULK_CODINGS);
-        if bulk {
-            tx.execute_batch("DROP INDEX IF EXISTS codings_by_passage;")
-                .map_err(mk)?;
         }
+        let previous: Option<(i64, i64, i64)> = tx
+            .query_row(
+                "SELECT r.codebook, r.first, r.last FROM machine_runs r
+                 WHERE r.codebook = (SELECT id FROM labels WHERE value = ?1)",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(mk)?;
         // Every machine coding of this codebook lies in its recorded range; without
         // one (a codebook run for the first time, or ranges forgotten) the table
         // is scanned.
@@ -1324,9 +1328,6 @@ impl Store {
             }
             .map_err(mk)?;
         }
-        if bulk {
-            tx.execute_batch(CODINGS_INDEXES).map_err(mk)?;
-        }
         commit(tx).map_err(mk)?;
         Ok(removed)
     }
@@ -1383,7 +1384,7 @@ impl Store {
                                          codebook, codebook_version, created_at)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, NULL, ?8
                      WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage = ?1 AND code = ?3 AND coder = ?7
-                                       AND start = ?4 AND \"end\" = ?5)",
+                                       AND start = ?4 AND \"end\" = ?5 AND machine = 0)",
                 )
                 .map_err(mk)?;
             let now = labels.id(&now_iso()).map_err(mk)?;
@@ -1710,21 +1711,54 @@ impl Store {
     }
 }
 
+/// Passages of a batch's documents that moved: by passage label id, how far
+/// and the index of their document (in [`Moves::documents`]), so that the
+/// machine codings on them are shifted in one pass after the batch.
+#[derive(Default)]
+struct Moves {
+    by_passage: rustc_hash::FxHashMap<i64, (i64, usize)>,
+    documents: Vec<String>,
+}
+
+/// Shift a coding's offsets by `delta` and point it at `document`.
+fn shift_coding(
+    update: &mut rusqlite::CachedStatement,
+    (id, start, end, spans): (i64, i64, i64, Option<String>),
+    delta: i64,
+    document: i64,
+) -> rusqlite::Result<()> {
+    // A coding whose one span is its start..end stores no spans; it moves as one.
+    let spans = spans.map(|s| {
+        let spans: Vec<(i64, i64)> = serde_json::from_str(&s).unwrap_or_default();
+        let spans: Vec<(i64, i64)> = spans
+            .into_iter()
+            .map(|(a, b)| (a + delta, b + delta))
+            .collect();
+        serde_json::to_string(&spans).unwrap_or_default()
+    });
+    update.execute(params![id, start + delta, end + delta, spans, document])?;
+    Ok(())
+}
+
+const SHIFT_CODING: &str =
+    "UPDATE codings SET start = ?2, \"end\" = ?3, spans = ?4, document = ?5 WHERE id = ?1";
+
 /// Shift the offsets of codings on passages that exist in both the old and the new
 /// version of a document by how far the passage moved. Codings on passages that no
 /// longer exist are kept as they are (their passage id no longer resolves).
+/// Human codings are shifted here, found by their passage index; the moves are
+/// added to `moves` for the machine codings (see [`rebase_machine_codings`]).
 fn rebase_codings(
     tx: &Transaction,
     d: &NewDocument,
     old_starts: &std::collections::HashMap<String, i64>,
+    moves: &mut Moves,
 ) -> rusqlite::Result<()> {
+    let mut passage = tx.prepare_cached("SELECT id FROM labels WHERE value = ?1")?;
     let mut select = tx.prepare_cached(
-        "SELECT id, start, \"end\", spans FROM codings
-         WHERE passage = (SELECT id FROM labels WHERE value = ?1)",
+        "SELECT id, start, \"end\", spans FROM codings WHERE passage = ?1 AND machine = 0",
     )?;
-    let mut update = tx.prepare_cached(
-        "UPDATE codings SET start = ?2, \"end\" = ?3, spans = ?4, document = ?5 WHERE id = ?1",
-    )?;
+    let mut update = tx.prepare_cached(SHIFT_CODING)?;
     let mut labels = LabelWriter::new(tx)?;
     for p in &d.passages {
         let Some(old) = old_starts.get(&p.id) else {
@@ -1734,8 +1768,21 @@ fn rebase_codings(
         if delta == 0 {
             continue;
         }
+        // A passage never coded has no label.
+        let Some(label) = passage
+            .query_row([&p.id], |r| r.get::<_, i64>(0))
+            .optional()?
+        else {
+            continue;
+        };
+        if moves.documents.last() != Some(&d.id) {
+            moves.documents.push(d.id.clone());
+        }
+        moves
+            .by_passage
+            .insert(label, (delta, moves.documents.len() - 1));
         let rows: Vec<(i64, i64, i64, Option<String>)> = select
-            .query_map([&p.id], |r| {
+            .query_map([label], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -1743,18 +1790,41 @@ fn rebase_codings(
             continue;
         }
         let document = labels.id(&d.id)?;
-        for (id, start, end, spans) in rows {
-            // A coding whose one span is its start..end stores no spans; it moves as one.
-            let spans = spans.map(|s| {
-                let spans: Vec<(i64, i64)> = serde_json::from_str(&s).unwrap_or_default();
-                let spans: Vec<(i64, i64)> = spans
-                    .into_iter()
-                    .map(|(a, b)| (a + delta, b + delta))
-                    .collect();
-                serde_json::to_string(&spans).unwrap_or_default()
-            });
-            update.execute(params![id, start + delta, end + delta, spans, document])?;
+        for row in rows {
+            shift_coding(&mut update, row, delta, document)?;
         }
+    }
+    Ok(())
+}
+
+/// Shift the machine codings on the passages in `moves`. They are not in the
+/// passage index (which holds human codings only, so that machine-coding runs of
+/// millions of rows do not have to maintain it): one pass over the machine
+/// codings finds them.
+fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<()> {
+    if moves.by_passage.is_empty() {
+        return Ok(());
+    }
+    let mut found = Vec::new();
+    {
+        let mut scan = scan::Scan::new(
+            tx,
+            "SELECT id, passage, start, \"end\", spans FROM codings WHERE machine = 1",
+        )?;
+        while scan.step()? {
+            if let Some(&(delta, doc)) = moves.by_passage.get(&scan.int(1)) {
+                let spans = scan
+                    .text(4)
+                    .map(|t| String::from_utf8_lossy(t).into_owned());
+                found.push(((scan.int(0), scan.int(2), scan.int(3), spans), delta, doc));
+            }
+        }
+    }
+    let mut update = tx.prepare_cached(SHIFT_CODING)?;
+    let mut labels = LabelWriter::new(tx)?;
+    for (row, delta, doc) in found {
+        let document = labels.id(&moves.documents[doc])?;
+        shift_coding(&mut update, row, delta, document)?;
     }
     Ok(())
 }
@@ -1875,7 +1945,11 @@ fn now_iso() -> String {
     )
 }
 
-fn write_document(tx: &Transaction, d: &NewDocument) -> rusqlite::Result<Vec<i64>> {
+fn write_document(
+    tx: &Transaction,
+    d: &NewDocument,
+    moves: &mut Moves,
+) -> rusqlite::Result<Vec<i64>> {
     // Where the passages of the version being replaced started, so that codings on
     // passages that survive keep pointing at the same text after earlier text moved.
     let old_starts: std::collections::HashMap<String, i64> = {
@@ -1891,7 +1965,7 @@ fn write_document(tx: &Transaction, d: &NewDocument) -> rusqlite::Result<Vec<i64
         params![d.key, d.id],
     )?;
     if !old_starts.is_empty() {
-        rebase_codings(tx, d, &old_starts)?;
+        rebase_codings(tx, d, &old_starts, moves)?;
     }
     tx.execute(
         "INSERT INTO documents(id, key, source_path, format, encoding, content_hash, text, n_chars, ingested_at)
@@ -2442,14 +2516,18 @@ mod tests {
         m
     }
 
-    fn codings_indexes(s: &Store) -> i64 {
-        s.conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-                     AND name = 'codings_by_passage'",
-                [],
-                |r| r.get(0),
+    /// The names of the indexes on `codings`.
+    fn codings_indexes(s: &Store) -> Vec<String> {
+        let mut q = s
+            .conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'codings'
+                 ORDER BY name",
             )
+            .unwrap();
+        q.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
             .unwrap()
     }
 
@@ -2529,6 +2607,7 @@ mod tests {
                             (SELECT id FROM labels WHERE value = 'a'), codebook_version, created_at
                      FROM codings WHERE machine = 0;
                  CREATE INDEX IF NOT EXISTS codings_by_machine ON codings(machine, codebook);
+                 CREATE INDEX IF NOT EXISTS codings_by_passage ON codings(passage);
                  UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'commits';
                  COMMIT;",
             )
@@ -2540,6 +2619,8 @@ mod tests {
         assert_eq!(all.len(), 2 + 1 + 1, "{all:?}");
         assert_eq!(commits(&s), ranged_commits(&s));
         assert_eq!(runs(&s).len(), 2);
+        // The older build's indexes on all codings are gone.
+        assert_eq!(codings_indexes(&s), vec!["human_codings_by_passage"]);
     }
 
     #[test]
@@ -2583,24 +2664,24 @@ mod tests {
         );
     }
 
-    /// A run that replaces much of the table drops the indexes and makes them
-    /// again; a small one updates them. Either way human codings stay.
+    /// Machine codings, however many, are not in the passage index: it holds the
+    /// human ones, for the duplicate check of imported codings and for shifting
+    /// codings when their document changes.
     #[test]
-    fn machine_codings_replaced_in_bulk_or_row_by_row_keep_indexes_and_human_codings() {
+    fn machine_codings_large_or_small_leave_the_human_codings_and_their_index() {
         let (_dir, mut s) = store_with_codings(10);
         let human = rows(&s.coding_columns_split(Some("human"), i64::MAX).unwrap());
         let big = machine_run(3_000, 10);
         let book = ("bok", "1", "Bok", "");
         assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 0);
         assert_eq!(s.replace_machine_codings(book, &big).unwrap(), 30_000);
-        assert_eq!(codings_indexes(&s), 1);
         let small = machine_run(4, 2);
         assert_eq!(
             s.replace_machine_codings(("liten", "1", "Liten", ""), &small)
                 .unwrap(),
             0
         );
-        assert_eq!(codings_indexes(&s), 1);
+        assert_eq!(codings_indexes(&s), vec!["human_codings_by_passage"]);
         let machine = rows(&s.coding_columns_split(Some("machine"), i64::MAX).unwrap());
         assert_eq!(machine.len(), 30_008);
         assert_eq!(machine[0].1, "m0#p0");
@@ -2609,17 +2690,56 @@ mod tests {
             rows(&s.coding_columns_split(Some("human"), i64::MAX).unwrap()),
             human
         );
-        // The rebuilt index on passages serves the duplicate check of human codings.
+        let indexed: i64 = s
+            .conn
+            .query_row(
+                "SELECT count(*) FROM codings INDEXED BY human_codings_by_passage
+                 WHERE machine = 0 AND passage > 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 10);
+        // The index serves the duplicate check of human codings.
         assert_eq!(s.add_codings(&[coding(0, "kari")]).unwrap(), 0);
         let plan: String = s
             .conn
             .query_row(
-                "EXPLAIN QUERY PLAN SELECT id FROM codings WHERE passage = 1",
+                "EXPLAIN QUERY PLAN SELECT id FROM codings WHERE passage = 1 AND machine = 0",
                 [],
                 |r| r.get(3),
             )
             .unwrap();
-        assert!(plan.contains("codings_by_passage"), "{plan}");
+        assert!(plan.contains("human_codings_by_passage"), "{plan}");
+    }
+
+    #[test]
+    fn archive_of_schema_version_5_keeps_only_human_codings_in_the_passage_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.add_codings(&[coding(0, "kari"), coding(1, "ola")])
+            .unwrap();
+        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(8, 2))
+            .unwrap();
+        let before = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
+        // The layout of version 5: every coding in the passage index.
+        s.conn
+            .execute_batch(
+                "DROP INDEX human_codings_by_passage;
+                 CREATE INDEX codings_by_passage ON codings(passage);
+                 UPDATE state SET value = '5' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(codings_indexes(&s), vec!["human_codings_by_passage"]);
+        assert_eq!(
+            rows(&s.coding_columns_split(None, i64::MAX).unwrap()),
+            before
+        );
+        assert_eq!(s.add_codings(&[coding(1, "ola")]).unwrap(), 0);
     }
 
     #[test]
