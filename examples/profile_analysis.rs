@@ -6,19 +6,15 @@
 use std::io::Write;
 use std::time::Instant;
 
+mod common;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).map(String::as_str).unwrap_or("corpus-sample");
     let mut forms = std::collections::BTreeSet::new();
-    for e in walk(dir) {
-        if let Some(f) = innsikt::formats::Format::from_path(&e) {
-            if let Ok(d) = innsikt::formats::parse(f, &std::fs::read(&e).unwrap()) {
-                for t in d.passage_texts() {
-                    for w in innsikt::analysis::words(&t) {
-                        forms.insert(w.lower);
-                    }
-                }
-            }
+    for t in common::passage_texts(dir) {
+        for w in innsikt::analysis::words(&t) {
+            forms.insert(w.lower);
         }
     }
     let forms: Vec<String> = forms.into_iter().collect();
@@ -49,18 +45,4 @@ fn main() {
             writeln!(w, "{f}\t{}\t{}", t.full.join(" "), t.parts.join(" ")).unwrap();
         }
     }
-}
-
-fn walk(d: &str) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(p.to_str().unwrap()));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }

@@ -5,6 +5,8 @@ use innsikt::analysis::NorwegianTokenizer;
 use innsikt::codebook::{Codebook, Context, Matchers};
 use std::time::Instant;
 
+mod common;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).map(String::as_str).unwrap_or("corpus-sample");
@@ -13,14 +15,7 @@ fn main() {
         .map(String::as_str)
         .unwrap_or("corpus-sample/codebooks/pd.toml");
     let cb = Codebook::load(std::path::Path::new(cb_path)).unwrap();
-    let mut texts = Vec::new();
-    for e in walk(dir) {
-        if let Some(f) = innsikt::formats::Format::from_path(&e) {
-            if let Ok(d) = innsikt::formats::parse(f, &std::fs::read(&e).unwrap()) {
-                texts.extend(d.passage_texts());
-            }
-        }
-    }
+    let texts = common::passage_texts(dir);
     let bytes: usize = texts.iter().map(|t| t.len()).sum();
     let mb = bytes as f64 / 1e6;
     println!(
@@ -67,20 +62,6 @@ fn main() {
             mb / c
         );
     }
-}
-
-fn walk(d: &str) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(p.to_str().unwrap()));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Time this thread has spent on a CPU (Linux), which other load on the machine
