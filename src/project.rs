@@ -1368,7 +1368,6 @@ impl Project {
     }
 }
 
-/// Store a batch, then bring the index up to the store's generation.
 /// Passages read for autocoding, kept in one reused buffer: each passage's id,
 /// document id and text are ranges of it, so a batch of thousands of passages
 /// costs no allocation once the buffer has grown.
@@ -1428,6 +1427,7 @@ impl PassageBatch {
     }
 }
 
+/// Store a batch, then bring the index up to the store's generation.
 fn write_batch(
     store: &mut Store,
     w: &mut IndexUpdate,

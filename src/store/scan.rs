@@ -92,6 +92,15 @@ impl<'c> Scan<'c> {
         }
     }
 
+    /// Start the statement over (its bindings stay until bound again).
+    pub(super) fn reset(&mut self) -> rusqlite::Result<()> {
+        // SAFETY: `stmt` is a live prepared statement.
+        match unsafe { ffi::sqlite3_reset(self.stmt) } {
+            ffi::SQLITE_OK => Ok(()),
+            rc => Err(failure(self.db, rc)),
+        }
+    }
+
     /// Move to the next row; false when there is none.
     pub(super) fn step(&mut self) -> rusqlite::Result<bool> {
         // SAFETY: `stmt` is a live prepared statement.
