@@ -23,8 +23,11 @@ use std::path::{Path, PathBuf};
 /// drop it and sort it anew once at the end (see [`Store::drop_passage_id_index`]).
 /// Version 5 finds a codebook's machine codings by their id range, kept in
 /// `machine_runs`, instead of by an index on (machine, codebook), which cost a
-/// sort of every machine coding at every large run.
-pub const SCHEMA_VERSION: i64 = 6;
+/// sort of every machine coding at every large run. Version 6 keeps human codings
+/// only in the passage index of `codings`. Version 7 records, per run, the id range
+/// of each document's machine codings (`machine_run_documents`), so that a
+/// re-ingested document's machine codings are found without reading every run.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -206,6 +209,17 @@ CREATE TABLE IF NOT EXISTS machine_runs (
     first INTEGER NOT NULL,
     last INTEGER NOT NULL
 );
+-- Within the last run of a codebook, the id range of each document's machine
+-- codings (by the document's label id). A run codes passages in the order they
+-- are stored, and a document's passages are stored together, so the range holds
+-- that document's codings of the run only; it is a bound all the same.
+CREATE TABLE IF NOT EXISTS machine_run_documents (
+    document INTEGER NOT NULL,
+    codebook INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (document, codebook)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memos (
     id INTEGER PRIMARY KEY,
     target_kind TEXT NOT NULL,
@@ -552,7 +566,7 @@ impl Store {
                 tx.execute(
                     "INSERT OR IGNORE INTO state(key, value)
                      VALUES ('schema_version', ?1), ('generation', '0'), ('commits', '0'),
-                            ('ranged_commits', '0')",
+                            ('ranged_commits', '0'), ('documented_commits', '0')",
                     [SCHEMA_VERSION.to_string()],
                 )
                 .map_err(|e| store.err(e))?;
@@ -564,23 +578,31 @@ impl Store {
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
+                store.migrate_to_v7()?;
             }
             Some(2) => {
                 store.migrate_to_v3()?;
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
+                store.migrate_to_v7()?;
             }
             Some(3) => {
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
+                store.migrate_to_v7()?;
             }
             Some(4) => {
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
+                store.migrate_to_v7()?;
             }
-            Some(5) => store.migrate_to_v6()?,
+            Some(5) => {
+                store.migrate_to_v6()?;
+                store.migrate_to_v7()?;
+            }
+            Some(6) => store.migrate_to_v7()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -744,6 +766,25 @@ impl Store {
             c.execute_batch("DROP INDEX IF EXISTS codings_by_passage;")?;
             c.execute_batch(CODINGS_INDEXES)?;
             c.execute_batch("UPDATE state SET value = '6' WHERE key = 'schema_version';")
+        })
+    }
+
+    /// Version 6 had no ranges per document; runs made before have none (their
+    /// whole range is read when one of their documents is re-ingested).
+    fn migrate_to_v7(&self) -> Result<(), StoreError> {
+        self.migrate(6, |c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS machine_run_documents (
+                     document INTEGER NOT NULL,
+                     codebook INTEGER NOT NULL,
+                     first INTEGER NOT NULL,
+                     last INTEGER NOT NULL,
+                     PRIMARY KEY (document, codebook)
+                 ) WITHOUT ROWID;
+                 INSERT OR REPLACE INTO state(key, value)
+                     SELECT 'documented_commits', value FROM state WHERE key = 'commits';
+                 UPDATE state SET value = '7' WHERE key = 'schema_version';",
+            )
         })
     }
 
@@ -1188,18 +1229,34 @@ impl Store {
         // open before it was migrated) counts in `commits` but not in
         // `ranged_commits`, and may have written machine codings outside the
         // recorded ranges: then the ranges are forgotten, and each codebook's next
-        // run finds its codings by a scan of the table, once.
-        let foreign: bool = tx
+        // run finds its codings by a scan of the table, once. Likewise a write by
+        // a build older than version 7 does not count in `documented_commits` and
+        // may have moved a codebook's codings away from its documents' ranges:
+        // those are forgotten (until each codebook's next run records them again).
+        let (foreign, undocumented): (bool, bool) = tx
             .query_row(
-                "SELECT coalesce((SELECT value FROM state WHERE key = 'commits'), '')
-                     IS NOT coalesce((SELECT value FROM state WHERE key = 'ranged_commits'), '')",
+                "SELECT c IS NOT coalesce((SELECT value FROM state WHERE key = 'ranged_commits'), ''),
+                        c IS NOT coalesce((SELECT value FROM state WHERE key = 'documented_commits'), '')
+                 FROM (SELECT coalesce((SELECT value FROM state WHERE key = 'commits'), '') AS c)",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(mk)?;
         if foreign {
-            tx.execute_batch("DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;")
-                .map_err(mk)?;
+            tx.execute_batch(
+                "DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;
+                 INSERT OR REPLACE INTO state(key, value)
+                     SELECT 'ranged_commits', value FROM state WHERE key = 'commits';",
+            )
+            .map_err(mk)?;
+        }
+        if foreign || undocumented {
+            tx.execute_batch(
+                "DELETE FROM machine_run_documents;
+                 INSERT OR REPLACE INTO state(key, value)
+                     SELECT 'documented_commits', value FROM state WHERE key = 'commits';",
+            )
+            .map_err(mk)?;
         }
         // A build of schema version 5 that had the archive open when it was
         // migrated makes its passage index of all codings again after a large
@@ -1273,8 +1330,11 @@ impl Store {
             stmt.raw_bind_parameter(11, now).map_err(mk)?;
             let mut json = String::new();
             let mut at = (u32::MAX, 0, 0);
-            // The ids this run's codings take: consecutive, in one transaction.
+            // The ids this run's codings take: consecutive, in one transaction;
+            // and those of each document's codings (by its label id).
             let mut range: Option<(i64, i64)> = None;
+            let mut documents: rustc_hash::FxHashMap<i64, (i64, i64)> = Default::default();
+            let mut current: Option<(i64, (i64, i64))> = None;
             for r in &codings.rows {
                 if r.passage != at.0 {
                     let (_, document) =
@@ -1317,8 +1377,43 @@ impl Store {
                 // Normally each id is one more than the last; past the largest
                 // rowid SQLite picks free ones at random, so keep the bounds.
                 let rowid = tx.last_insert_rowid();
-                range =
-                    Some(range.map_or((rowid, rowid), |(lo, hi)| (lo.min(rowid), hi.max(rowid))));
+                let widen = |r: (i64, i64), a: i64, b: i64| (r.0.min(a), r.1.max(b));
+                range = Some(range.map_or((rowid, rowid), |r| widen(r, rowid, rowid)));
+                // Rows come passage by passage: a document's range is added to the
+                // map when the next document starts.
+                match &mut current {
+                    Some((doc, r)) if *doc == at.2 => *r = widen(*r, rowid, rowid),
+                    _ => {
+                        if let Some((doc, (a, b))) = current.take() {
+                            documents
+                                .entry(doc)
+                                .and_modify(|r| *r = widen(*r, a, b))
+                                .or_insert((a, b));
+                        }
+                        current = Some((at.2, (rowid, rowid)));
+                    }
+                }
+            }
+            if let Some((doc, (a, b))) = current {
+                documents
+                    .entry(doc)
+                    .and_modify(|r| *r = (r.0.min(a), r.1.max(b)))
+                    .or_insert((a, b));
+            }
+            tx.execute(
+                "DELETE FROM machine_run_documents WHERE codebook = ?1",
+                [book],
+            )
+            .map_err(mk)?;
+            let mut add = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO machine_run_documents(document, codebook, first, last)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(mk)?;
+            for (document, (first, last)) in documents {
+                add.execute(params![document, book, first, last])
+                    .map_err(mk)?;
             }
             match range {
                 Some((first, last)) => tx.execute(
@@ -1811,26 +1906,50 @@ fn rebase_codings(
 
 /// Shift the machine codings on the passages in `moves`. They are not in the
 /// passage index (which holds human codings only, so that machine-coding runs of
-/// millions of rows do not have to maintain it): one pass over the id ranges of
-/// the recorded runs finds them (about 0.1 s per million machine codings, once per
-/// batch that moves a coded passage).
+/// millions of rows do not have to maintain it): they are read from the id
+/// ranges the runs recorded for the moved passages' documents.
 fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<()> {
     if moves.by_passage.is_empty() {
         return Ok(());
     }
-    // Every machine coding lies in the id range of its run, unless a build older
-    // than schema version 5 wrote since the ranges were last trusted (see
-    // `replace_machine_codings`): then the whole table is read.
-    let ranged: bool = tx.query_row(
-        "SELECT coalesce((SELECT value FROM state WHERE key = 'commits'), '')
-             IS coalesce((SELECT value FROM state WHERE key = 'ranged_commits'), '')",
+    // Every machine coding lies in the id range of its run, and a document's in
+    // the range its run recorded for it, unless an older build wrote since (see
+    // `replace_machine_codings`): then the runs' ranges, or the whole table, are
+    // read.
+    let (ranged, documented): (bool, bool) = tx.query_row(
+        "SELECT c IS coalesce((SELECT value FROM state WHERE key = 'ranged_commits'), ''),
+                c IS coalesce((SELECT value FROM state WHERE key = 'documented_commits'), '')
+         FROM (SELECT coalesce((SELECT value FROM state WHERE key = 'commits'), '') AS c)",
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let ranges: Vec<(i64, i64)> = if ranged {
-        let mut q = tx.prepare("SELECT first, last FROM machine_runs ORDER BY first")?;
+    let ranges: Vec<(i64, i64)> = if ranged && !documented {
+        let mut q = tx.prepare("SELECT first, last FROM machine_runs")?;
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
+    } else if ranged {
+        // The ranges of the moved documents in each run, and the whole range of
+        // each run that recorded none (made before schema version 7).
+        let mut ranges = Vec::new();
+        let mut of_document = tx.prepare_cached(
+            "SELECT r.first, r.last FROM machine_run_documents r
+             WHERE r.document = (SELECT id FROM labels WHERE value = ?1)",
+        )?;
+        for d in &moves.documents {
+            let rows = of_document.query_map([d], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            for r in rows {
+                ranges.push(r?);
+            }
+        }
+        let mut unrecorded = tx.prepare(
+            "SELECT first, last FROM machine_runs r WHERE NOT EXISTS
+                 (SELECT 1 FROM machine_run_documents d WHERE d.codebook = r.codebook)",
+        )?;
+        let rows = unrecorded.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for r in rows {
+            ranges.push(r?);
+        }
+        ranges
     } else {
         vec![(i64::MIN, i64::MAX)]
     };
@@ -1933,12 +2052,16 @@ impl<'t> LabelWriter<'t> {
 }
 
 /// Commit a write transaction, counting it in `commits` (see the module doc):
-/// every write of the store ends here.
+/// every write of the store ends here. `ranged_commits` and `documented_commits`
+/// count along while they are equal to `commits`; a build that does not know one
+/// of them leaves it behind, and it stays behind (whatever this build writes
+/// meanwhile) until the next machine-coding run has forgotten what it vouched for.
 fn commit(tx: Transaction) -> rusqlite::Result<()> {
     tx.execute_batch(
-        "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='commits';
-         INSERT OR REPLACE INTO state(key, value)
-             SELECT 'ranged_commits', value FROM state WHERE key = 'commits';",
+        "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
+             WHERE key IN ('ranged_commits', 'documented_commits')
+               AND value = (SELECT value FROM state WHERE key = 'commits');
+         UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key='commits';",
     )?;
     tx.commit()
 }
@@ -2648,10 +2771,13 @@ mod tests {
             )
             .unwrap();
         assert_ne!(commits(&s), ranged_commits(&s));
+        // A write of this build in between does not hide the older build's write.
+        s.add_codings(&[coding(9, "kari")]).unwrap();
+        assert_ne!(commits(&s), ranged_commits(&s));
         assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 2);
         assert_eq!(s.replace_machine_codings(b, &machine_run(1, 1)).unwrap(), 2);
         let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
-        assert_eq!(all.len(), 2 + 1 + 1, "{all:?}");
+        assert_eq!(all.len(), 3 + 1 + 1, "{all:?}");
         assert_eq!(commits(&s), ranged_commits(&s));
         assert_eq!(runs(&s).len(), 2);
         // The older build's indexes on all codings are gone.
@@ -2746,6 +2872,117 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("human_codings_by_passage"), "{plan}");
+    }
+
+    /// (document label, first, last) for each document range of codebook `book`.
+    fn document_ranges(s: &Store, book: &str) -> Vec<(String, i64, i64)> {
+        let mut q = s
+            .conn
+            .prepare(
+                "SELECT l.value, r.first, r.last FROM machine_run_documents r
+                 JOIN labels l ON l.id = r.document
+                 WHERE r.codebook = (SELECT id FROM labels WHERE value = ?1) ORDER BY l.value",
+            )
+            .unwrap();
+        q.query_map([book], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn documented_commits(s: &Store) -> u64 {
+        s.conn
+            .query_row(
+                "SELECT value FROM state WHERE key = 'documented_commits'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// A run records, per document, the range of ids its codings of that document
+    /// took; a rerun replaces the codebook's ranges.
+    #[test]
+    fn a_run_records_the_id_range_of_each_documents_codings() {
+        let (_dir, mut s) = store_with_codings(1);
+        let book = ("a", "1", "A", "");
+        // Passages m0#p0 … m2#p2 of documents m0, m1 and m2, two rules each:
+        // passage p takes ids 2 + 2p and 3 + 2p.
+        s.replace_machine_codings(book, &machine_run(3, 2)).unwrap();
+        assert_eq!(
+            document_ranges(&s, "a"),
+            vec![
+                ("m0".into(), 2, 3),
+                ("m1".into(), 4, 5),
+                ("m2".into(), 6, 7)
+            ]
+        );
+        // The rerun's one coding takes the first free id after the human coding
+        // (the previous run was the end of the table).
+        s.replace_machine_codings(book, &machine_run(1, 1)).unwrap();
+        assert_eq!(document_ranges(&s, "a"), vec![("m0".into(), 2, 2)]);
+        assert_eq!(documented_commits(&s), commits(&s));
+    }
+
+    /// A build older than schema version 7 does not count its writes in
+    /// `documented_commits`: the document ranges are then not trusted (the runs'
+    /// whole ranges are read) until the next run forgets and records them anew.
+    #[test]
+    fn document_ranges_are_not_trusted_after_an_older_build_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        let run = |start: i64| MachineCodings {
+            coder: "auto:bok".into(),
+            passages: vec![("p2".into(), "d1".into())],
+            rules: vec![("k".into(), "r".into())],
+            rows: vec![MachineCoding {
+                passage: 0,
+                rule: 0,
+                start,
+                end: start + 2,
+                spans: (0, 1),
+            }],
+            spans: vec![(start, start + 2)],
+        };
+        let book = ("bok", "1", "Bok", "");
+        s.replace_machine_codings(book, &run(4)).unwrap();
+        // What a build of version 6 does on a rerun: its codings take other ids,
+        // it counts the commit and its ranges, but knows nothing of documents.
+        s.conn
+            .execute_batch(
+                "BEGIN;
+                 INSERT INTO codings(passage, document, code, start, \"end\", spans, coder,
+                                     machine, rule, codebook, codebook_version, created_at)
+                     SELECT passage, document, code, start, \"end\", spans, coder, 1, rule,
+                            codebook, codebook_version, created_at
+                     FROM codings WHERE machine = 1;
+                 DELETE FROM codings WHERE id = (SELECT min(id) FROM codings);
+                 UPDATE machine_runs SET first = (SELECT max(id) FROM codings),
+                                         last = (SELECT max(id) FROM codings);
+                 UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'commits';
+                 INSERT OR REPLACE INTO state(key, value)
+                     SELECT 'ranged_commits', value FROM state WHERE key = 'commits';
+                 COMMIT;",
+            )
+            .unwrap();
+        assert_ne!(documented_commits(&s), commits(&s));
+        // The stale document range points at the deleted id; the coding is still
+        // found (by its run's range) and moves with its passage.
+        s.write_batch(&[document("d1", "a.txt", &["p1xx", "p2"])])
+            .unwrap();
+        assert_ne!(documented_commits(&s), commits(&s));
+        let c = s.coding_columns_split(None, i64::MAX).unwrap();
+        assert_eq!((c.start.clone(), c.end.clone()), (vec![6], vec![8]));
+        // The next run forgets the stale ranges and records its own.
+        s.replace_machine_codings(book, &run(6)).unwrap();
+        assert_eq!(documented_commits(&s), commits(&s));
+        let c = s.coding_columns_split(None, i64::MAX).unwrap();
+        let id = c.id[0];
+        assert_eq!(document_ranges(&s, "bok"), vec![("d1".into(), id, id)]);
     }
 
     #[test]
