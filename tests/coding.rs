@@ -234,7 +234,8 @@ fn agreement_counts_and_kappa() {
 
 /// Codings keep pointing at the same words when earlier text of their document
 /// changes: human codings (found by their passage index) and machine codings
-/// (found by a pass over the machine codings), also on passages no human coded,
+/// (found in the id ranges their runs recorded for the document), also on
+/// passages no human coded,
 /// for every changed document of a batch, and not on passages that did not move.
 #[test]
 fn human_and_machine_codings_follow_their_passage_when_earlier_text_changes() {

@@ -1228,8 +1228,8 @@ impl Store {
         // A write by a build older than schema version 5 (one that had the archive
         // open before it was migrated) counts in `commits` but not in
         // `ranged_commits`, and may have written machine codings outside the
-        // recorded ranges: then the ranges are forgotten, and each codebook's next
-        // run finds its codings by a scan of the table, once. Likewise a write by
+        // recorded ranges: then every codebook's range is made anew from one scan
+        // of the table (as the migration to version 5 does). Likewise a write by
         // a build older than version 7 does not count in `documented_commits` and
         // may have moved a codebook's codings away from its documents' ranges:
         // those are forgotten (until each codebook's next run records them again).
@@ -1244,7 +1244,11 @@ impl Store {
             .map_err(mk)?;
         if foreign {
             tx.execute_batch(
-                "DELETE FROM machine_runs; DROP INDEX IF EXISTS codings_by_machine;
+                "DELETE FROM machine_runs;
+                 INSERT INTO machine_runs(codebook, first, last)
+                     SELECT codebook, min(id), max(id) FROM codings
+                     WHERE machine = 1 AND codebook IS NOT NULL GROUP BY codebook;
+                 DROP INDEX IF EXISTS codings_by_machine;
                  INSERT OR REPLACE INTO state(key, value)
                      SELECT 'ranged_commits', value FROM state WHERE key = 'commits';",
             )
@@ -2983,6 +2987,90 @@ mod tests {
         let c = s.coding_columns_split(None, i64::MAX).unwrap();
         let id = c.id[0];
         assert_eq!(document_ranges(&s, "bok"), vec![("d1".into(), id, id)]);
+    }
+
+    /// After a build older than schema version 5 wrote, one codebook's run makes
+    /// every codebook's range anew, so that the codings of the others still move
+    /// with their passages (their document ranges are forgotten; their whole
+    /// ranges are read).
+    #[test]
+    fn every_codebooks_codings_still_move_after_an_older_build_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        let run = MachineCodings {
+            coder: "auto:x".into(),
+            passages: vec![("p2".into(), "d1".into())],
+            rules: vec![("k".into(), "r".into())],
+            rows: vec![MachineCoding {
+                passage: 0,
+                rule: 0,
+                start: 4,
+                end: 6,
+                spans: (0, 1),
+            }],
+            spans: vec![(4, 6)],
+        };
+        let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
+        s.replace_machine_codings(a, &run).unwrap();
+        s.replace_machine_codings(b, &run).unwrap();
+        // An older build's write: it counts in `commits` only.
+        s.conn
+            .execute_batch(
+                "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
+                 WHERE key = 'commits';",
+            )
+            .unwrap();
+        assert_eq!(s.replace_machine_codings(a, &run).unwrap(), 1);
+        assert_eq!(runs(&s).len(), 2);
+        s.write_batch(&[document("d1", "a.txt", &["p1xx", "p2"])])
+            .unwrap();
+        let c = s.coding_columns_split(None, i64::MAX).unwrap();
+        assert_eq!((c.start.clone(), c.end.clone()), (vec![6, 6], vec![8, 8]));
+    }
+
+    /// An archive of version 6 gets the table of document ranges, empty: the runs
+    /// made before are read whole when one of their documents moves.
+    #[test]
+    fn archive_of_schema_version_6_reads_its_runs_whole_when_a_document_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        let run = MachineCodings {
+            coder: "auto:x".into(),
+            passages: vec![("p2".into(), "d1".into())],
+            rules: vec![("k".into(), "r".into())],
+            rows: vec![MachineCoding {
+                passage: 0,
+                rule: 0,
+                start: 4,
+                end: 6,
+                spans: (0, 1),
+            }],
+            spans: vec![(4, 6)],
+        };
+        s.replace_machine_codings(("a", "1", "A", ""), &run)
+            .unwrap();
+        // The layout of version 6.
+        s.conn
+            .execute_batch(
+                "DROP TABLE machine_run_documents;
+                 DELETE FROM state WHERE key = 'documented_commits';
+                 UPDATE state SET value = '6' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(documented_commits(&s), commits(&s));
+        assert!(document_ranges(&s, "a").is_empty());
+        s.write_batch(&[document("d1", "a.txt", &["p1xx", "p2"])])
+            .unwrap();
+        let c = s.coding_columns_split(None, i64::MAX).unwrap();
+        assert_eq!((c.start.clone(), c.end.clone()), (vec![6], vec![8]));
     }
 
     #[test]
