@@ -1,7 +1,8 @@
 //! A read-only statement stepped through SQLite's C interface, for the loops
 //! where rusqlite's checked access per value (a type query, then a conversion,
 //! each through its own call) costs a third of the time: reading every coding,
-//! and autocoding's pass over every passage.
+//! autocoding's pass over every passage, and the pass over the machine codings
+//! of re-ingested documents.
 //!
 //! Reads only; it never writes and never outlives the connection it was
 //! prepared on.
