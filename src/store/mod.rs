@@ -773,15 +773,10 @@ impl Store {
     /// whole range is read when one of their documents is re-ingested).
     fn migrate_to_v7(&self) -> Result<(), StoreError> {
         self.migrate(6, |c| {
+            // Makes the new table (everything in the schema is made only if missing).
+            c.execute_batch(SCHEMA)?;
             c.execute_batch(
-                "CREATE TABLE IF NOT EXISTS machine_run_documents (
-                     document INTEGER NOT NULL,
-                     codebook INTEGER NOT NULL,
-                     first INTEGER NOT NULL,
-                     last INTEGER NOT NULL,
-                     PRIMARY KEY (document, codebook)
-                 ) WITHOUT ROWID;
-                 INSERT OR REPLACE INTO state(key, value)
+                "INSERT OR REPLACE INTO state(key, value)
                      SELECT 'documented_commits', value FROM state WHERE key = 'commits';
                  UPDATE state SET value = '7' WHERE key = 'schema_version';",
             )
@@ -1381,28 +1376,22 @@ impl Store {
                 // Normally each id is one more than the last; past the largest
                 // rowid SQLite picks free ones at random, so keep the bounds.
                 let rowid = tx.last_insert_rowid();
-                let widen = |r: (i64, i64), a: i64, b: i64| (r.0.min(a), r.1.max(b));
-                range = Some(range.map_or((rowid, rowid), |r| widen(r, rowid, rowid)));
+                range = Some(widen(range, (rowid, rowid)));
                 // Rows come passage by passage: a document's range is added to the
                 // map when the next document starts.
                 match &mut current {
-                    Some((doc, r)) if *doc == at.2 => *r = widen(*r, rowid, rowid),
+                    Some((doc, r)) if *doc == at.2 => *r = widen(Some(*r), (rowid, rowid)),
                     _ => {
-                        if let Some((doc, (a, b))) = current.take() {
-                            documents
-                                .entry(doc)
-                                .and_modify(|r| *r = widen(*r, a, b))
-                                .or_insert((a, b));
+                        if let Some((doc, r)) = current.replace((at.2, (rowid, rowid))) {
+                            let known = documents.get(&doc).copied();
+                            documents.insert(doc, widen(known, r));
                         }
-                        current = Some((at.2, (rowid, rowid)));
                     }
                 }
             }
-            if let Some((doc, (a, b))) = current {
-                documents
-                    .entry(doc)
-                    .and_modify(|r| *r = (r.0.min(a), r.1.max(b)))
-                    .or_insert((a, b));
+            if let Some((doc, r)) = current {
+                let known = documents.get(&doc).copied();
+                documents.insert(doc, widen(known, r));
             }
             tx.execute(
                 "DELETE FROM machine_run_documents WHERE codebook = ?1",
@@ -1957,6 +1946,17 @@ fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<(
     } else {
         vec![(i64::MIN, i64::MAX)]
     };
+    // Ranges may overlap (a document asked for twice, ids reused after a run's
+    // end was removed): each id is read once.
+    let mut ranges = ranges;
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.0 <= last.1.saturating_add(1) => last.1 = last.1.max(r.1),
+            _ => merged.push(r),
+        }
+    }
     let mut found = Vec::new();
     {
         let mut scan = scan::Scan::new(
@@ -1964,7 +1964,7 @@ fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<(
             "SELECT id, passage, start, \"end\", spans FROM codings
              WHERE id BETWEEN ?1 AND ?2 AND machine = 1",
         )?;
-        for (first, last) in ranges {
+        for (first, last) in merged {
             scan.reset()?;
             scan.bind_int(1, first)?;
             scan.bind_int(2, last)?;
@@ -1985,6 +1985,11 @@ fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<(
         shift_coding(&mut update, row, delta, document)?;
     }
     Ok(())
+}
+
+/// The smallest id range holding `range` (if any) and `more`.
+fn widen(range: Option<(i64, i64)>, more: (i64, i64)) -> (i64, i64) {
+    range.map_or(more, |r| (r.0.min(more.0), r.1.max(more.1)))
 }
 
 /// The spans of a coding as stored: none when the coding is one span from
@@ -2228,26 +2233,23 @@ mod tests {
             .collect()
     }
 
-    fn ranged_commits(s: &Store) -> u64 {
+    /// A counter kept in `state`.
+    fn counter(s: &Store, key: &str) -> u64 {
         s.conn
-            .query_row(
-                "SELECT value FROM state WHERE key = 'ranged_commits'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    fn commits(s: &Store) -> u64 {
-        s.conn
-            .query_row("SELECT value FROM state WHERE key = 'commits'", [], |r| {
+            .query_row("SELECT value FROM state WHERE key = ?1", [key], |r| {
                 r.get::<_, String>(0)
             })
             .unwrap()
             .parse()
             .unwrap()
+    }
+
+    fn ranged_commits(s: &Store) -> u64 {
+        counter(s, "ranged_commits")
+    }
+
+    fn commits(s: &Store) -> u64 {
+        counter(s, "commits")
     }
 
     #[test]
@@ -2878,6 +2880,24 @@ mod tests {
         assert!(plan.contains("human_codings_by_passage"), "{plan}");
     }
 
+    /// A run with one coding, of passage `passage` in document `document`, one
+    /// span from `start` to `start + 2`.
+    fn one_coding(passage: &str, document: &str, start: i64) -> MachineCodings {
+        MachineCodings {
+            coder: "auto:bok".into(),
+            passages: vec![(passage.into(), document.into())],
+            rules: vec![("k".into(), "r".into())],
+            rows: vec![MachineCoding {
+                passage: 0,
+                rule: 0,
+                start,
+                end: start + 2,
+                spans: (0, 1),
+            }],
+            spans: vec![(start, start + 2)],
+        }
+    }
+
     /// (document label, first, last) for each document range of codebook `book`.
     fn document_ranges(s: &Store, book: &str) -> Vec<(String, i64, i64)> {
         let mut q = s
@@ -2895,15 +2915,7 @@ mod tests {
     }
 
     fn documented_commits(s: &Store) -> u64 {
-        s.conn
-            .query_row(
-                "SELECT value FROM state WHERE key = 'documented_commits'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .unwrap()
-            .parse()
-            .unwrap()
+        counter(s, "documented_commits")
     }
 
     /// A run records, per document, the range of ids its codings of that document
@@ -2939,19 +2951,7 @@ mod tests {
         let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
         s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
             .unwrap();
-        let run = |start: i64| MachineCodings {
-            coder: "auto:bok".into(),
-            passages: vec![("p2".into(), "d1".into())],
-            rules: vec![("k".into(), "r".into())],
-            rows: vec![MachineCoding {
-                passage: 0,
-                rule: 0,
-                start,
-                end: start + 2,
-                spans: (0, 1),
-            }],
-            spans: vec![(start, start + 2)],
-        };
+        let run = |start: i64| one_coding("p2", "d1", start);
         let book = ("bok", "1", "Bok", "");
         s.replace_machine_codings(book, &run(4)).unwrap();
         // What a build of version 6 does on a rerun: its codings take other ids,
@@ -2999,19 +2999,7 @@ mod tests {
         let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
         s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
             .unwrap();
-        let run = MachineCodings {
-            coder: "auto:x".into(),
-            passages: vec![("p2".into(), "d1".into())],
-            rules: vec![("k".into(), "r".into())],
-            rows: vec![MachineCoding {
-                passage: 0,
-                rule: 0,
-                start: 4,
-                end: 6,
-                spans: (0, 1),
-            }],
-            spans: vec![(4, 6)],
-        };
+        let run = one_coding("p2", "d1", 4);
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
         s.replace_machine_codings(a, &run).unwrap();
         s.replace_machine_codings(b, &run).unwrap();
@@ -3039,19 +3027,7 @@ mod tests {
         let mut s = Store::open(&path).unwrap();
         s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
             .unwrap();
-        let run = MachineCodings {
-            coder: "auto:x".into(),
-            passages: vec![("p2".into(), "d1".into())],
-            rules: vec![("k".into(), "r".into())],
-            rows: vec![MachineCoding {
-                passage: 0,
-                rule: 0,
-                start: 4,
-                end: 6,
-                spans: (0, 1),
-            }],
-            spans: vec![(4, 6)],
-        };
+        let run = one_coding("p2", "d1", 4);
         s.replace_machine_codings(("a", "1", "A", ""), &run)
             .unwrap();
         // The layout of version 6.
@@ -3122,19 +3098,10 @@ mod tests {
             rule: None,
         })
         .unwrap();
-        let run = MachineCodings {
-            coder: "auto:bok".into(),
-            passages: vec![("p2".into(), "d1".into())],
-            rules: vec![("k".into(), "r".into())],
-            rows: vec![MachineCoding {
-                passage: 0,
-                rule: 0,
-                start: 4,
-                end: 6,
-                spans: (0, 2),
-            }],
-            spans: vec![(4, 5), (5, 6)],
-        };
+        // One coding of two spans.
+        let mut run = one_coding("p2", "d1", 4);
+        run.spans = vec![(4, 5), (5, 6)];
+        run.rows[0].spans = (0, 2);
         s.replace_machine_codings(("bok", "1", "Bok", ""), &run)
             .unwrap();
         s.write_batch(&[
