@@ -12,7 +12,10 @@ use crate::index::{DocumentFields, IndexUpdate, PassageFields, SearchIndex, FACE
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
 use crate::search::{self, marks, snippet};
-use crate::store::{MachineCoding, MachineCodings, NewCoding, NewDocument, PassageRow, Store};
+use crate::store::{
+    MachineCoding, MachineCodings, MachineRun, NewCoding, NewDocument, PassageRow, Store,
+    StoreError,
+};
 use crate::table::{build_columns, view_column, ColumnJob, LabelViews, TableBuilder};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -730,114 +733,127 @@ impl Project {
         progress: &mut dyn Progress,
         threads: usize,
     ) -> Result<AutocodeReport> {
+        self.autocode_in_batches(codebook, progress, threads, BatchCoder::BATCH_BYTES)
+    }
+
+    /// [`Project::autocode_with_threads`], reading passages in batches of about
+    /// `batch_bytes` of text.
+    fn autocode_in_batches(
+        &mut self,
+        codebook: &Codebook,
+        progress: &mut dyn Progress,
+        threads: usize,
+        batch_bytes: usize,
+    ) -> Result<AutocodeReport> {
         let _guard = lock(&self.root)?;
         let meta = self.store.metadata()?;
         let (_, total) = self.store.counts()?;
-        let coder = machine_coder(&codebook.meta.id);
-        let mut matchers = Matchers::new(codebook, threads);
-        let mut out = MachineCodings {
-            coder,
-            rules: (0..codebook.rule_count())
-                .map(|r| {
-                    let (code, rule) = codebook.rule_name(r);
-                    (code.to_string(), rule.to_string())
-                })
-                .collect(),
-            ..MachineCodings::default()
-        };
+        let mut coder = BatchCoder::new(codebook, &meta, threads, batch_bytes);
+        let uses_context = coder.uses_context;
+        // Passages are read on a connection of their own while the run's
+        // transaction writes the codings of each batch as it is coded; nothing
+        // is visible until the run commits, and a run that ends early (an error,
+        // Ctrl-C) is rolled back, leaving the earlier machine codings as they were.
+        let reader = self.store.passage_reader()?;
+        let m = &codebook.meta;
+        let mut run =
+            self.store
+                .begin_machine_run((&m.id, &m.version, &m.name, &codebook.source))?;
         let mut fired = vec![0u64; codebook.rule_count()];
         let mut report = AutocodeReport::default();
-        let mut cancelled = false;
-        let empty = BTreeMap::new();
-        let uses_context = codebook.uses_context();
-        // Passages are read in batches of about BATCH_BYTES of text; each batch is
-        // matched on every worker thread, and its hits become codings in passage
-        // order. A rule fires at most once on a passage, so each hit is one coding.
-        const BATCH_BYTES: usize = 8 << 20;
-        let mut batch = PassageBatch::default();
-        let mut code_batch = |batch: &mut PassageBatch,
-                              out: &mut MachineCodings,
-                              fired: &mut Vec<u64>,
-                              report: &mut AutocodeReport| {
-            let texts: Vec<&str> = batch.slots.iter().map(|p| batch.get(p.text)).collect();
-            let hits = if uses_context {
-                matchers.apply_all(&texts, &batch.contexts)
-            } else {
-                // Without `where` scopes every text gets the empty context
-                // (which allocates nothing).
-                let none = vec![Context::new(); texts.len()];
-                matchers.apply_all(&texts, &none)
+        // Writes a coded batch; false when the caller asked to stop.
+        let mut take =
+            |codings: &MachineCodings, passages: u64, run: &mut MachineRun| -> Result<bool> {
+                run.write(codings)?;
+                for r in &codings.rows {
+                    fired[r.rule as usize] += 1;
+                }
+                report.codings += codings.rows.len() as u64;
+                report.passages += passages;
+                Ok(progress.update(report.passages, total, "autocode"))
             };
-            let mut last = u32::MAX;
-            for hit in hits.rows() {
-                let p = &batch.slots[hit.text as usize];
-                if hit.text != last {
-                    last = hit.text;
-                    out.passages.push((
-                        batch.get(p.id).to_string(),
-                        batch.get(p.document_id).to_string(),
-                    ));
-                }
-                fired[hit.rule as usize] += 1;
-                let from = out.spans.len();
-                out.spans.extend(
-                    hits.spans(hit)
-                        .iter()
-                        .map(|&(a, b)| (p.start + a as i64, p.start + b as i64)),
-                );
-                let spans = &out.spans[from..];
-                out.rows.push(MachineCoding {
-                    passage: (out.passages.len() - 1) as u32,
-                    rule: hit.rule,
-                    start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
-                    end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
-                    spans: (from, out.spans.len()),
+        let cancelled = if coder.matchers.threads() > 1 {
+            // One thread reads and codes (the matching itself on every worker
+            // thread) while this one writes the batch before: writing a large
+            // run's codings takes about as long as finding them.
+            std::thread::scope(|s| -> Result<bool> {
+                let (to_writer, batches) = std::sync::mpsc::sync_channel::<CodedBatch>(1);
+                let coder = &mut coder;
+                let scanner = s.spawn(move || {
+                    let send = |c: &mut BatchCoder| {
+                        let n = c.code();
+                        to_writer.send(Ok((c.take(), n))).is_ok()
+                    };
+                    match reader.scan(uses_context, |p| Ok(!coder.push(&p) || send(coder))) {
+                        Ok(()) if coder.has_passages() => {
+                            send(coder);
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            let _ = to_writer.send(Err(e));
+                        }
+                    }
                 });
+                let mut outcome = Ok(false);
+                for batch in batches.iter() {
+                    match batch
+                        .map_err(Error::from)
+                        .and_then(|(c, n)| take(&c, n, &mut run))
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            outcome = Ok(true);
+                            break;
+                        }
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                }
+                // The reader stops at its next batch once nobody takes it.
+                drop(batches);
+                scanner
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                outcome
+            })?
+        } else {
+            let mut stopped: Option<Result<bool>> = None;
+            reader.scan(uses_context, |p| {
+                if coder.push(&p) {
+                    let n = coder.code();
+                    match take(&coder.out, n, &mut run) {
+                        Ok(true) => coder.out.clear(),
+                        other => {
+                            stopped = Some(other.map(|_| true));
+                            return Ok(false);
+                        }
+                    }
+                }
+                Ok(true)
+            })?;
+            drop(reader);
+            match stopped {
+                Some(r) => r?,
+                None if coder.has_passages() => {
+                    let n = coder.code();
+                    !take(&coder.out, n, &mut run)?
+                }
+                None => false,
             }
-            report.passages += batch.slots.len() as u64;
-            batch.clear();
         };
-        self.store.scan_passages(uses_context, |p| {
-            batch.push(&p, |c| {
-                let mut ctx: Context = meta.get(p.document_id).unwrap_or(&empty).clone();
-                ctx.insert("kind".into(), c.kind.to_string());
-                ctx.insert("document".into(), c.document.to_string());
-                if let Some(s) = c.speaker {
-                    ctx.insert("speaker".into(), s.to_string());
-                }
-                if let Some(s) = c.speaker_role {
-                    ctx.insert("speaker_role".into(), s.to_string());
-                }
-                ctx
-            });
-            if batch.text_bytes >= BATCH_BYTES {
-                code_batch(&mut batch, &mut out, &mut fired, &mut report);
-                if !progress.update(report.passages, total, "autocode") {
-                    cancelled = true;
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })?;
-        if !cancelled && !batch.slots.is_empty() {
-            code_batch(&mut batch, &mut out, &mut fired, &mut report);
-            if !progress.update(report.passages, total, "autocode") {
-                cancelled = true;
-            }
-        }
         if cancelled {
-            // Nothing was written: the earlier machine codings stay as they were.
+            // Nothing was committed: the earlier machine codings stay as they were.
             return Err(Error::Cancelled);
         }
-        let m = &codebook.meta;
-        report.replaced = self
-            .store
-            .replace_machine_codings((&m.id, &m.version, &m.name, &codebook.source), &out)?
-            as u64;
-        report.codings = out.rows.len() as u64;
+        report.replaced = run.finish()? as u64;
         for (r, n) in fired.iter().enumerate() {
             if *n > 0 {
-                *report.by_code.entry(out.rules[r].0.clone()).or_insert(0) += n;
+                *report
+                    .by_code
+                    .entry(codebook.rule_name(r).0.to_string())
+                    .or_insert(0) += n;
             }
         }
         for (i, n) in fired.iter().enumerate() {
@@ -1368,6 +1384,132 @@ impl Project {
     }
 }
 
+/// A batch's codings and how many passages it had, or why the passages could
+/// not be read.
+type CodedBatch = std::result::Result<(MachineCodings, u64), StoreError>;
+
+/// Reads passages into batches of about `batch_bytes` of text and
+/// codes each batch on every worker thread into machine codings, in passage
+/// order. A rule fires at most once on a passage, so each hit is one coding.
+struct BatchCoder<'a> {
+    matchers: Matchers<'a>,
+    meta: &'a BTreeMap<String, BTreeMap<String, String>>,
+    uses_context: bool,
+    batch: PassageBatch,
+    batch_bytes: usize,
+    /// The codings of the batches coded since the last [`BatchCoder::take`].
+    out: MachineCodings,
+    /// The empty contexts of a batch, when no rule has a `where` scope.
+    none: Vec<Context>,
+}
+
+impl<'a> BatchCoder<'a> {
+    /// What a run reads and codes at a time.
+    const BATCH_BYTES: usize = 8 << 20;
+
+    fn new(
+        codebook: &'a Codebook,
+        meta: &'a BTreeMap<String, BTreeMap<String, String>>,
+        threads: usize,
+        batch_bytes: usize,
+    ) -> BatchCoder<'a> {
+        BatchCoder {
+            matchers: Matchers::new(codebook, threads),
+            meta,
+            uses_context: codebook.uses_context(),
+            batch: PassageBatch::default(),
+            batch_bytes,
+            out: MachineCodings {
+                coder: machine_coder(&codebook.meta.id),
+                rules: (0..codebook.rule_count())
+                    .map(|r| {
+                        let (code, rule) = codebook.rule_name(r);
+                        (code.to_string(), rule.to_string())
+                    })
+                    .collect(),
+                ..MachineCodings::default()
+            },
+            none: Vec::new(),
+        }
+    }
+
+    /// Add a passage; true when the batch is full.
+    fn push(&mut self, p: &crate::store::PassageView<'_>) -> bool {
+        let meta = self.meta;
+        self.batch.push(p, |c| {
+            let mut ctx: Context = meta.get(p.document_id).cloned().unwrap_or_default();
+            ctx.insert("kind".into(), c.kind.to_string());
+            ctx.insert("document".into(), c.document.to_string());
+            if let Some(s) = c.speaker {
+                ctx.insert("speaker".into(), s.to_string());
+            }
+            if let Some(s) = c.speaker_role {
+                ctx.insert("speaker_role".into(), s.to_string());
+            }
+            ctx
+        });
+        self.batch.text_bytes >= self.batch_bytes
+    }
+
+    fn has_passages(&self) -> bool {
+        !self.batch.slots.is_empty()
+    }
+
+    /// Code the batch, adding its codings to `out`; returns how many passages
+    /// it had.
+    fn code(&mut self) -> u64 {
+        let batch = &mut self.batch;
+        let out = &mut self.out;
+        let texts: Vec<&str> = batch.slots.iter().map(|p| batch.get(p.text)).collect();
+        let hits = if self.uses_context {
+            self.matchers.apply_all(&texts, &batch.contexts)
+        } else {
+            // Without `where` scopes every text gets the empty context (which
+            // allocates nothing).
+            self.none.resize(texts.len(), Context::new());
+            self.matchers.apply_all(&texts, &self.none[..texts.len()])
+        };
+        let mut last = u32::MAX;
+        for hit in hits.rows() {
+            let p = &batch.slots[hit.text as usize];
+            if hit.text != last {
+                last = hit.text;
+                out.passages.push((
+                    batch.get(p.id).to_string(),
+                    batch.get(p.document_id).to_string(),
+                ));
+            }
+            let from = out.spans.len();
+            out.spans.extend(
+                hits.spans(hit)
+                    .iter()
+                    .map(|&(a, b)| (p.start + a as i64, p.start + b as i64)),
+            );
+            let spans = &out.spans[from..];
+            out.rows.push(MachineCoding {
+                passage: (out.passages.len() - 1) as u32,
+                rule: hit.rule,
+                start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
+                end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
+                spans: (from, out.spans.len()),
+            });
+        }
+        let n = batch.slots.len() as u64;
+        batch.clear();
+        n
+    }
+
+    /// The codings coded so far, leaving none.
+    fn take(&mut self) -> MachineCodings {
+        let empty = MachineCodings {
+            coder: self.out.coder.clone(),
+            rules: self.out.rules.clone(),
+            ..MachineCodings::default()
+        };
+        std::mem::replace(&mut self.out, empty)
+    }
+}
+
 /// Passages read for autocoding, kept in one reused buffer: each passage's id,
 /// document id and text are ranges of it, so a batch of thousands of passages
 /// costs no allocation once the buffer has grown.
@@ -1467,7 +1609,131 @@ fn write_batch(
 
 #[cfg(test)]
 mod tests {
-    use super::bulk_ingest;
+    use super::*;
+    use crate::progress::Silent;
+
+    /// An archive of the sample corpus, and its PD codebook.
+    fn sample() -> (tempfile::TempDir, Project, Codebook) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+        let sample = root.join("corpus-sample");
+        p.ingest(
+            std::slice::from_ref(&sample),
+            Some(&sample.join("metadata.csv")),
+            &mut Silent,
+        )
+        .unwrap();
+        let cb = Codebook::load(&sample.join("codebooks/pd.toml")).unwrap();
+        (dir, p, cb)
+    }
+
+    /// A machine coding: coder, passage, code, start, end, spans and rule.
+    type Coded = (String, String, String, i64, i64, String, Option<String>);
+
+    /// The machine codings in id order, without the time they were made.
+    fn machine_codings(p: &Project) -> Vec<Coded> {
+        p.store
+            .codings(Some("machine"))
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.coder,
+                    c.passage_id,
+                    c.code_id,
+                    c.start,
+                    c.end,
+                    c.spans,
+                    c.rule,
+                )
+            })
+            .collect()
+    }
+
+    /// A run writes each batch as it is coded (on a thread of its own when it
+    /// has more than one): however the passages are cut into batches, and on
+    /// however many threads, it writes what one batch on one thread writes.
+    #[test]
+    fn autocode_in_many_batches_on_any_threads_writes_what_one_batch_writes() {
+        let (_dir, mut p, cb) = sample();
+        let one = p
+            .autocode_in_batches(&cb, &mut Silent, 1, usize::MAX)
+            .unwrap();
+        let expected = machine_codings(&p);
+        assert!(expected.len() > 100, "{}", expected.len());
+        for (threads, bytes) in [(1, 4096), (2, 4096), (2, 1), (3, 20_000)] {
+            let mut updates = 0;
+            let mut count = |_: u64, _: u64, _: &str| {
+                updates += 1;
+                true
+            };
+            let r = p
+                .autocode_in_batches(&cb, &mut count, threads, bytes)
+                .unwrap();
+            assert_eq!(
+                (
+                    r.codings,
+                    r.passages,
+                    r.replaced,
+                    &r.by_code,
+                    &r.silent_rules
+                ),
+                (
+                    one.codings,
+                    one.passages,
+                    one.codings,
+                    &one.by_code,
+                    &one.silent_rules
+                ),
+                "{threads} threads, {bytes} bytes"
+            );
+            assert!(updates > 10, "{updates} progress updates");
+            assert_eq!(
+                machine_codings(&p),
+                expected,
+                "{threads} threads, {bytes} bytes"
+            );
+        }
+    }
+
+    /// Ctrl-C after some batches were written: the run is rolled back and the
+    /// codings of the codebook's previous run stay as they were.
+    #[test]
+    fn autocode_cancelled_after_batches_were_written_keeps_the_previous_run() {
+        let (_dir, mut p, cb) = sample();
+        p.autocode(&cb, &mut Silent).unwrap();
+        let expected = machine_codings(&p);
+        // The same codebook id, other rules: had the run been kept, every
+        // coding would be another.
+        let other = Codebook::parse(
+            &format!(
+                "format = 1\n[codebook]\nid = \"{}\"\nversion = \"2\"\n\
+                 [[code]]\nid = \"alt\"\nname = \"Alt\"\n  [[code.rule]]\n  query = \"og\"\n",
+                cb.meta.id
+            ),
+            false,
+            None,
+        )
+        .unwrap();
+        for threads in [1, 2] {
+            let mut updates = 0;
+            let mut stop = |_: u64, _: u64, _: &str| {
+                updates += 1;
+                updates < 3
+            };
+            let e = p
+                .autocode_in_batches(&other, &mut stop, threads, 4096)
+                .unwrap_err();
+            assert!(matches!(e, Error::Cancelled), "{e}");
+            assert_eq!(updates, 3);
+            assert_eq!(machine_codings(&p), expected, "{threads} threads");
+        }
+        // The archive takes the next run as usual.
+        let r = p.autocode_in_batches(&other, &mut Silent, 2, 4096).unwrap();
+        assert_eq!(r.replaced as usize, expected.len());
+        assert!(machine_codings(&p).iter().all(|c| c.2 == "alt"));
+    }
 
     #[test]
     fn bulk_ingest_when_many_batches_bring_much_next_to_what_is_stored() {

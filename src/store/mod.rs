@@ -288,6 +288,15 @@ pub struct MachineCodings {
     pub spans: Vec<(i64, i64)>,
 }
 
+impl MachineCodings {
+    /// Forget the codings, keeping the coder and the rules.
+    pub fn clear(&mut self) {
+        self.passages.clear();
+        self.rows.clear();
+        self.spans.clear();
+    }
+}
+
 /// One machine coding: indexes into [`MachineCodings`]'s lists.
 #[derive(Debug, Clone, Copy)]
 pub struct MachineCoding {
@@ -1133,48 +1142,20 @@ impl Store {
     pub fn scan_passages(
         &self,
         context: bool,
-        mut f: impl FnMut(PassageView<'_>) -> Result<bool, StoreError>,
+        f: impl FnMut(PassageView<'_>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        let sql = if context {
-            "SELECT p.id, p.document_id, p.start, p.\"end\", p.text, p.kind, d.key,
-                    p.speaker, p.speaker_role
-             FROM passages p JOIN documents d ON d.id = p.document_id ORDER BY p.rowid"
-        } else {
-            "SELECT id, document_id, start, \"end\", text FROM passages ORDER BY rowid"
-        };
-        let mut scan = scan::Scan::new(&self.conn, sql).map_err(|e| self.err(e))?;
-        while scan.step().map_err(|e| self.err(e))? {
-            let text = |i: i32, what: &str| -> Result<Option<&str>, StoreError> {
-                scan.text(i)
-                    .map(|t| {
-                        std::str::from_utf8(t)
-                            .map_err(|_| self.err(format!("a passage's {what} is not valid utf-8")))
-                    })
-                    .transpose()
-            };
-            let id = text(0, "id")?.unwrap_or_default();
-            let view = PassageView {
-                id,
-                document_id: text(1, "document id")?.unwrap_or_default(),
-                start: scan.int(2),
-                end: scan.int(3),
-                text: text(4, "text")?.unwrap_or_default(),
-                context: if context {
-                    Some(PassageContext {
-                        kind: text(5, "kind")?.unwrap_or_default(),
-                        document: text(6, "document key")?.unwrap_or_default(),
-                        speaker: text(7, "speaker")?,
-                        speaker_role: text(8, "speaker role")?,
-                    })
-                } else {
-                    None
-                },
-            };
-            if !f(view)? {
-                break;
-            }
-        }
-        Ok(())
+        scan_passages(&self.conn, &self.path, context, f)
+    }
+
+    /// A read-only connection of its own that scans passages as
+    /// [`Store::scan_passages`] does, on any thread, while this store's
+    /// connection writes (a machine-coding run reads the passages as it writes
+    /// their codings). It sees what was committed when a scan starts.
+    pub fn passage_reader(&self) -> Result<PassageReader, StoreError> {
+        Ok(PassageReader {
+            conn: self.open_helper().map_err(|e| self.err(e))?,
+            path: self.path.clone(),
+        })
     }
 
     /// Passages by rowid, in the order asked for (unknown rowids are skipped).
@@ -1208,6 +1189,22 @@ impl Store {
         codebook: (&str, &str, &str, &str),
         codings: &MachineCodings,
     ) -> Result<usize, StoreError> {
+        let mut run = self.begin_machine_run(codebook)?;
+        run.write(codings)?;
+        run.finish()
+    }
+
+    /// Start replacing every machine coding made with codebook `codebook.0` (any
+    /// version) and recording this version (id, version, name, source): the
+    /// previous run's codings are deleted at once, the new ones come in batches
+    /// ([`MachineRun::write`]), and nothing is visible to readers until
+    /// [`MachineRun::finish`] commits; a run dropped unfinished leaves the
+    /// archive as it was. Human codings are not touched: the statements only
+    /// ever select rows with machine = 1.
+    pub fn begin_machine_run(
+        &mut self,
+        codebook: (&str, &str, &str, &str),
+    ) -> Result<MachineRun<'_>, StoreError> {
         let (id, version, name, source) = codebook;
         let path = self.path.clone();
         let mk = |e: rusqlite::Error| StoreError {
@@ -1290,28 +1287,178 @@ impl Store {
                 )
                 .map_err(mk)?,
         };
-        {
+        let (book, book_version, now, known) = {
             let mut labels = LabelWriter::new(&tx).map_err(mk)?;
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
-                                         codebook, codebook_version, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(mk)?;
-            let (book, book_version, now) = (
+            (
                 labels.id(id).map_err(mk)?,
                 labels.id(version).map_err(mk)?,
                 labels.id(&now_iso()).map_err(mk)?,
+                labels.known,
+            )
+        };
+        Ok(MachineRun {
+            tx,
+            path,
+            removed,
+            book,
+            book_version,
+            now,
+            known,
+            rules: None,
+            json: String::new(),
+            range: None,
+            documents: Default::default(),
+            current: None,
+        })
+    }
+}
+
+/// A read-only connection for scanning passages (see [`Store::passage_reader`]).
+pub struct PassageReader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl PassageReader {
+    /// [`Store::scan_passages`] on this reader's connection.
+    pub fn scan(
+        &self,
+        context: bool,
+        f: impl FnMut(PassageView<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        scan_passages(&self.conn, &self.path, context, f)
+    }
+}
+
+fn scan_passages(
+    conn: &Connection,
+    path: &Path,
+    context: bool,
+    mut f: impl FnMut(PassageView<'_>) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let err = |e: &dyn fmt::Display| StoreError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let sql = if context {
+        "SELECT p.id, p.document_id, p.start, p.\"end\", p.text, p.kind, d.key,
+                p.speaker, p.speaker_role
+         FROM passages p JOIN documents d ON d.id = p.document_id ORDER BY p.rowid"
+    } else {
+        "SELECT id, document_id, start, \"end\", text FROM passages ORDER BY rowid"
+    };
+    let mut scan = scan::Scan::new(conn, sql).map_err(|e| err(&e))?;
+    while scan.step().map_err(|e| err(&e))? {
+        let text = |i: i32, what: &str| -> Result<Option<&str>, StoreError> {
+            scan.text(i)
+                .map(|t| {
+                    std::str::from_utf8(t)
+                        .map_err(|_| err(&format!("a passage's {what} is not valid utf-8")))
+                })
+                .transpose()
+        };
+        let id = text(0, "id")?.unwrap_or_default();
+        let view = PassageView {
+            id,
+            document_id: text(1, "document id")?.unwrap_or_default(),
+            start: scan.int(2),
+            end: scan.int(3),
+            text: text(4, "text")?.unwrap_or_default(),
+            context: if context {
+                Some(PassageContext {
+                    kind: text(5, "kind")?.unwrap_or_default(),
+                    document: text(6, "document key")?.unwrap_or_default(),
+                    speaker: text(7, "speaker")?,
+                    speaker_role: text(8, "speaker role")?,
+                })
+            } else {
+                None
+            },
+        };
+        if !f(view)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A machine-coding run being written, in one transaction of the store's
+/// connection (see [`Store::begin_machine_run`]). Batches come in the order
+/// the passages are stored, as a run reads them, so that each document's
+/// codings take one range of ids.
+pub struct MachineRun<'s> {
+    tx: Transaction<'s>,
+    path: PathBuf,
+    /// Codings of the previous run deleted.
+    removed: usize,
+    /// Label ids of the codebook, its version and the run's time.
+    book: i64,
+    book_version: i64,
+    now: i64,
+    /// Labels already looked up (coder, codes, rules, documents).
+    known: rustc_hash::FxHashMap<String, i64>,
+    /// By rule index: the label ids of its code and rule, once used. Every
+    /// batch of a run names the same rules.
+    rules: Option<Vec<Option<(i64, i64)>>>,
+    json: String,
+    /// The ids this run's codings take: consecutive, in one transaction; and
+    /// those of each document's codings (by its label id). The document being
+    /// written is `current`, added to `documents` when the next one starts.
+    range: Option<(i64, i64)>,
+    documents: rustc_hash::FxHashMap<i64, (i64, i64)>,
+    current: Option<(i64, (i64, i64))>,
+}
+
+impl MachineRun<'_> {
+    fn err(&self, message: impl fmt::Display) -> StoreError {
+        StoreError {
+            path: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Add a batch of the run's codings. A batch that fails leaves the run
+    /// unfinishable: drop it, and the archive stays as it was.
+    pub fn write(&mut self, codings: &MachineCodings) -> Result<(), StoreError> {
+        let rules = self
+            .rules
+            .get_or_insert_with(|| vec![None; codings.rules.len()]);
+        if rules.len() != codings.rules.len() {
+            let message = format!(
+                "a batch of machine codings names {} rules, the run's first named {}",
+                codings.rules.len(),
+                rules.len()
             );
-            let coder = labels.id(&codings.coder).map_err(mk)?;
-            // Labels of rules and passages are looked up when first used, so
-            // that rules which fired nowhere add none.
-            let mut rules: Vec<Option<(i64, i64)>> = vec![None; codings.rules.len()];
-            let bad = |what: &str, i: usize, n: usize| StoreError {
-                path: path.clone(),
-                message: format!("machine coding names {what} {i}, of {n}"),
-            };
+            return Err(self.err(message));
+        }
+        let mut rules = std::mem::take(rules);
+        let mut known = std::mem::take(&mut self.known);
+        let r = self.write_rows(codings, &mut rules, &mut known);
+        self.rules = Some(rules);
+        self.known = known;
+        r.map_err(|e| match e {
+            RowError::Sql(e) => self.err(e),
+            RowError::Bad(what, i, n) => {
+                self.err(format!("machine coding names {what} {i}, of {n}"))
+            }
+        })
+    }
+
+    fn write_rows(
+        &mut self,
+        codings: &MachineCodings,
+        rules: &mut [Option<(i64, i64)>],
+        known: &mut rustc_hash::FxHashMap<String, i64>,
+    ) -> Result<(), RowError> {
+        let mut labels = LabelWriter::new(&self.tx)?;
+        std::mem::swap(&mut labels.known, known);
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
+                                 codebook, codebook_version, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
+        )?;
+        let result = (|| {
+            let coder = labels.id(&codings.coder)?;
             // Passage ids are hashes: looked up in passage order, each would land
             // on another page of the labels' index. In the order of the ids, the
             // lookups (and the inserts of new ones) walk the index once.
@@ -1319,41 +1466,42 @@ impl Store {
             order.sort_unstable_by(|&a, &b| codings.passages[a].0.cmp(&codings.passages[b].0));
             let mut passage_labels = vec![0i64; codings.passages.len()];
             for i in order {
-                passage_labels[i] = labels.id_once(&codings.passages[i].0).map_err(mk)?;
+                passage_labels[i] = labels.id_once(&codings.passages[i].0)?;
             }
-            // What every row of the run shares is bound once (SQLite keeps
+            // What every row of the batch shares is bound once (SQLite keeps
             // bindings across executions); each row binds the rest.
-            stmt.raw_bind_parameter(7, coder).map_err(mk)?;
-            stmt.raw_bind_parameter(9, book).map_err(mk)?;
-            stmt.raw_bind_parameter(10, book_version).map_err(mk)?;
-            stmt.raw_bind_parameter(11, now).map_err(mk)?;
-            let mut json = String::new();
+            stmt.raw_bind_parameter(7, coder)?;
+            stmt.raw_bind_parameter(9, self.book)?;
+            stmt.raw_bind_parameter(10, self.book_version)?;
+            stmt.raw_bind_parameter(11, self.now)?;
             let mut at = (u32::MAX, 0, 0);
-            // The ids this run's codings take: consecutive, in one transaction;
-            // and those of each document's codings (by its label id).
-            let mut range: Option<(i64, i64)> = None;
-            let mut documents: rustc_hash::FxHashMap<i64, (i64, i64)> = Default::default();
-            let mut current: Option<(i64, (i64, i64))> = None;
             for r in &codings.rows {
                 if r.passage != at.0 {
                     let (_, document) =
-                        codings.passages.get(r.passage as usize).ok_or_else(|| {
-                            bad("passage", r.passage as usize, codings.passages.len())
-                        })?;
+                        codings
+                            .passages
+                            .get(r.passage as usize)
+                            .ok_or(RowError::Bad(
+                                "passage",
+                                r.passage as usize,
+                                codings.passages.len(),
+                            ))?;
                     at = (
                         r.passage,
                         passage_labels[r.passage as usize],
-                        labels.id(document).map_err(mk)?,
+                        labels.id(document)?,
                     );
                 }
-                let slot = rules
-                    .get_mut(r.rule as usize)
-                    .ok_or_else(|| bad("rule", r.rule as usize, codings.rules.len()))?;
+                let slot = rules.get_mut(r.rule as usize).ok_or(RowError::Bad(
+                    "rule",
+                    r.rule as usize,
+                    codings.rules.len(),
+                ))?;
                 let (code, rule) = match *slot {
                     Some(ids) => ids,
                     None => {
                         let (code, rule) = &codings.rules[r.rule as usize];
-                        let ids = (labels.id(code).map_err(mk)?, labels.id(rule).map_err(mk)?);
+                        let ids = (labels.id(code)?, labels.id(rule)?);
                         *slot = Some(ids);
                         ids
                     }
@@ -1361,66 +1509,102 @@ impl Store {
                 let spans = codings
                     .spans
                     .get(r.spans.0..r.spans.1)
-                    .ok_or_else(|| bad("spans ending at", r.spans.1, codings.spans.len()))?;
-                let mut bind = |stmt: &mut rusqlite::CachedStatement| -> rusqlite::Result<()> {
-                    stmt.raw_bind_parameter(1, at.1)?;
-                    stmt.raw_bind_parameter(2, at.2)?;
-                    stmt.raw_bind_parameter(3, code)?;
-                    stmt.raw_bind_parameter(4, r.start)?;
-                    stmt.raw_bind_parameter(5, r.end)?;
-                    stmt.raw_bind_parameter(6, stored_spans_in(spans, r.start, r.end, &mut json))?;
-                    stmt.raw_bind_parameter(8, rule)
-                };
-                bind(&mut stmt).map_err(mk)?;
-                stmt.raw_execute().map_err(mk)?;
+                    .ok_or(RowError::Bad(
+                        "spans ending at",
+                        r.spans.1,
+                        codings.spans.len(),
+                    ))?;
+                stmt.raw_bind_parameter(1, at.1)?;
+                stmt.raw_bind_parameter(2, at.2)?;
+                stmt.raw_bind_parameter(3, code)?;
+                stmt.raw_bind_parameter(4, r.start)?;
+                stmt.raw_bind_parameter(5, r.end)?;
+                stmt.raw_bind_parameter(6, stored_spans_in(spans, r.start, r.end, &mut self.json))?;
+                stmt.raw_bind_parameter(8, rule)?;
+                stmt.raw_execute()?;
                 // Normally each id is one more than the last; past the largest
                 // rowid SQLite picks free ones at random, so keep the bounds.
-                let rowid = tx.last_insert_rowid();
-                range = Some(widen(range, (rowid, rowid)));
+                let rowid = self.tx.last_insert_rowid();
+                self.range = Some(widen(self.range, (rowid, rowid)));
                 // Rows come passage by passage: a document's range is added to the
                 // map when the next document starts.
-                match &mut current {
+                match &mut self.current {
                     Some((doc, r)) if *doc == at.2 => *r = widen(Some(*r), (rowid, rowid)),
                     _ => {
-                        if let Some((doc, r)) = current.replace((at.2, (rowid, rowid))) {
-                            let known = documents.get(&doc).copied();
-                            documents.insert(doc, widen(known, r));
+                        if let Some((doc, r)) = self.current.replace((at.2, (rowid, rowid))) {
+                            let known = self.documents.get(&doc).copied();
+                            self.documents.insert(doc, widen(known, r));
                         }
                     }
                 }
             }
-            if let Some((doc, r)) = current {
-                let known = documents.get(&doc).copied();
-                documents.insert(doc, widen(known, r));
-            }
-            tx.execute(
+            Ok(())
+        })();
+        std::mem::swap(&mut labels.known, known);
+        result
+    }
+
+    /// Record the run's id ranges and commit; returns how many codings of the
+    /// previous run were replaced.
+    pub fn finish(mut self) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let mk = |e: rusqlite::Error| StoreError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        if let Some((doc, r)) = self.current.take() {
+            let known = self.documents.get(&doc).copied();
+            self.documents.insert(doc, widen(known, r));
+        }
+        let book = self.book;
+        self.tx
+            .execute(
                 "DELETE FROM machine_run_documents WHERE codebook = ?1",
                 [book],
             )
             .map_err(mk)?;
-            let mut add = tx
+        {
+            let mut add = self
+                .tx
                 .prepare(
                     "INSERT OR REPLACE INTO machine_run_documents(document, codebook, first, last)
                      VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(mk)?;
-            for (document, (first, last)) in documents {
+            for (document, (first, last)) in &self.documents {
                 add.execute(params![document, book, first, last])
                     .map_err(mk)?;
             }
-            match range {
-                Some((first, last)) => tx.execute(
-                    "INSERT OR REPLACE INTO machine_runs(codebook, first, last) VALUES (?1, ?2, ?3)",
-                    params![book, first, last],
-                ),
-                None => tx.execute("DELETE FROM machine_runs WHERE codebook = ?1", [book]),
-            }
-            .map_err(mk)?;
         }
-        commit(tx).map_err(mk)?;
-        Ok(removed)
+        match self.range {
+            Some((first, last)) => self.tx.execute(
+                "INSERT OR REPLACE INTO machine_runs(codebook, first, last) VALUES (?1, ?2, ?3)",
+                params![book, first, last],
+            ),
+            None => self
+                .tx
+                .execute("DELETE FROM machine_runs WHERE codebook = ?1", [book]),
+        }
+        .map_err(mk)?;
+        commit(self.tx).map_err(mk)?;
+        Ok(self.removed)
     }
+}
 
+/// Why a row of a machine run could not be written.
+enum RowError {
+    Sql(rusqlite::Error),
+    /// A coding names an entry its batch does not have: (what, index, entries).
+    Bad(&'static str, usize, usize),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        RowError::Sql(e)
+    }
+}
+
+impl Store {
     /// Add one human coding; returns its id. Machine codings come only from
     /// [`Store::replace_machine_codings`], which records the id range of each run.
     pub fn add_coding(&mut self, c: &NewCoding) -> Result<i64, StoreError> {
@@ -3162,5 +3346,176 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
         assert_eq!(commits(&s), 0);
         assert_eq!(rows(&s.coding_columns_split(None, 1).unwrap()).len(), 3);
+    }
+
+    /// A run of `passages` passages, seven to a document (`d0`, `d1`, …), as a
+    /// run reads them, each with `rules` codings.
+    fn run_by_document(passages: usize, rules: usize) -> MachineCodings {
+        let mut m = machine_run(passages, rules);
+        for (p, (passage, document)) in m.passages.iter_mut().enumerate() {
+            *document = format!("d{}", p / 7);
+            *passage = format!("{document}#p{p}");
+        }
+        m
+    }
+
+    /// `m` cut into batches of `per` passages, as a run codes them.
+    fn batches(m: &MachineCodings, per: usize) -> Vec<MachineCodings> {
+        let mut out: Vec<MachineCodings> = Vec::new();
+        for r in &m.rows {
+            let batch = r.passage as usize / per;
+            if out.len() <= batch {
+                out.resize_with(batch + 1, || MachineCodings {
+                    coder: m.coder.clone(),
+                    rules: m.rules.clone(),
+                    ..MachineCodings::default()
+                });
+            }
+            let b = &mut out[batch];
+            let first = batch * per;
+            b.passages = m.passages[first..(first + per).min(m.passages.len())].to_vec();
+            let from = b.spans.len();
+            b.spans.extend_from_slice(&m.spans[r.spans.0..r.spans.1]);
+            b.rows.push(MachineCoding {
+                passage: (r.passage as usize - first) as u32,
+                spans: (from, b.spans.len()),
+                ..*r
+            });
+        }
+        out
+    }
+
+    /// Everything a run leaves in the store: its codings (in id order, with
+    /// their ids) and its ranges.
+    type RunState = (
+        Vec<(i64, String, String, String, String)>,
+        Vec<(String, i64, i64)>,
+        (i64, i64),
+    );
+
+    fn run_state(s: &Store, book: &str) -> RunState {
+        let range = s
+            .conn
+            .query_row(
+                "SELECT first, last FROM machine_runs
+                 WHERE codebook = (SELECT id FROM labels WHERE value = ?1)",
+                [book],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap_or((0, 0));
+        (
+            rows(&s.coding_columns(None).unwrap()),
+            document_ranges(s, book),
+            range,
+        )
+    }
+
+    /// A run written in batches, a document's passages split between two of
+    /// them, stores what the same run written at once stores: the same rows
+    /// with the same ids, and the same ranges.
+    #[test]
+    fn a_run_written_in_batches_stores_what_it_stores_written_at_once() {
+        let book = ("a", "1", "A", "");
+        let whole = run_by_document(30, 3);
+        let (_d1, mut at_once) = store_with_codings(2);
+        at_once.replace_machine_codings(book, &whole).unwrap();
+        let expected = run_state(&at_once, "a");
+        assert_eq!(expected.0.len(), 2 + 90);
+        assert_eq!(expected.1.len(), 5);
+        for per in [1, 4, 10, 30] {
+            let (_d2, mut s) = store_with_codings(2);
+            let mut run = s.begin_machine_run(book).unwrap();
+            for b in batches(&whole, per) {
+                run.write(&b).unwrap();
+            }
+            assert_eq!(run.finish().unwrap(), 0);
+            assert_eq!(run_state(&s, "a"), expected, "{per} passages a batch");
+            assert_eq!(documented_commits(&s), commits(&s));
+        }
+    }
+
+    /// A run that ends before it is finished (an error, Ctrl-C, a crash) leaves
+    /// the previous run's codings and ranges as they were, and a later run
+    /// replaces them as usual.
+    #[test]
+    fn a_run_dropped_before_it_finishes_changes_nothing() {
+        let book = ("a", "1", "A", "");
+        let (_dir, mut s) = store_with_codings(2);
+        s.replace_machine_codings(book, &run_by_document(20, 2))
+            .unwrap();
+        let before = run_state(&s, "a");
+        let commits_before = commits(&s);
+        {
+            let mut run = s.begin_machine_run(book).unwrap();
+            run.write(&batches(&run_by_document(30, 3), 10)[0]).unwrap();
+        }
+        assert_eq!(run_state(&s, "a"), before);
+        assert_eq!(commits(&s), commits_before);
+        assert_eq!(
+            s.replace_machine_codings(book, &run_by_document(30, 3))
+                .unwrap(),
+            40
+        );
+        assert_eq!(run_state(&s, "a").0.len(), 2 + 90);
+    }
+
+    /// Every batch of a run codes with the run's codebook: one that names
+    /// another number of rules is refused, and the run can still be dropped.
+    #[test]
+    fn a_batch_with_other_rules_than_its_run_is_refused() {
+        let book = ("a", "1", "A", "");
+        let (_dir, mut s) = store_with_codings(2);
+        s.replace_machine_codings(book, &run_by_document(7, 2))
+            .unwrap();
+        let before = run_state(&s, "a");
+        {
+            let mut run = s.begin_machine_run(book).unwrap();
+            run.write(&run_by_document(7, 2)).unwrap();
+            let e = run.write(&run_by_document(7, 3)).unwrap_err();
+            assert!(
+                e.message.contains("names 3 rules, the run's first named 2"),
+                "{e}"
+            );
+        }
+        assert_eq!(run_state(&s, "a"), before);
+    }
+
+    /// The passage reader sees what the store's own scan sees, also while a
+    /// machine run holds the store's connection.
+    #[test]
+    fn a_passage_reader_scans_while_a_run_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[
+            document("d1", "a.txt", &["p1", "p2"]),
+            document("d2", "b.txt", &["p3"]),
+        ])
+        .unwrap();
+        let row = |p: PassageView<'_>| {
+            (
+                p.id.to_string(),
+                p.document_id.to_string(),
+                p.text.to_string(),
+            )
+        };
+        let mut own = Vec::new();
+        s.scan_passages(false, |p| {
+            own.push(row(p));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(own.len(), 3);
+        let reader = s.passage_reader().unwrap();
+        let mut run = s.begin_machine_run(("a", "1", "A", "")).unwrap();
+        run.write(&one_coding("p2", "d1", 4)).unwrap();
+        let mut read = Vec::new();
+        reader
+            .scan(false, |p| {
+                read.push(row(p));
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(read, own);
+        run.finish().unwrap();
     }
 }
