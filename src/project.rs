@@ -750,104 +750,143 @@ impl Project {
         let (_, total) = self.store.counts()?;
         let mut coder = BatchCoder::new(codebook, &meta, threads, batch_bytes);
         let uses_context = coder.uses_context;
+        let m = &codebook.meta;
+        let book = (&*m.id, &*m.version, &*m.name, &*codebook.source);
+        let mut fired = vec![0u64; codebook.rule_count()];
+        let mut report = AutocodeReport::default();
         // Passages are read on a connection of their own while the run's
         // transaction writes the codings of each batch as it is coded; nothing
         // is visible until the run commits, and a run that ends early (an error,
         // Ctrl-C) is rolled back, leaving the earlier machine codings as they were.
-        let reader = self.store.passage_reader()?;
-        let m = &codebook.meta;
-        let mut run =
-            self.store
-                .begin_machine_run((&m.id, &m.version, &m.name, &codebook.source))?;
-        let mut fired = vec![0u64; codebook.rule_count()];
-        let mut report = AutocodeReport::default();
-        // Writes a coded batch; false when the caller asked to stop.
-        let mut take =
-            |codings: &MachineCodings, passages: u64, run: &mut MachineRun| -> Result<bool> {
-                run.write(codings)?;
-                for r in &codings.rows {
-                    fired[r.rule as usize] += 1;
-                }
-                report.codings += codings.rows.len() as u64;
-                report.passages += passages;
-                Ok(progress.update(report.passages, total, "autocode"))
-            };
-        let cancelled = if coder.matchers.threads() > 1 {
-            // One thread reads and codes (the matching itself on every worker
-            // thread) while this one writes the batch before: writing a large
-            // run's codings takes about as long as finding them.
-            std::thread::scope(|s| -> Result<bool> {
-                let (to_writer, batches) = std::sync::mpsc::sync_channel::<CodedBatch>(1);
-                let coder = &mut coder;
-                let scanner = s.spawn(move || {
-                    let send = |c: &mut BatchCoder| {
-                        let n = c.code();
-                        to_writer.send(Ok((c.take(), n))).is_ok()
-                    };
-                    match reader.scan(uses_context, |p| Ok(!coder.push(&p) || send(coder))) {
-                        Ok(()) if coder.has_passages() => {
-                            send(coder);
-                        }
-                        Ok(()) => {}
-                        Err(e) => {
-                            let _ = to_writer.send(Err(e));
-                        }
+        let cancelled = match self.store.passage_reader()? {
+            Some(reader) => {
+                let mut run = self.store.begin_machine_run(book)?;
+                // Writes a coded batch; false when the caller asked to stop.
+                let mut take = |codings: &MachineCodings,
+                                passages: u64,
+                                run: &mut MachineRun|
+                 -> Result<bool> {
+                    run.write(codings)?;
+                    for r in &codings.rows {
+                        fired[r.rule as usize] += 1;
                     }
-                });
-                let mut outcome = Ok(false);
-                for batch in batches.iter() {
-                    match batch
-                        .map_err(Error::from)
-                        .and_then(|(c, n)| take(&c, n, &mut run))
-                    {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            outcome = Ok(true);
-                            break;
+                    report.codings += codings.rows.len() as u64;
+                    report.passages += passages;
+                    Ok(progress.update(report.passages, total, "autocode"))
+                };
+                let cancelled = if coder.matchers.threads() > 1 {
+                    // One thread reads and codes (the matching itself on every
+                    // worker thread) while this one writes the batch before:
+                    // writing a large run's codings takes about as long as
+                    // finding them. The hand-over waits for both, so at most
+                    // two coded batches exist at a time.
+                    std::thread::scope(|s| -> Result<bool> {
+                        let (to_writer, batches) = std::sync::mpsc::sync_channel::<CodedBatch>(0);
+                        let coder = &mut coder;
+                        let scanner = s.spawn(move || {
+                            let send = |c: &mut BatchCoder| {
+                                let n = c.code();
+                                to_writer.send(Ok((c.take(), n))).is_ok()
+                            };
+                            match reader.scan(uses_context, |p| Ok(!coder.push(&p) || send(coder)))
+                            {
+                                Ok(()) if coder.has_passages() => {
+                                    send(coder);
+                                }
+                                Ok(()) => {}
+                                Err(e) => {
+                                    let _ = to_writer.send(Err(e));
+                                }
+                            }
+                        });
+                        let mut outcome = Ok(false);
+                        for batch in batches.iter() {
+                            match batch
+                                .map_err(Error::from)
+                                .and_then(|(c, n)| take(&c, n, &mut run))
+                            {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    outcome = Ok(true);
+                                    break;
+                                }
+                                Err(e) => {
+                                    outcome = Err(e);
+                                    break;
+                                }
+                            }
                         }
-                        Err(e) => {
-                            outcome = Err(e);
-                            break;
+                        // The reader stops at its next batch once nobody takes it.
+                        drop(batches);
+                        scanner
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        outcome
+                    })?
+                } else {
+                    let mut stopped: Option<Result<bool>> = None;
+                    reader.scan(uses_context, |p| {
+                        if coder.push(&p) {
+                            let n = coder.code();
+                            match take(&coder.out, n, &mut run) {
+                                Ok(true) => coder.out.clear(),
+                                other => {
+                                    stopped = Some(other.map(|_| true));
+                                    return Ok(false);
+                                }
+                            }
                         }
+                        Ok(true)
+                    })?;
+                    drop(reader);
+                    match stopped {
+                        Some(r) => r?,
+                        None if coder.has_passages() => {
+                            let n = coder.code();
+                            !take(&coder.out, n, &mut run)?
+                        }
+                        None => false,
                     }
+                };
+                if !cancelled {
+                    report.replaced = run.finish()? as u64;
                 }
-                // The reader stops at its next batch once nobody takes it.
-                drop(batches);
-                scanner
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                outcome
-            })?
-        } else {
-            let mut stopped: Option<Result<bool>> = None;
-            reader.scan(uses_context, |p| {
-                if coder.push(&p) {
-                    let n = coder.code();
-                    match take(&coder.out, n, &mut run) {
-                        Ok(true) => coder.out.clear(),
-                        other => {
-                            stopped = Some(other.map(|_| true));
+                cancelled
+            }
+            None => {
+                // Without WAL, reading and writing cannot overlap: every batch is
+                // coded first, and the codings are written at the end.
+                let mut stopped = false;
+                self.store.scan_passages(uses_context, |p| {
+                    if coder.push(&p) {
+                        report.passages += coder.code();
+                        if !progress.update(report.passages, total, "autocode") {
+                            stopped = true;
                             return Ok(false);
                         }
                     }
+                    Ok(true)
+                })?;
+                if !stopped && coder.has_passages() {
+                    report.passages += coder.code();
+                    stopped = !progress.update(report.passages, total, "autocode");
                 }
-                Ok(true)
-            })?;
-            drop(reader);
-            match stopped {
-                Some(r) => r?,
-                None if coder.has_passages() => {
-                    let n = coder.code();
-                    !take(&coder.out, n, &mut run)?
+                if !stopped {
+                    let mut run = self.store.begin_machine_run(book)?;
+                    run.write(&coder.out)?;
+                    report.replaced = run.finish()? as u64;
+                    for r in &coder.out.rows {
+                        fired[r.rule as usize] += 1;
+                    }
+                    report.codings = coder.out.rows.len() as u64;
                 }
-                None => false,
+                stopped
             }
         };
         if cancelled {
             // Nothing was committed: the earlier machine codings stay as they were.
             return Err(Error::Cancelled);
         }
-        report.replaced = run.finish()? as u64;
         for (r, n) in fired.iter().enumerate() {
             if *n > 0 {
                 *report
@@ -1695,6 +1734,57 @@ mod tests {
                 "{threads} threads, {bytes} bytes"
             );
         }
+    }
+
+    /// A passage that cannot be read (its text is not UTF-8) ends the run with
+    /// an error naming it, whichever thread read it, and the codebook's previous
+    /// run stays as it was.
+    #[test]
+    fn autocode_that_cannot_read_a_passage_keeps_the_previous_run() {
+        let (_dir, mut p, cb) = sample();
+        p.autocode(&cb, &mut Silent).unwrap();
+        let expected = machine_codings(&p);
+        p.store.execute_for_test(
+            "UPDATE passages SET text = CAST(x'ff' AS TEXT)
+             WHERE rowid = (SELECT max(rowid) FROM passages)",
+        );
+        for threads in [1, 2] {
+            let e = p
+                .autocode_in_batches(&cb, &mut Silent, threads, 4096)
+                .unwrap_err();
+            assert!(e.to_string().contains("text is not valid utf-8"), "{e}");
+            assert!(e.to_string().contains("store.sqlite"), "{e}");
+            assert_eq!(machine_codings(&p), expected, "{threads} threads");
+        }
+    }
+
+    /// Without WAL (a file system without shared memory) passages cannot be read
+    /// while the run writes: everything is coded first, and the codings are
+    /// the same.
+    #[test]
+    fn autocode_without_wal_writes_the_same_codings() {
+        let (_dir, mut p, cb) = sample();
+        p.autocode_in_batches(&cb, &mut Silent, 2, 4096).unwrap();
+        let expected = machine_codings(&p);
+        p.store.set_journal_mode("DELETE");
+        for threads in [1, 2] {
+            let r = p
+                .autocode_in_batches(&cb, &mut Silent, threads, 4096)
+                .unwrap();
+            assert_eq!(r.codings as usize, expected.len());
+            assert_eq!(r.replaced as usize, expected.len());
+            assert_eq!(machine_codings(&p), expected, "{threads} threads");
+        }
+        let mut updates = 0;
+        let mut stop = |_: u64, _: u64, _: &str| {
+            updates += 1;
+            updates < 3
+        };
+        assert!(matches!(
+            p.autocode_in_batches(&cb, &mut stop, 1, 4096),
+            Err(Error::Cancelled)
+        ));
+        assert_eq!(machine_codings(&p), expected);
     }
 
     /// Ctrl-C after some batches were written: the run is rolled back and the

@@ -1150,12 +1150,37 @@ impl Store {
     /// A read-only connection of its own that scans passages as
     /// [`Store::scan_passages`] does, on any thread, while this store's
     /// connection writes (a machine-coding run reads the passages as it writes
-    /// their codings). It sees what was committed when a scan starts.
-    pub fn passage_reader(&self) -> Result<PassageReader, StoreError> {
-        Ok(PassageReader {
+    /// their codings). It sees what was committed when a scan starts. `None`
+    /// when the archive is not in WAL mode (a file system without shared
+    /// memory): there a reader would keep the writer from spilling its pages.
+    pub fn passage_reader(&self) -> Result<Option<PassageReader>, StoreError> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(None);
+        }
+        Ok(Some(PassageReader {
             conn: self.open_helper().map_err(|e| self.err(e))?,
             path: self.path.clone(),
-        })
+        }))
+    }
+
+    /// Set the journal mode of this store's connection (tests of what happens
+    /// without WAL).
+    #[cfg(test)]
+    pub(crate) fn set_journal_mode(&self, mode: &str) {
+        let _: String = self
+            .conn
+            .query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))
+            .unwrap();
+    }
+
+    /// Run SQL on this store's connection (tests that damage an archive).
+    #[cfg(test)]
+    pub(crate) fn execute_for_test(&self, sql: &str) {
+        self.conn.execute_batch(sql).unwrap();
     }
 
     /// Passages by rowid, in the order asked for (unknown rowids are skipped).
@@ -1309,6 +1334,7 @@ impl Store {
             range: None,
             documents: Default::default(),
             current: None,
+            failed: false,
         })
     }
 }
@@ -1407,6 +1433,8 @@ pub struct MachineRun<'s> {
     range: Option<(i64, i64)>,
     documents: rustc_hash::FxHashMap<i64, (i64, i64)>,
     current: Option<(i64, (i64, i64))>,
+    /// A batch failed: part of it may be written, so the run cannot go on.
+    failed: bool,
 }
 
 impl MachineRun<'_> {
@@ -1417,9 +1445,29 @@ impl MachineRun<'_> {
         }
     }
 
+    /// Refuse to go on after a failed batch, or when the transaction is gone
+    /// (SQLite ends it by itself on some errors, a full disk for one).
+    fn check_usable(&self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(self.err("a batch of this machine-coding run failed; the run cannot go on"));
+        }
+        if self.tx.is_autocommit() {
+            return Err(self.err("the machine-coding run's transaction has ended"));
+        }
+        Ok(())
+    }
+
     /// Add a batch of the run's codings. A batch that fails leaves the run
-    /// unfinishable: drop it, and the archive stays as it was.
+    /// unfinishable (both this and [`MachineRun::finish`] refuse from then
+    /// on): drop it, and the archive stays as it was.
     pub fn write(&mut self, codings: &MachineCodings) -> Result<(), StoreError> {
+        self.check_usable()?;
+        let r = self.write_batch(codings);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn write_batch(&mut self, codings: &MachineCodings) -> Result<(), StoreError> {
         let rules = self
             .rules
             .get_or_insert_with(|| vec![None; codings.rules.len()]);
@@ -1547,6 +1595,7 @@ impl MachineRun<'_> {
     /// Record the run's id ranges and commit; returns how many codings of the
     /// previous run were replaced.
     pub fn finish(mut self) -> Result<usize, StoreError> {
+        self.check_usable()?;
         let path = self.path.clone();
         let mk = |e: rusqlite::Error| StoreError {
             path: path.clone(),
@@ -1605,8 +1654,9 @@ impl From<rusqlite::Error> for RowError {
 }
 
 impl Store {
-    /// Add one human coding; returns its id. Machine codings come only from
-    /// [`Store::replace_machine_codings`], which records the id range of each run.
+    /// Add one human coding; returns its id. Machine codings come only from a
+    /// machine-coding run ([`Store::begin_machine_run`]), which records the id
+    /// ranges it writes.
     pub fn add_coding(&mut self, c: &NewCoding) -> Result<i64, StoreError> {
         let path = self.path.clone();
         if c.machine {
@@ -3476,8 +3526,49 @@ mod tests {
                 e.message.contains("names 3 rules, the run's first named 2"),
                 "{e}"
             );
+            // From a failed batch on, the run is over.
+            let e = run.write(&run_by_document(7, 2)).unwrap_err();
+            assert!(e.message.contains("cannot go on"), "{e}");
+            let e = run.finish().unwrap_err();
+            assert!(e.message.contains("cannot go on"), "{e}");
         }
         assert_eq!(run_state(&s, "a"), before);
+    }
+
+    /// A batch that fails halfway has written its first rows: the run cannot
+    /// be finished, and dropping it leaves the previous run as it was.
+    #[test]
+    fn a_run_whose_batch_failed_halfway_cannot_be_finished() {
+        let book = ("a", "1", "A", "");
+        let (dir, mut s) = store_with_codings(2);
+        s.replace_machine_codings(book, &run_by_document(7, 2))
+            .unwrap();
+        let before = run_state(&s, "a");
+        let mut bad = run_by_document(7, 2);
+        bad.rows[3].passage = 99;
+        {
+            let mut run = s.begin_machine_run(book).unwrap();
+            let e = run.write(&bad).unwrap_err();
+            assert!(
+                e.message.contains("machine coding names passage 99, of 7"),
+                "{e}"
+            );
+            assert_eq!(e.path, dir.path().join("store.sqlite"));
+            let e = run.finish().unwrap_err();
+            assert!(e.message.contains("cannot go on"), "{e}");
+        }
+        assert_eq!(run_state(&s, "a"), before);
+    }
+
+    /// Without WAL a reader's lock would keep a writer from spilling its pages,
+    /// so there is no passage reader then.
+    #[test]
+    fn there_is_no_passage_reader_without_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        assert!(s.passage_reader().unwrap().is_some());
+        s.set_journal_mode("DELETE");
+        assert!(s.passage_reader().unwrap().is_none());
     }
 
     /// The passage reader sees what the store's own scan sees, also while a
@@ -3505,7 +3596,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(own.len(), 3);
-        let reader = s.passage_reader().unwrap();
+        let reader = s.passage_reader().unwrap().unwrap();
         let mut run = s.begin_machine_run(("a", "1", "A", "")).unwrap();
         run.write(&one_coding("p2", "d1", 4)).unwrap();
         let mut read = Vec::new();
