@@ -323,6 +323,9 @@ class Project:
 
         Replaces this codebook's earlier machine codings; human codings are never
         touched. Every coding records the rule that fired and the spans it matched.
+        The run is one transaction: its codings appear together when it ends, and
+        an error or Ctrl-C leaves the earlier ones as they were. Memory stays at a
+        few batches of passages whatever the archive's size.
         ``threads``: matching threads (default one per core, at most 8); the codings
         are the same for any number.
         """
