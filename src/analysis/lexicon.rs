@@ -31,6 +31,27 @@ pub struct Lexicon {
     lemmas: &'static str,
     nn: FxHashMap<&'static str, Vec<&'static str>>,
     nn_lemmas: FxHashSet<&'static str>,
+    /// Every prefix of a key of `nn` or a member of `nn_lemmas` (the empty one
+    /// included): a string outside it starts no entry of either.
+    nn_prefixes: FxHashSet<&'static str>,
+}
+
+/// What one walk of a string through the bokmål FST tells: how many of its
+/// leading bytes some form starts with, and its value when it is a form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// The length of the longest prefix of the string that is a prefix of
+    /// some bokmål form: no form starts with a longer prefix of it.
+    pub len: usize,
+    packed: u64,
+}
+
+impl Reach {
+    /// Whether some bokmål form may begin with the first `n` bytes of the
+    /// string walked (certainly none does when this is false).
+    pub fn may_start(&self, n: usize) -> bool {
+        n <= self.len
+    }
 }
 
 impl Lexicon {
@@ -62,8 +83,14 @@ impl Lexicon {
                     nn_lemmas.insert(nb);
                 }
             }
+            let mut nn_prefixes = FxHashSet::default();
+            for word in nn.keys().chain(nn_lemmas.iter()) {
+                nn_prefixes.extend(word.char_indices().map(|(i, _)| &word[..i]));
+                nn_prefixes.insert(*word);
+            }
             Lexicon {
                 forms,
+                nn_prefixes,
                 // The blob was written from valid UTF-8 strings by build.rs.
                 lemmas: std::str::from_utf8(LEMMAS).expect("lemma blob is utf-8"),
                 nn,
@@ -87,11 +114,53 @@ impl Lexicon {
     /// Bokmål lemmas of a lower-case word form (at most three: the form itself
     /// when it is a lemma, then nouns, verbs and the rest).
     pub fn bokmal(&self, form: &str) -> impl Iterator<Item = Lemma> + '_ {
-        let packed = self.forms.get(form.as_bytes()).unwrap_or(0);
+        self.lemmas_of(self.forms.get(form.as_bytes()).unwrap_or(0))
+    }
+
+    /// [`Lexicon::bokmal`] of the string a [`Reach`] was taken of.
+    pub fn bokmal_reached(&self, reach: Reach) -> impl Iterator<Item = Lemma> + '_ {
+        self.lemmas_of(reach.packed)
+    }
+
+    fn lemmas_of(&self, packed: u64) -> impl Iterator<Item = Lemma> + '_ {
         (0..3)
             .map(move |k| (packed >> (21 * k)) & 0x1f_ffff)
             .filter(|v| *v != 0)
             .map(move |v| self.lemma(v - 1))
+    }
+
+    /// Walks `s` through the bokmål FST once: its value if it is a form, and
+    /// how far some form shares its beginning. The compound splitter and the
+    /// nynorsk rules try many strings that end differently after a common
+    /// beginning; when no form starts with that beginning, none of them needs
+    /// a lookup of its own.
+    pub fn reach(&self, s: &str) -> Reach {
+        let fst = self.forms.as_fst();
+        let mut node = fst.root();
+        let mut out = fst::raw::Output::zero();
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            let Some(t) = node.find_input(b) else {
+                return Reach { len: i, packed: 0 };
+            };
+            let t = node.transition(t);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+        }
+        let packed = if node.is_final() {
+            out.cat(node.final_output()).value()
+        } else {
+            0
+        };
+        Reach {
+            len: s.len(),
+            packed,
+        }
+    }
+
+    /// Whether some key of the nynorsk variant table, or some lemma it gives,
+    /// may begin with `s` (certainly none does when this is false).
+    pub fn nynorsk_may_start(&self, s: &str) -> bool {
+        self.nn_prefixes.contains(s)
     }
 
     /// The bokmål lemma(s) our variant table gives for a nynorsk form.
@@ -108,9 +177,27 @@ impl Lexicon {
     /// [`Lexicon::lemma_pos`] with the lemma's text as the lexicon keeps it (equal to
     /// `word`), so that callers can hold on to it without a copy.
     pub fn lemma_entry(&self, word: &str) -> Option<(&'static str, u8)> {
+        self.lemma_entry_with(word, true, true)
+    }
+
+    /// [`Lexicon::lemma_entry`], told whether the bokmål FST and the nynorsk
+    /// table can hold `word` at all (from a [`Reach`] and
+    /// [`Lexicon::nynorsk_may_start`] of a prefix of it); what cannot is not
+    /// looked up.
+    pub fn lemma_entry_with(
+        &self,
+        word: &str,
+        bokmal: bool,
+        nynorsk: bool,
+    ) -> Option<(&'static str, u8)> {
         let mut found = None;
         let mut pos = 0;
-        for l in self.bokmal(word) {
+        let packed = if bokmal {
+            self.forms.get(word.as_bytes()).unwrap_or(0)
+        } else {
+            0
+        };
+        for l in self.lemmas_of(packed) {
             if l.text == word {
                 found = Some(l.text);
                 pos |= l.pos;
@@ -120,6 +207,7 @@ impl Lexicon {
             // A lemma without part-of-speech flags counts as none (the nynorsk
             // table is asked next).
             Some(text) if pos != 0 => Some((text, pos)),
+            _ if !nynorsk => None,
             _ => self.nn_lemmas.get(word).map(|&text| (text, POS_NOUN)),
         }
     }
@@ -148,5 +236,49 @@ mod tests {
         assert_eq!(l, vec!["tjeneste"]);
         assert_eq!(lex.lemma_pos("barnevern"), Some(POS_NOUN));
         assert_eq!(lex.bokmal("xyzzyq").count(), 0);
+    }
+
+    /// Whether some bokmål form begins with `prefix`.
+    fn fst_has_prefix(lex: &Lexicon, prefix: &str) -> bool {
+        use fst::{IntoStreamer, Streamer};
+        let mut s = lex.forms.range().ge(prefix).into_stream();
+        s.next()
+            .is_some_and(|(k, _)| k.starts_with(prefix.as_bytes()))
+    }
+
+    #[test]
+    fn a_reach_is_exactly_how_far_some_form_shares_a_word_s_beginning() {
+        let lex = Lexicon::get();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/corpus-sample/intervjuer/barnevern-sorodal.txt"
+        ))
+        .expect("the sample interview is part of the repository");
+        let mut words: Vec<String> = crate::analysis::words(&text).map(|w| w.lower).collect();
+        words.extend(
+            [
+                "ungdommene",
+                "tenestene",
+                "barnevernstjenesten",
+                "xyzzyq",
+                "kommunane",
+                "ø",
+                "",
+            ]
+            .map(String::from),
+        );
+        for w in &words {
+            let r = lex.reach(w);
+            assert_eq!(r.packed, lex.forms.get(w.as_bytes()).unwrap_or(0), "{w}");
+            assert!(r.len <= w.len());
+            assert!(fst_has_prefix(lex, &w[..0]));
+            for n in 0..=w.len() {
+                let Some(p) = w.get(..n) else { continue };
+                assert_eq!(r.may_start(n), fst_has_prefix(lex, p), "{w}: {p}");
+                let nn = lex.nn.keys().chain(lex.nn_lemmas.iter());
+                let starts = nn.clone().any(|k| k.starts_with(p));
+                assert_eq!(lex.nynorsk_may_start(p), starts, "{w}: {p}");
+            }
+        }
     }
 }

@@ -87,7 +87,10 @@ pub fn simple_lemmas(word: &str) -> Vec<&'static str> {
             None => push_unique_static(&mut out, nb),
         }
     }
-    for l in lex.bokmal(word) {
+    // One walk through the FST gives the word's own lemmas and, for the nynorsk
+    // rules below, whether any form starts with a stem of it.
+    let reach = lex.reach(word);
+    for l in lex.bokmal_reached(reach) {
         // A nynorsk form that is also a (rare) bokmål form keeps the nynorsk reading first.
         push_unique_static(&mut out, l.text);
     }
@@ -109,13 +112,21 @@ pub fn simple_lemmas(word: &str) -> Vec<&'static str> {
                 continue;
             }
             let stem = &word[..word.len() - suffix.len()];
+            // A candidate that neither lexicon has a word beginning like is not
+            // looked up (the outcome is the same, for a fraction of the work).
+            let bokmal = reach.may_start(stem.len());
+            let nynorsk = lex.nynorsk_may_start(stem);
+            if !bokmal && !nynorsk {
+                continue;
+            }
             for rep in *replacements {
                 cand.clear();
                 cand.push_str(stem);
                 cand.push_str(rep);
-                if let Some(nb) = lex.nynorsk(cand).first() {
+                let nn = if nynorsk { lex.nynorsk(cand) } else { &[] };
+                if let Some(nb) = nn.first() {
                     push_unique_static(&mut out, nb);
-                } else if let Some((lemma, pos)) = lex.lemma_entry(cand) {
+                } else if let Some((lemma, pos)) = lex.lemma_entry_with(cand, bokmal, nynorsk) {
                     if pos & (POS_NOUN | POS_ADJ | POS_VERB) != 0 {
                         push_unique_static(&mut out, lemma);
                     }
