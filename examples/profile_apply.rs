@@ -1,6 +1,9 @@
 //! Times tokenizing, analysis and `Matchers::apply_all` (one thread) over a folder's passages:
 //! `cargo run --release --example profile_apply -- [folder] [codebook]`
 //! (defaults: `corpus-sample`, `corpus-sample/codebooks/pd.toml`).
+//! Environment: `APPLY_ONLY=1` skips the tokenizing and analysis timings,
+//! `ROUNDS=n` sets the apply rounds (3), `DUMP=file` writes the first round's
+//! hits (text, code, rule, spans), one per line, to compare two builds.
 use innsikt::analysis::NorwegianTokenizer;
 use innsikt::codebook::{Codebook, Context, Matchers};
 use std::time::Instant;
@@ -53,11 +56,25 @@ fn main() {
     for round in 0..rounds {
         let t = Instant::now();
         let cpu = cpu_seconds();
-        let hits = m.apply_all(&texts, &ctxs).len();
+        let all = m.apply_all(&texts, &ctxs);
         let s = t.elapsed().as_secs_f64();
         let c = cpu_seconds() - cpu;
+        let hits = all.len();
+        if let (0, Ok(path)) = (round, std::env::var("DUMP")) {
+            // Every hit of the first round, for comparing two builds.
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            for r in all.rows() {
+                writeln!(f, "{}\t{}\t{}\t{:?}", r.text, r.code, r.rule, all.spans(r)).unwrap();
+            }
+        }
+        let t = Instant::now();
+        let rows = innsikt::table::hits_table(&cb, &all).num_rows();
+        let table = t.elapsed().as_secs_f64();
+        assert_eq!(rows, hits);
         println!(
-            "apply round {round}: {s:.3}s = {:.1} MB/s; on-cpu {c:.3}s = {:.1} MB/s ({hits} hits)",
+            "apply round {round}: {s:.3}s = {:.1} MB/s; on-cpu {c:.3}s = {:.1} MB/s ({hits} hits); \
+             their table {table:.3}s",
             mb / s,
             mb / c
         );

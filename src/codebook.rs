@@ -252,6 +252,10 @@ pub struct Codebook {
     literal_rules: Vec<Vec<usize>>,
     /// Regex-only rules without a usable literal: always tried.
     regex_always: Vec<usize>,
+    /// By rule: how a matcher evaluates it (see [`Plan`]), and its code.
+    plans: Vec<Plan>,
+    /// The terms of [`Plan::Terms`] rules, each rule's a range.
+    plan_terms: Vec<u32>,
     /// The source text, kept so an archive can store every version it coded with.
     pub source: String,
     /// What finished matchers learnt, for the next ones.
@@ -416,6 +420,30 @@ fn trigger_table<'r>(
         v.dedup();
     }
     table
+}
+
+/// How a matcher evaluates a rule once the rule is triggered.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// The rule matches exactly the words where one of its terms occurs
+    /// (`plan_terms[from..to]`): a term, or terms joined by OR, without
+    /// `unless`, `where` or a regex. Most rules of a large codebook are such.
+    Terms { code: u32, from: u32, to: u32 },
+    /// Anything else: the rule's query is evaluated as a whole.
+    General,
+}
+
+/// The terms a rule matches exactly the occurrences of, when its query is a
+/// term or an OR of terms (see [`Plan::Terms`]).
+fn direct_terms(n: &Node, out: &mut Vec<u32>) -> bool {
+    match n {
+        Node::Terms(alts) => {
+            out.extend_from_slice(alts);
+            true
+        }
+        Node::Or(items) => items.iter().all(|i| direct_terms(i, out)),
+        _ => false,
+    }
 }
 
 /// Whether a node needs the passage's lower-case word forms.
@@ -803,6 +831,32 @@ impl Codebook {
                 }
             }
         }
+        let mut plan_terms = Vec::new();
+        let plans = rules
+            .iter()
+            .map(|r| {
+                let from = plan_terms.len();
+                let direct = r.unless.is_none()
+                    && r.regex.is_none()
+                    && r.scope.is_empty()
+                    && r.query
+                        .as_ref()
+                        .is_some_and(|q| direct_terms(q, &mut plan_terms));
+                plan_terms[from..].sort_unstable();
+                let n = sort_dedup(&mut plan_terms[from..]);
+                plan_terms.truncate(from + n);
+                if direct && n > 0 {
+                    Plan::Terms {
+                        code: r.code as u32,
+                        from: from as u32,
+                        to: plan_terms.len() as u32,
+                    }
+                } else {
+                    plan_terms.truncate(from);
+                    Plan::General
+                }
+            })
+            .collect();
         let regex_prefilter = if literals.is_empty() {
             None
         } else {
@@ -830,6 +884,8 @@ impl Codebook {
             regex_prefilter,
             literal_rules,
             regex_always,
+            plans,
+            plan_terms,
             source: src.to_string(),
             warm: WarmPool::default(),
         })
@@ -983,12 +1039,16 @@ pub struct Matcher<'a> {
     /// Text seen before tuning; None once tuned.
     untuned_bytes: Option<usize>,
     /// Word form as written → range of `arena` holding its codebook term ids:
-    /// forms of up to 15 bytes in `short`, longer ones in `cache`.
-    short: ShortForms,
+    /// forms of up to 15 bytes in `short`, of up to 31 in `long`, longer ones
+    /// in `cache`.
+    short: FormTable<Key16>,
+    long: FormTable<Key32>,
     cache: FxHashMap<Box<str>, (u32, u32)>,
     arena: Vec<u32>,
-    /// Per passage: each word's short key and its slot in `short`.
+    /// Per passage: each word's short key (0 for a longer word) and its slot in
+    /// `short`; each word of 16 to 31 bytes, in order, its key and slot in `long`.
     keys: Vec<(u128, usize)>,
+    long_keys: Vec<(Key32, usize)>,
     // Buffers reused from passage to passage.
     spans: Vec<(usize, usize)>,
     /// (codebook term, word index) in word order, then grouped by term in `occ`.
@@ -1019,13 +1079,15 @@ impl<'a> Matcher<'a> {
             term_passages,
             untuned_bytes,
             short,
+            long,
             cache,
             arena,
         } = warm.unwrap_or_else(|| Warm {
             term_rules: cb.term_rules.clone(),
             term_passages: vec![0; cb.terms.len()],
             untuned_bytes: Some(0),
-            short: ShortForms::new(),
+            short: FormTable::new(),
+            long: FormTable::new(),
             cache: FxHashMap::default(),
             arena: Vec::new(),
         });
@@ -1035,9 +1097,11 @@ impl<'a> Matcher<'a> {
             term_passages,
             untuned_bytes,
             short,
+            long,
             cache,
             arena,
             keys: Vec::new(),
+            long_keys: Vec::new(),
             spans: Vec::new(),
             raw: Vec::new(),
             occ: Vec::new(),
@@ -1055,15 +1119,16 @@ impl<'a> Matcher<'a> {
 
     /// The codebook term ids of a form not seen before (or a long one).
     #[cold]
-    fn lookup_slow(&mut self, form: &str, key: Option<u128>) -> (u32, u32) {
-        if key.is_none() {
+    fn lookup_slow(&mut self, form: &str, key: FormKeyOf) -> (u32, u32) {
+        if let FormKeyOf::Other = key {
             if let Some(r) = self.cache.get(form) {
                 return *r;
             }
         }
-        if self.cache.len() + self.short.len() >= MATCHER_CACHE_LIMIT {
+        if self.cache.len() + self.short.len() + self.long.len() >= MATCHER_CACHE_LIMIT {
             self.cache.clear();
             self.short.clear();
+            self.long.clear();
             self.arena.clear();
         }
         let terms = NorwegianTokenizer.terms(&form.to_lowercase());
@@ -1077,8 +1142,9 @@ impl<'a> Matcher<'a> {
         }
         let r = (start, self.arena.len() as u32 - start);
         match key {
-            Some(k) => self.short.insert(k, r),
-            None => {
+            FormKeyOf::Short(k) => self.short.insert(Key16(k), r),
+            FormKeyOf::Long(k) => self.long.insert(k, r),
+            FormKeyOf::Other => {
                 self.cache.insert(form.into(), r);
             }
         }
@@ -1142,11 +1208,18 @@ impl<'a> Matcher<'a> {
         // table of forms is larger than the CPU caches and lookups would
         // otherwise wait on memory one by one.
         self.keys.clear();
+        self.long_keys.clear();
         for &(a, b) in &spans {
             let key = short_key_at(text, a, b);
-            let slot = self.short.slot_of(key);
+            let slot = self.short.slot_of(Key16(key));
             self.short.prefetch(slot);
             self.keys.push((key, slot));
+            if key == 0 && b - a <= Key32::MAX {
+                let key = long_key_at(text, a, b);
+                let slot = self.long.slot_of(key);
+                self.long.prefetch(slot);
+                self.long_keys.push((key, slot));
+            }
         }
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
@@ -1157,20 +1230,28 @@ impl<'a> Matcher<'a> {
         }
         let stamp = self.stamp;
         self.distinct.clear();
-        let epoch = self.short.epoch;
+        let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
+        let mut long_at = 0;
         for (i, &(a, b)) in spans.iter().enumerate() {
             let (key, mut slot) = self.keys[i];
-            if self.short.epoch != epoch {
-                slot = self.short.slot_of(key);
-            }
-            let found = if key != 0 {
-                self.short.get(key, slot)
+            let (found, form_key) = if key != 0 {
+                if self.short.epoch != epoch {
+                    slot = self.short.slot_of(Key16(key));
+                }
+                (self.short.get(Key16(key), slot), FormKeyOf::Short(key))
+            } else if b - a <= Key32::MAX {
+                let (key, mut slot) = self.long_keys[long_at];
+                long_at += 1;
+                if self.long.epoch != long_epoch {
+                    slot = self.long.slot_of(key);
+                }
+                (self.long.get(key, slot), FormKeyOf::Long(key))
             } else {
-                None
+                (None, FormKeyOf::Other)
             };
             let (start, len) = match found {
                 Some(r) => r,
-                None => self.lookup_slow(&text[a..b], (key != 0).then_some(key)),
+                None => self.lookup_slow(&text[a..b], form_key),
             };
             for k in start..start + len {
                 let term = self.arena[k as usize];
@@ -1255,6 +1336,41 @@ impl<'a> Matcher<'a> {
         );
         let first_span = out.spans.len();
         for &ri in &self.order {
+            if let Plan::Terms { code, from, to } = cb.plans[ri] {
+                // The rule's hit is every word where one of its terms occurs.
+                let start = out.spans.len();
+                let terms = &cb.plan_terms[from as usize..to as usize];
+                let words = &self.spans;
+                if let [term] = terms {
+                    out.spans.extend(
+                        view.entries(*term).iter().map(|&(_, w)| {
+                            (words[w as usize].0 as u32, words[w as usize].1 as u32)
+                        }),
+                    );
+                } else {
+                    word_spans.clear();
+                    for &t in terms {
+                        word_spans.extend(view.entries(t).iter().map(|&(_, w)| (w, w)));
+                    }
+                    let n = sort_dedup(&mut word_spans);
+                    out.spans.extend(
+                        word_spans[..n].iter().map(|&(w, _)| {
+                            (words[w as usize].0 as u32, words[w as usize].1 as u32)
+                        }),
+                    );
+                }
+                // A term's words are ascending and distinct: so are their spans.
+                if out.spans.len() > start {
+                    out.rows.push(HitRow {
+                        text: index,
+                        code,
+                        rule: ri as u32,
+                        from: start as u32,
+                        to: out.spans.len() as u32,
+                    });
+                }
+                continue;
+            }
             let r = &cb.rules[ri];
             if !scope_ok(&r.scope, ctx) {
                 continue;
@@ -1316,7 +1432,8 @@ impl Drop for Matcher<'_> {
             term_rules: std::mem::take(&mut self.term_rules),
             term_passages: std::mem::take(&mut self.term_passages),
             untuned_bytes: self.untuned_bytes,
-            short: std::mem::replace(&mut self.short, ShortForms::empty()),
+            short: std::mem::replace(&mut self.short, FormTable::empty()),
+            long: std::mem::replace(&mut self.long, FormTable::empty()),
             cache: std::mem::take(&mut self.cache),
             arena: std::mem::take(&mut self.arena),
         });
@@ -1330,9 +1447,18 @@ struct Warm {
     term_rules: Vec<Vec<usize>>,
     term_passages: Vec<u32>,
     untuned_bytes: Option<usize>,
-    short: ShortForms,
+    short: FormTable<Key16>,
+    long: FormTable<Key32>,
     cache: FxHashMap<Box<str>, (u32, u32)>,
     arena: Vec<u32>,
+}
+
+/// Which table of a matcher a word form belongs in, with its key there.
+#[derive(Clone, Copy)]
+enum FormKeyOf {
+    Short(u128),
+    Long(Key32),
+    Other,
 }
 
 /// The [`Warm`] states of matchers that have finished, one per worker thread
@@ -1344,7 +1470,8 @@ struct WarmPool(std::sync::Mutex<Vec<Warm>>);
 /// Warm states kept at most (one per worker thread, see [`default_threads`]).
 const WARM_KEPT: usize = 8;
 
-/// Word forms a warm state may hold to be kept (its table is then about 16 MiB).
+/// Word forms a warm state may hold to be kept (its tables are then at most
+/// about 16 MiB for the short forms and 32 MiB for the long ones).
 const WARM_FORMS_KEPT: usize = 1 << 18;
 
 impl WarmPool {
@@ -1355,7 +1482,7 @@ impl WarmPool {
     fn put(&self, w: Warm) {
         // A matcher that met a very large vocabulary is not kept: its table
         // would stay in memory for as long as the codebook lives.
-        if w.short.len() + w.cache.len() > WARM_FORMS_KEPT {
+        if w.short.len() + w.long.len() + w.cache.len() > WARM_FORMS_KEPT {
             return;
         }
         let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -1394,27 +1521,71 @@ fn sort_dedup<T: Ord + Copy>(v: &mut [T]) -> usize {
     n
 }
 
-/// An open-addressing table from short word forms (as [`short_key`]s, never 0)
-/// to ranges of the matcher's arena. Slots are 32 bytes, one probe sequence is
-/// linear, and the table doubles at half load.
-struct ShortForms {
-    slots: Vec<Slot>,
+/// A word form packed into a fixed-size key: its bytes, zero-padded, with its
+/// length in the last byte. The all-zero key is never a form's (a form is not
+/// empty), so it marks a free slot.
+trait FormKey: Copy + Eq + Default {
+    /// Bytes a form of this key has at most.
+    const MAX: usize;
+    fn hash(&self) -> u64;
+    fn is_free(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Key of a form of up to 15 bytes; a slot of it is 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, align(32))]
+struct Key16(u128);
+
+/// Key of a form of 16 to 31 bytes (compounds, mostly); a slot of it is 64 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, align(64))]
+struct Key32([u128; 2]);
+
+impl FormKey for Key16 {
+    const MAX: usize = 15;
+    #[inline]
+    fn hash(&self) -> u64 {
+        let k = self.0;
+        ((k as u64) ^ ((k >> 64) as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl FormKey for Key32 {
+    const MAX: usize = 31;
+    #[inline]
+    fn hash(&self) -> u64 {
+        let [a, b] = self.0;
+        ((a as u64)
+            ^ ((a >> 64) as u64).rotate_left(19)
+            ^ (b as u64).rotate_left(37)
+            ^ ((b >> 64) as u64).rotate_left(53))
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// An open-addressing table from word forms (as [`FormKey`]s) to ranges of the
+/// matcher's arena. One probe sequence is linear, and the table doubles at
+/// half load; a slot is one cache line or half of one.
+struct FormTable<K> {
+    slots: Vec<Slot<K>>,
     len: usize,
     /// Changes whenever slots move (growth, clearing).
     epoch: u64,
 }
 
 #[derive(Clone, Copy, Default)]
-#[repr(C, align(32))]
-struct Slot {
-    key: u128,
+#[repr(C)]
+struct Slot<K> {
+    key: K,
     start: u32,
     len: u32,
 }
 
-impl ShortForms {
-    fn new() -> ShortForms {
-        ShortForms {
+impl<K: FormKey> FormTable<K> {
+    fn new() -> FormTable<K> {
+        FormTable {
             slots: vec![Slot::default(); 1 << 12],
             len: 0,
             epoch: 0,
@@ -1422,8 +1593,8 @@ impl ShortForms {
     }
 
     /// A table without slots, only to be replaced (see `Matcher::drop`).
-    fn empty() -> ShortForms {
-        ShortForms {
+    fn empty() -> FormTable<K> {
+        FormTable {
             slots: Vec::new(),
             len: 0,
             epoch: 0,
@@ -1436,15 +1607,13 @@ impl ShortForms {
 
     fn clear(&mut self) {
         let epoch = self.epoch + 1;
-        *self = ShortForms::new();
+        *self = FormTable::new();
         self.epoch = epoch;
     }
 
     #[inline]
-    fn slot_of(&self, key: u128) -> usize {
-        let h = ((key as u64) ^ ((key >> 64) as u64).rotate_left(29))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> 20) as usize & (self.slots.len() - 1)
+    fn slot_of(&self, key: K) -> usize {
+        (key.hash() >> 20) as usize & (self.slots.len() - 1)
     }
 
     #[inline]
@@ -1463,26 +1632,26 @@ impl ShortForms {
 
     /// The range stored for `key`, probing from `slot` (its [`Self::slot_of`]).
     #[inline]
-    fn get(&self, key: u128, mut slot: usize) -> Option<(u32, u32)> {
+    fn get(&self, key: K, mut slot: usize) -> Option<(u32, u32)> {
         let mask = self.slots.len() - 1;
         loop {
             let s = &self.slots[slot];
             if s.key == key {
                 return Some((s.start, s.len));
             }
-            if s.key == 0 {
+            if s.key.is_free() {
                 return None;
             }
             slot = (slot + 1) & mask;
         }
     }
 
-    fn insert(&mut self, key: u128, (start, len): (u32, u32)) {
+    fn insert(&mut self, key: K, (start, len): (u32, u32)) {
         if (self.len + 1) * 2 > self.slots.len() {
             let bigger = vec![Slot::default(); self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, bigger);
             self.epoch += 1;
-            for s in old.into_iter().filter(|s| s.key != 0) {
+            for s in old.into_iter().filter(|s| !s.key.is_free()) {
                 self.place(s);
             }
         }
@@ -1490,10 +1659,10 @@ impl ShortForms {
         self.len += 1;
     }
 
-    fn place(&mut self, new: Slot) {
+    fn place(&mut self, new: Slot<K>) {
         let mask = self.slots.len() - 1;
         let mut slot = self.slot_of(new.key);
-        while self.slots[slot].key != 0 && self.slots[slot].key != new.key {
+        while !self.slots[slot].key.is_free() && self.slots[slot].key != new.key {
             slot = (slot + 1) & mask;
         }
         self.slots[slot] = new;
@@ -1531,6 +1700,37 @@ fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
     }
 }
 
+/// The key of a form of 16 to 31 bytes: its bytes, zero-padded, then its length
+/// in the last byte.
+#[inline]
+fn long_key(form: &[u8]) -> Key32 {
+    debug_assert!((16..32).contains(&form.len()));
+    let mut k = [0u8; 32];
+    k[..form.len()].copy_from_slice(form);
+    k[31] = form.len() as u8;
+    Key32([
+        u128::from_le_bytes(k[..16].try_into().expect("16 bytes")),
+        u128::from_le_bytes(k[16..].try_into().expect("16 bytes")),
+    ])
+}
+
+/// [`long_key`] of `text[a..b]` (16 to 31 bytes), reading 32 bytes at once where
+/// the text allows.
+#[inline]
+fn long_key_at(text: &str, a: usize, b: usize) -> Key32 {
+    let len = b - a;
+    match text.as_bytes().get(a..a + 32) {
+        Some(chunk) => {
+            let lo = u128::from_le_bytes(chunk[..16].try_into().expect("16 bytes"));
+            let hi = u128::from_le_bytes(chunk[16..].try_into().expect("16 bytes"));
+            // The first 16 bytes are all the form's; of the rest, `len - 16`.
+            let mask = (1u128 << (8 * (len - 16))) - 1;
+            Key32([lo, (hi & mask) | ((len as u128) << 120)])
+        }
+        None => long_key(&text.as_bytes()[a..b]),
+    }
+}
+
 /// Turns the byte offsets of a passage's hits into code-point offsets, in place.
 /// A code point's offset is its byte offset less the UTF-8 continuation bytes
 /// before it; those are found in one pass over the text up to the last offset
@@ -1546,12 +1746,12 @@ fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], cont: &mut Vec<u32>) {
     let mut at = 0u32;
     for c in &mut chunks {
         let word = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        if word & 0x8080_8080_8080_8080 != 0 {
-            for (k, &b) in c.iter().enumerate() {
-                if b & 0xC0 == 0x80 {
-                    cont.push(at + k as u32);
-                }
-            }
+        // The top bit of each continuation byte (10xxxxxx): its bit 7 set and
+        // bit 6, shifted up into bit 7's place, clear.
+        let mut marks = word & !(word << 1) & 0x8080_8080_8080_8080;
+        while marks != 0 {
+            cont.push(at + marks.trailing_zeros() / 8);
+            marks &= marks - 1;
         }
         at += 8;
     }
@@ -1802,7 +2002,10 @@ impl Codebook {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefilter_literals, short_key, short_key_at, Codebook, Context, Matchers};
+    use super::{
+        long_key, long_key_at, prefilter_literals, short_key, short_key_at, to_char_offsets,
+        Codebook, Context, FormKey, Matchers, Plan,
+    };
     use crate::analysis::split_words;
 
     /// A test codebook: the header, then `codes`.
@@ -2007,18 +2210,124 @@ name = "Skole"
     }
 
     #[test]
-    fn short_keys_agree_however_they_are_read() {
-        let text = "a æø barnevern-tjenesten kommunen i dag.";
+    fn rules_of_terms_hit_what_their_general_evaluation_hits() {
+        // Each query twice: as it is (evaluated as a plan of terms) and with an
+        // `unless` that never matches (evaluated as a whole).
+        let queries = [
+            "ungdom",
+            "samarbeid OR skole OR NAV",
+            "tjeneste OR barnevern",
+            "arbeidsmarkedspolitikk",
+            "kvalitetsforbedringsarbeidsgruppe OR ungdom",
+        ];
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            for general in [false, true] {
+                src +=
+                    &format!(
+                    "[[code]]\nid = \"c{i}{}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n{}",
+                    if general { "g" } else { "" },
+                    if general { "  unless = \"qqqzzz\"\n" } else { "" }
+                );
+            }
+        }
+        let cb = book(&src);
+        for (r, plan) in cb.plans.iter().enumerate() {
+            assert_eq!(matches!(plan, Plan::Terms { .. }), r % 2 == 0, "rule {r}");
+        }
+        let words = [
+            "ungdommene",
+            "ungdomsrådet",
+            "samarbeidet",
+            "skolen",
+            "NAV",
+            "helsetjenester",
+            "barneverntjenesten",
+            "arbeidsmarkedspolitikken",
+            "kvalitetsforbedringsarbeidsgruppene",
+            "og",
+            "i",
+            "møter",
+        ];
+        let texts: Vec<String> = (0..3000)
+            .map(|i| {
+                (0..(i % 23 + 1))
+                    .map(|k| words[(i * 5 + k * 7 + k * k) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(if i % 2 == 0 { " " } else { ", «" })
+            })
+            .collect();
+        let hits = Matchers::new(&cb, 1).apply_all(&texts, &vec![Context::new(); texts.len()]);
+        let mut by_rule: std::collections::HashMap<(u32, u32), Vec<(u32, u32)>> =
+            Default::default();
+        for row in hits.rows() {
+            by_rule.insert((row.text, row.rule), hits.spans(row).to_vec());
+        }
+        let mut fired = 0;
+        for (&(text, rule), spans) in &by_rule {
+            let other = (text, rule ^ 1);
+            assert_eq!(by_rule.get(&other), Some(spans), "text {text} rule {rule}");
+            fired += 1;
+        }
+        assert!(fired > 5000, "{fired}");
+    }
+
+    #[test]
+    fn char_offsets_count_code_points_before_every_boundary() {
+        let texts = [
+            "",
+            "ascii only, no continuation bytes at all here",
+            "æøå ÆØÅ «sitat» – tankestrek, € og 😀 i én setning",
+            "😀😀😀😀😀😀😀😀😀",
+            "ordet «barnevernstenestene» står på slutten: på",
+        ];
+        let mut cont = Vec::new();
+        for text in texts {
+            let bounds: Vec<u32> = (0..=text.len())
+                .filter(|&b| text.is_char_boundary(b))
+                .map(|b| b as u32)
+                .collect();
+            // Every boundary as a span's start and as the next one's end.
+            let mut spans: Vec<(u32, u32)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+            spans.push((0, text.len() as u32));
+            let want: Vec<(u32, u32)> = spans
+                .iter()
+                .map(|&(a, b)| {
+                    let chars = |x: u32| text[..x as usize].chars().count() as u32;
+                    (chars(a), chars(b))
+                })
+                .collect();
+            to_char_offsets(text, &mut spans, &mut cont);
+            assert_eq!(spans, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn form_keys_agree_however_they_are_read() {
+        // Words of every length class, near the end of the text too (where fewer
+        // than 16 or 32 bytes follow a word).
+        let text = "a æø barnevern-tjenesten kommunen arbeidsmarkedspolitikken i dag \
+                    ungdomsrådsmedlemmene helsetjenestetilbudene kvalitetssikringssystemene \
+                    sykehjemsplassar barnevernstenestene";
         let mut spans = Vec::new();
         split_words(text, &mut spans);
+        let mut longs = std::collections::HashSet::new();
         for (a, b) in spans {
+            let form = &text[a..b];
             assert_eq!(
                 short_key_at(text, a, b),
-                short_key(&text[a..b]).unwrap_or(0),
-                "{}",
-                &text[a..b]
+                short_key(form).unwrap_or(0),
+                "{form}"
             );
+            if (16..32).contains(&form.len()) {
+                let key = long_key_at(text, a, b);
+                assert!(key == long_key(form.as_bytes()), "{form}");
+                assert!(!key.is_free());
+                longs.insert(key.0);
+            }
         }
+        // Different forms, different keys.
+        assert_eq!(longs.len(), 6);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Building Arrow record batches: the one shape in which tables leave the core
 //! (for pandas, polars and the command line's JSON).
 
+use crate::codebook::{Codebook, Hits};
 use crate::store::Labels;
 use arrow_array::builder::make_view;
 use arrow_array::{
@@ -98,6 +99,20 @@ impl LabelViews {
         }
     }
 
+    /// The view of label `id` (that of the empty string for an id not in use).
+    pub fn view(&self, id: u32) -> u128 {
+        self.views.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// A column without nulls of views that [`LabelViews::view`] gave.
+    pub fn column_of_views(&self, views: Vec<u128>) -> ArrayRef {
+        // SAFETY: as in `column_of`: each view is one `view` gave, of a whole
+        // label in buffer 0 or the empty inline string.
+        Arc::new(unsafe {
+            StringViewArray::new_unchecked(ScalarBuffer::from(views), self.buffers.clone(), None)
+        })
+    }
+
     /// The column of the given label ids; id 0 is null.
     pub fn column(&self, ids: &[u32]) -> ArrayRef {
         self.column_of(ids.iter().copied())
@@ -176,6 +191,54 @@ pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> Array
     })
 }
 
+/// A batch's hits as a table, one row per hit: `text_index`, `code_id`, `rule`,
+/// `start` and `end` (code points: the first span's start, the furthest end)
+/// and `spans` (JSON, `[[start,end],…]`). Code ids and rule names are kept once
+/// each and every row is a view of them.
+pub fn hits_table(cb: &Codebook, hits: &Hits) -> RecordBatch {
+    let mut labels = Labels::default();
+    let mut interned: std::collections::HashMap<&str, u32> = Default::default();
+    let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
+    for r in 0..cb.rule_count() {
+        let (code, rule) = cb.rule_name(r);
+        for (name, to) in [(code, &mut code_of), (rule, &mut rule_of)] {
+            let id = *interned.entry(name).or_insert_with(|| labels.push(name));
+            to.push(id);
+        }
+    }
+    let views = LabelViews::new(&labels);
+    let code_of: Vec<u128> = code_of.iter().map(|&id| views.view(id)).collect();
+    let rule_of: Vec<u128> = rule_of.iter().map(|&id| views.view(id)).collect();
+    let rows = hits.rows();
+    let n = rows.len();
+    let (mut text, mut start, mut end) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut codes, mut rules) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for h in rows {
+        // A hit has at least one span (the whole text when its rule names no words).
+        let spans = hits.spans(h);
+        text.push(i64::from(h.text));
+        start.push(spans.first().map_or(0, |s| i64::from(s.0)));
+        end.push(spans.iter().map(|s| i64::from(s.1)).max().unwrap_or(0));
+        codes.push(code_of[h.rule as usize]);
+        rules.push(rule_of[h.rule as usize]);
+    }
+    TableBuilder::new()
+        .array("text_index", Arc::new(Int64Array::from(text)))
+        .array("code_id", views.column_of_views(codes))
+        .array("rule", views.column_of_views(rules))
+        .array("start", Arc::new(Int64Array::from(start)))
+        .array("end", Arc::new(Int64Array::from(end)))
+        .array(
+            "spans",
+            view_column(n, |i, out| push_spans_json(out, hits.spans(&rows[i]))),
+        )
+        .build()
+}
+
 pub type ColumnJob<'a> = Box<dyn FnOnce() -> ArrayRef + Send + 'a>;
 
 /// Build columns on up to `threads` threads (this one included), each job whole
@@ -222,6 +285,76 @@ pub fn push_spans_json<T: itoa::Integer + Copy>(out: &mut String, spans: &[(T, T
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn a_hits_table_has_a_row_per_hit_with_its_code_rule_and_spans() {
+        use crate::codebook::{Codebook, Context, Matchers};
+        let cb = Codebook::parse(
+            r#"format = 1
+[codebook]
+id = "t"
+version = "1"
+[[code]]
+id = "ungdom"
+name = "Ungdom"
+  [[code.rule]]
+  id = "ord"
+  query = "ungdom"
+[[code]]
+id = "samarbeid.med.skolen.og.nav"
+name = "Samarbeid"
+  [[code.rule]]
+  id = "nær"
+  query = "NAV NEAR/3 skole"
+"#,
+            false,
+            None,
+        )
+        .unwrap();
+        let texts = [
+            "Ungdommene møter NAV på skolen, «ungdom» til ungdom.",
+            "ingen treff her",
+            "Skolen og NAV: æøå først, så ungdomsrådet.",
+        ];
+        let hits = Matchers::new(&cb, 1).apply_all(&texts, &vec![Context::new(); texts.len()]);
+        let t = hits_table(&cb, &hits);
+        assert_eq!(t.num_rows(), hits.len());
+        assert_eq!(t.num_rows(), 4);
+        let int = |c: &str| -> Vec<i64> {
+            let a = t.column_by_name(c).unwrap();
+            a.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        let text = |c: &str| -> Vec<String> {
+            let a = t.column_by_name(c).unwrap();
+            let a = a.as_any().downcast_ref::<StringViewArray>().unwrap();
+            a.iter().map(|v| v.unwrap().to_string()).collect()
+        };
+        assert_eq!(int("text_index"), [0, 0, 2, 2]);
+        assert_eq!(
+            text("code_id"),
+            [
+                "ungdom",
+                "samarbeid.med.skolen.og.nav",
+                "ungdom",
+                "samarbeid.med.skolen.og.nav"
+            ]
+        );
+        assert_eq!(text("rule"), ["ord", "nær", "ord", "nær"]);
+        assert_eq!(text("spans")[0], "[[0,10],[33,39],[45,51]]");
+        assert_eq!(text("spans")[1], "[[17,30]]");
+        // Code points, not bytes: æøå come before the word.
+        assert_eq!(
+            &texts[2].chars().skip(29).take(12).collect::<String>(),
+            "ungdomsrådet"
+        );
+        assert_eq!(text("spans")[2], "[[29,41]]");
+        assert_eq!(int("start"), [0, 17, 29, 0]);
+        assert_eq!(int("end"), [51, 30, 41, 13]);
+    }
 
     #[test]
     fn view_columns_hold_short_and_long_texts() {

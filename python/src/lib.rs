@@ -734,49 +734,7 @@ impl RawCodebook {
         let cb = self.inner.clone();
         let batch = guarded(py, move || {
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
-            // Code ids and rule names are kept once each; every hit points at them.
-            let mut labels = innsikt::store::Labels::default();
-            let mut interned: std::collections::HashMap<String, u32> = Default::default();
-            let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
-            for r in 0..cb.rule_count() {
-                let (code, rule) = cb.rule_name(r);
-                for (name, to) in [(code, &mut code_of), (rule, &mut rule_of)] {
-                    let id = *interned
-                        .entry(name.to_string())
-                        .or_insert_with(|| labels.push(name));
-                    to.push(id);
-                }
-            }
-            let views = innsikt::table::LabelViews::new(&labels);
-            let rows = hits.rows();
-            // A hit's spans are ascending and never empty.
-            Ok(innsikt::table::TableBuilder::new()
-                .i64("text_index", rows.iter().map(|h| Some(h.text as i64)))
-                .array(
-                    "code_id",
-                    views.column_of(rows.iter().map(|h| code_of[h.rule as usize])),
-                )
-                .array(
-                    "rule",
-                    views.column_of(rows.iter().map(|h| rule_of[h.rule as usize])),
-                )
-                .i64(
-                    "start",
-                    rows.iter()
-                        .map(|h| hits.spans(h).first().map(|s| s.0 as i64)),
-                )
-                .i64(
-                    "end",
-                    rows.iter()
-                        .map(|h| hits.spans(h).iter().map(|s| s.1 as i64).max()),
-                )
-                .array(
-                    "spans",
-                    innsikt::table::view_column(rows.len(), |i, out| {
-                        innsikt::table::push_spans_json(out, hits.spans(&rows[i]))
-                    }),
-                )
-                .build())
+            Ok(innsikt::table::hits_table(&cb, &hits))
         })?;
         Ok(table(batch))
     }
