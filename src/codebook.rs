@@ -842,7 +842,6 @@ impl Codebook {
                     && r.query
                         .as_ref()
                         .is_some_and(|q| direct_terms(q, &mut plan_terms));
-                plan_terms[from..].sort_unstable();
                 let n = sort_dedup(&mut plan_terms[from..]);
                 plan_terms.truncate(from + n);
                 if direct && n > 0 {
@@ -1343,9 +1342,9 @@ impl<'a> Matcher<'a> {
                 let words = &self.spans;
                 if let [term] = terms {
                     out.spans.extend(
-                        view.entries(*term).iter().map(|&(_, w)| {
-                            (words[w as usize].0 as u32, words[w as usize].1 as u32)
-                        }),
+                        view.entries(*term)
+                            .iter()
+                            .map(|&(_, w)| byte_span(words, (w, w))),
                     );
                 } else {
                     word_spans.clear();
@@ -1353,11 +1352,8 @@ impl<'a> Matcher<'a> {
                         word_spans.extend(view.entries(t).iter().map(|&(_, w)| (w, w)));
                     }
                     let n = sort_dedup(&mut word_spans);
-                    out.spans.extend(
-                        word_spans[..n].iter().map(|&(w, _)| {
-                            (words[w as usize].0 as u32, words[w as usize].1 as u32)
-                        }),
-                    );
+                    out.spans
+                        .extend(word_spans[..n].iter().map(|&ws| byte_span(words, ws)));
                 }
                 // A term's words are ascending and distinct: so are their spans.
                 if out.spans.len() > start {
@@ -1388,12 +1384,8 @@ impl<'a> Matcher<'a> {
                 }
             }
             let from = out.spans.len();
-            out.spans.extend(word_spans.iter().map(|&(a, b)| {
-                (
-                    self.spans[a as usize].0 as u32,
-                    self.spans[b as usize].1 as u32,
-                )
-            }));
+            out.spans
+                .extend(word_spans.iter().map(|&ws| byte_span(&self.spans, ws)));
             if let Some(re) = &r.regex {
                 let before = out.spans.len();
                 out.spans.extend(
@@ -1502,6 +1494,12 @@ impl fmt::Debug for WarmPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WarmPool")
     }
+}
+
+/// The byte span from the start of word `a` to the end of word `b`.
+#[inline]
+fn byte_span(words: &[(usize, usize)], (a, b): (u32, u32)) -> (u32, u32) {
+    (words[a as usize].0 as u32, words[b as usize].1 as u32)
 }
 
 /// Sorts `v` and moves its distinct values to the front; returns their count.
