@@ -244,7 +244,7 @@ pub struct Codebook {
     pub codes: Vec<Code>,
     rules: Vec<Rule>,
     terms: FxHashMap<String, u32>,
-    term_rules: Vec<Vec<usize>>,
+    term_rules: TriggerTable,
     always: Vec<usize>,
     /// Literals that regex rules need (lower-cased), one automaton for all.
     regex_prefilter: Option<aho_corasick::AhoCorasick>,
@@ -407,19 +407,110 @@ fn trigger_table<'r>(
     rules: &'r [Rule],
     terms: usize,
     pick: impl Fn(&'r [Vec<u32>]) -> &'r [u32],
-) -> Vec<Vec<usize>> {
+) -> TriggerTable {
     let mut table = vec![Vec::new(); terms];
     for (i, r) in rules.iter().enumerate() {
         if r.query.is_some() && !r.trigger_options.is_empty() {
             for &t in pick(&r.trigger_options) {
-                table[t as usize].push(i);
+                table[t as usize].push(i as u32);
             }
         }
     }
-    for v in &mut table {
+    let mut out = TriggerTable {
+        start: Vec::with_capacity(terms + 1),
+        rules: Vec::new(),
+    };
+    out.start.push(0);
+    for mut v in table {
         v.dedup();
+        out.rules.extend_from_slice(&v);
+        out.start.push(out.rules.len() as u32);
     }
-    table
+    out
+}
+
+/// The rules each term triggers, all in one list: term `t`'s are
+/// `rules[start[t]..start[t + 1]]`, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TriggerTable {
+    start: Vec<u32>,
+    rules: Vec<u32>,
+}
+
+impl TriggerTable {
+    fn of(&self, term: u32) -> &[u32] {
+        let t = term as usize;
+        &self.rules[self.start[t] as usize..self.start[t + 1] as usize]
+    }
+
+    fn terms(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+}
+
+/// A set of rules by index, one bit each, for the rules a passage triggers:
+/// read back in ascending order, so the rules are evaluated (and their hits
+/// listed) in the order of the codebook.
+#[derive(Debug, Clone)]
+struct RuleSet {
+    words: Vec<u64>,
+    /// The words that have a bit set, when there are too many words to scan
+    /// them all.
+    touched: Vec<u32>,
+    any: bool,
+}
+
+/// Codebooks of up to this many rules scan their whole set for the marked ones.
+const SCAN_ALL_WORDS: usize = 64;
+
+impl RuleSet {
+    fn new(rules: usize) -> RuleSet {
+        RuleSet {
+            words: vec![0; rules.div_ceil(64)],
+            touched: Vec::new(),
+            any: false,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, rule: u32) {
+        let scan_all = self.words.len() <= SCAN_ALL_WORDS;
+        let w = &mut self.words[(rule / 64) as usize];
+        if *w == 0 && !scan_all {
+            self.touched.push(rule / 64);
+        }
+        *w |= 1 << (rule % 64);
+        self.any = true;
+    }
+
+    /// Moves the marked rules, ascending, to `out` and empties the set.
+    fn drain_into(&mut self, out: &mut Vec<usize>) {
+        out.clear();
+        if !self.any {
+            return;
+        }
+        self.any = false;
+        let mut take = |k: usize, w: &mut u64| {
+            let mut bits = std::mem::take(w);
+            while bits != 0 {
+                out.push(k * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        };
+        if self.words.len() > SCAN_ALL_WORDS {
+            self.touched.sort_unstable();
+            for &k in &self.touched {
+                take(k as usize, &mut self.words[k as usize]);
+            }
+            self.touched.clear();
+        } else {
+            for (k, w) in self.words.iter_mut().enumerate() {
+                if *w != 0 {
+                    take(k, w);
+                }
+            }
+        }
+    }
 }
 
 /// How a matcher evaluates a rule once the rule is triggered.
@@ -429,8 +520,11 @@ enum Plan {
     /// (`plan_terms[from..to]`): a term, or terms joined by OR, without
     /// `unless`, `where` or a regex. Most rules of a large codebook are such.
     Terms { code: u32, from: u32, to: u32 },
-    /// Anything else: the rule's query is evaluated as a whole.
-    General,
+    /// Anything else: the rule's query is evaluated as a whole, where a term
+    /// of each of its trigger sets occurs (the sets are `plan_terms[from..to]`,
+    /// each as its length followed by its terms; empty when the trigger alone
+    /// tells).
+    General { from: u32, to: u32 },
 }
 
 /// The terms a rule matches exactly the occurrences of, when its query is a
@@ -852,7 +946,20 @@ impl Codebook {
                     }
                 } else {
                     plan_terms.truncate(from);
-                    Plan::General
+                    // A rule fires only where a term of each of its trigger sets
+                    // occurs; one set is the trigger, the others are checked
+                    // before the query is evaluated: each as its length, then
+                    // its terms.
+                    if r.query.is_some() && r.trigger_options.len() > 1 {
+                        for set in &r.trigger_options {
+                            plan_terms.push(set.len() as u32);
+                            plan_terms.extend_from_slice(set);
+                        }
+                    }
+                    Plan::General {
+                        from: from as u32,
+                        to: plan_terms.len() as u32,
+                    }
                 }
             })
             .collect();
@@ -1032,7 +1139,7 @@ pub struct Matcher<'a> {
     /// By codebook term: the rules it triggers. Starts as the codebook's
     /// default; after `TUNE_AFTER_BYTES` of text, each rule is triggered by the
     /// necessary set of terms the matcher has met least (see [`trigger_options`]).
-    term_rules: Vec<Vec<usize>>,
+    term_rules: TriggerTable,
     /// By codebook term: in how many passages it occurred, until tuned.
     term_passages: Vec<u32>,
     /// Text seen before tuning; None once tuned.
@@ -1056,8 +1163,12 @@ pub struct Matcher<'a> {
     /// The passage's codebook terms, each once, in order of first occurrence.
     distinct: Vec<u32>,
     lower: Vec<String>,
-    seen: Vec<u32>,
+    /// The merged word positions of a phrase's words that stand for more than
+    /// one term, reused from evaluation to evaluation.
+    merged: std::cell::RefCell<Vec<(u32, u32)>>,
+    marked: RuleSet,
     stamp: u32,
+    /// The rules to evaluate for the passage, ascending.
     order: Vec<usize>,
     /// By codebook term: (stamp, from, to) — where the term's entries are in
     /// `occ` for the passage with that stamp.
@@ -1106,7 +1217,8 @@ impl<'a> Matcher<'a> {
             occ: Vec::new(),
             distinct: Vec::new(),
             lower: Vec::new(),
-            seen: vec![0; cb.rules.len()],
+            merged: Default::default(),
+            marked: RuleSet::new(cb.rules.len()),
             stamp: 0,
             order: Vec::new(),
             term_at: vec![(0, 0, 0); cb.terms.len()],
@@ -1163,7 +1275,7 @@ impl<'a> Matcher<'a> {
                 .sum()
         };
         self.term_rules =
-            trigger_table(&self.cb.rules, self.term_rules.len(), |options| {
+            trigger_table(&self.cb.rules, self.term_rules.terms(), |options| {
                 options[1..].iter().fold(&options[0], |best, o| {
                     if weight(o) < weight(best) {
                         o
@@ -1175,10 +1287,7 @@ impl<'a> Matcher<'a> {
     }
 
     fn mark(&mut self, rule: usize) {
-        if self.seen[rule] != self.stamp {
-            self.seen[rule] = self.stamp;
-            self.order.push(rule);
-        }
+        self.marked.insert(rule as u32);
     }
 
     /// Code a text. `ctx` gives the fields that rules' `where` scopes test; a field
@@ -1223,7 +1332,6 @@ impl<'a> Matcher<'a> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             // Stamps start at 1, so 0 is never a passage's stamp.
-            self.seen.iter_mut().for_each(|s| *s = 0);
             self.term_at.iter_mut().for_each(|t| t.0 = 0);
             self.stamp = 1;
         }
@@ -1266,15 +1374,13 @@ impl<'a> Matcher<'a> {
             }
         }
         self.spans = spans;
-        self.order.clear();
         for k in 0..cb.always.len() {
             self.mark(cb.always[k]);
         }
         // Rules are marked once per distinct term, not per occurrence.
         for k in 0..self.distinct.len() {
-            let term = self.distinct[k] as usize;
-            for j in 0..self.term_rules[term].len() {
-                self.mark(self.term_rules[term][j]);
+            for &rule in self.term_rules.of(self.distinct[k]) {
+                self.marked.insert(rule);
             }
         }
         if let Some(seen) = self.untuned_bytes {
@@ -1298,10 +1404,10 @@ impl<'a> Matcher<'a> {
                 }
             }
         }
+        self.marked.drain_into(&mut self.order);
         if self.order.is_empty() {
             return;
         }
-        self.order.sort_unstable();
         // Group the occurrences by term, each group in word order: a counting
         // sort over the passage's distinct terms (`term_at` holds the counts).
         let mut next = 0;
@@ -1326,6 +1432,7 @@ impl<'a> Matcher<'a> {
         let view = View {
             occ: &self.occ,
             lower: &self.lower,
+            merged: &self.merged,
             term_at: &self.term_at,
             stamp: self.stamp,
         };
@@ -1366,6 +1473,20 @@ impl<'a> Matcher<'a> {
                     });
                 }
                 continue;
+            }
+            if let Plan::General { from, to } = cb.plans[ri] {
+                let (mut k, to) = (from as usize, to as usize);
+                let present = |t: &u32| self.term_at[*t as usize].0 == stamp;
+                while k < to {
+                    let n = cb.plan_terms[k] as usize;
+                    if !cb.plan_terms[k + 1..k + 1 + n].iter().any(present) {
+                        break;
+                    }
+                    k += 1 + n;
+                }
+                if k < to {
+                    continue;
+                }
             }
             let r = &cb.rules[ri];
             if !scope_ok(&r.scope, ctx) {
@@ -1436,7 +1557,7 @@ impl Drop for Matcher<'_> {
 /// calls: the codebook terms of every word form met, and the tuned triggers.
 /// Only ever built for that codebook.
 struct Warm {
-    term_rules: Vec<Vec<usize>>,
+    term_rules: TriggerTable,
     term_passages: Vec<u32>,
     untuned_bytes: Option<usize>,
     short: FormTable<Key16>,
@@ -1782,6 +1903,8 @@ struct View<'a> {
     occ: &'a [(u32, u32)],
     /// Lower-case word forms, when a rule needs them.
     lower: &'a [String],
+    /// Room for the merged positions of words with several terms.
+    merged: &'a std::cell::RefCell<Vec<(u32, u32)>>,
     /// Where each term's entries are in `occ` (valid where the stamp matches).
     term_at: &'a [(u32, u32, u32)],
     stamp: u32,
@@ -1834,11 +1957,30 @@ impl View<'_> {
         if ws.is_empty() {
             return;
         }
-        // Phrases of single-term words (nearly all) borrow their lists.
-        if ws.len() <= 8 && ws.iter().all(|w| w.len() == 1) {
+        // Phrases of up to eight words (nearly all) allocate nothing: a word of
+        // one term borrows its list, the positions of a word of several terms
+        // are merged into a buffer reused from evaluation to evaluation.
+        if ws.len() <= 8 {
+            let mut merged = self.merged.borrow_mut();
+            merged.clear();
+            let mut ranges = [None; 8];
+            for (range, w) in ranges.iter_mut().zip(ws) {
+                if w.len() > 1 {
+                    let from = merged.len();
+                    for &t in w {
+                        merged.extend(self.entries(t).iter().map(|&(_, p)| (0, p)));
+                    }
+                    let n = sort_dedup(&mut merged[from..]);
+                    merged.truncate(from + n);
+                    *range = Some((from, merged.len()));
+                }
+            }
             let mut lists: [&[(u32, u32)]; 8] = [&[]; 8];
-            for (l, w) in lists.iter_mut().zip(ws) {
-                *l = self.entries(w[0]);
+            for ((l, w), range) in lists.iter_mut().zip(ws).zip(ranges) {
+                *l = match range {
+                    Some((a, b)) => &merged[a..b],
+                    None => self.entries(w[0]),
+                };
             }
             return Self::phrase_in(&lists[..ws.len()], slop, out);
         }
@@ -2297,6 +2439,99 @@ name = "Skole"
                 .collect();
             to_char_offsets(text, &mut spans, &mut cont);
             assert_eq!(spans, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn rules_checked_by_all_their_trigger_sets_hit_what_their_evaluation_hits() {
+        // Each query twice: as it is (evaluated only where a term of each of
+        // its trigger sets occurs) and OR-ed with a word that never occurs,
+        // which leaves one trigger set and so evaluates it wherever that set's
+        // terms occur.
+        let queries = [
+            "skole AND nabo",
+            "\"og skolen\" AND NOT bolig",
+            "\"naboen kom\"",
+            "skole NEAR/2 bolig",
+            "(skole OR kommune) AND (nabo OR bolig) AND NOT kaldt",
+            "\"det var\" NEAR/4 \"og skolen\"",
+            "kommune AND \"flytte til\"",
+        ];
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            for (k, q) in [q.to_string(), format!("({q}) OR qqqzzz")]
+                .iter()
+                .enumerate()
+            {
+                src += &format!(
+                    "[[code]]\nid = \"c{i}{k}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
+                );
+            }
+        }
+        let cb = book(&src);
+        for r in 0..cb.rules.len() {
+            let checked = matches!(cb.plans[r], Plan::General { from, to } if to > from);
+            assert_eq!(checked, r % 2 == 0, "rule {r}: {:?}", cb.plans[r]);
+        }
+        let words = [
+            "Skolen", "naboen", "kom", "og", "det", "var", "bolig", "kommunen", "kaldt", "flytte",
+            "til", "skole", "i", "nabo",
+        ];
+        let texts: Vec<String> = (0..4000)
+            .map(|i| {
+                (0..(i % 19 + 1))
+                    .map(|k| words[(i * 3 + k * 5 + k * k * (i % 4)) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(if i % 3 == 0 { " " } else { ", " })
+                    + match i % 5 {
+                        0 => ". Det var kaldt, og skolen ville flytte til kommunen.",
+                        1 => ". Vi ville flytte til byen; det var og skolen.",
+                        _ => "",
+                    }
+            })
+            .collect();
+        let hits = Matchers::new(&cb, 1).apply_all(&texts, &vec![Context::new(); texts.len()]);
+        let mut by_rule: std::collections::HashMap<(u32, u32), Vec<(u32, u32)>> =
+            Default::default();
+        for row in hits.rows() {
+            by_rule.insert((row.text, row.rule), hits.spans(row).to_vec());
+        }
+        let mut fired = vec![0; queries.len()];
+        for (&(text, rule), spans) in &by_rule {
+            assert_eq!(
+                by_rule.get(&(text, rule ^ 1)),
+                Some(spans),
+                "text {text} rule {rule}"
+            );
+            fired[rule as usize / 2] += 1;
+        }
+        assert!(fired.iter().all(|&n| n > 20), "{fired:?}");
+    }
+
+    #[test]
+    fn a_rule_set_gives_its_rules_ascending_once_each_and_empties() {
+        use super::{RuleSet, SCAN_ALL_WORDS};
+        // Small sets scan every word; large ones keep the words they touched.
+        for rules in [1, 64, 1000, SCAN_ALL_WORDS * 64 + 1, 50_000] {
+            let mut set = RuleSet::new(rules);
+            let mut out = Vec::new();
+            let mut state = 7u64;
+            for round in 0..20 {
+                let mut want = std::collections::BTreeSet::new();
+                for _ in 0..(round * 7 % 40) {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = ((state >> 33) % rules as u64) as u32;
+                    set.insert(r);
+                    set.insert(r);
+                    want.insert(r as usize);
+                }
+                set.drain_into(&mut out);
+                assert_eq!(out, want.into_iter().collect::<Vec<_>>(), "{rules} rules");
+                set.drain_into(&mut out);
+                assert!(out.is_empty());
+            }
         }
     }
 
