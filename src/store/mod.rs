@@ -1406,7 +1406,7 @@ fn scan_passages(
         let text = |i: i32, what: &str| -> Result<Option<&str>, StoreError> {
             scan.text(i)
                 .map(|t| {
-                    std::str::from_utf8(t)
+                    crate::decode::utf8(t)
                         .map_err(|_| err(&format!("a passage's {what} is not valid utf-8")))
                 })
                 .transpose()
