@@ -252,6 +252,9 @@ pub struct Codebook {
     literal_rules: Vec<Vec<usize>>,
     /// Regex-only rules without a usable literal: always tried.
     regex_always: Vec<usize>,
+    /// Whether any rule looks at word forms (`=exact`, `prefix*`): only then
+    /// does a passage with triggered rules need its lower-case forms.
+    any_forms: bool,
     /// By rule: how a matcher evaluates it (see [`Plan`]), and its code.
     plans: Vec<Plan>,
     /// The terms of [`Plan::Terms`] rules, each rule's a range.
@@ -983,6 +986,7 @@ impl Codebook {
                 description: raw.codebook.description.clone().unwrap_or_default(),
             },
             codes,
+            any_forms: rules.iter().any(|r| r.forms),
             rules,
             terms: c.terms,
             term_rules,
@@ -1425,7 +1429,7 @@ impl<'a> Matcher<'a> {
             at.2 += 1;
         }
         self.lower.clear();
-        if self.order.iter().any(|&r| cb.rules[r].forms) {
+        if cb.any_forms && self.order.iter().any(|&r| cb.rules[r].forms) {
             self.lower
                 .extend(self.spans.iter().map(|&(a, b)| text[a..b].to_lowercase()));
         }
