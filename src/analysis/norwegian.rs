@@ -55,6 +55,9 @@ const NN_SUFFIXES: &[(&str, &[&str])] = &[
     ("legt", &["lig"]),
 ];
 
+/// The byte length of the longest of [`NN_SUFFIXES`].
+const LONGEST_NN_SUFFIX: usize = 6;
+
 fn push_unique(v: &mut Vec<String>, s: &str) {
     if !v.iter().any(|x| x == s) {
         v.push(s.to_string());
@@ -103,6 +106,17 @@ pub fn simple_lemmas(word: &str) -> Vec<&'static str> {
         if !base.is_empty() {
             return base;
         }
+    }
+    // Every stem the rules below try keeps all but at most the longest suffix's
+    // bytes of the word. When neither lexicon has a word that begins like that
+    // shortest stem, none begins like a longer one either (both sets of
+    // beginnings hold every prefix of what they hold), so no rule can succeed.
+    let mut shortest = word.len().saturating_sub(LONGEST_NN_SUFFIX);
+    while !word.is_char_boundary(shortest) {
+        shortest -= 1;
+    }
+    if !reach.may_start(shortest) && !lex.nynorsk_may_start(&word[..shortest]) {
+        return out;
     }
     let chars = word.chars().count();
     CANDIDATE.with_borrow_mut(|cand| {
@@ -213,7 +227,9 @@ fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<&'static str>> {
 /// The index terms of one lower-case word.
 pub fn analyze_word(word: &str) -> WordTerms {
     let mut terms = WordTerms::default();
-    if word.chars().nth(MAX_ANALYSED_CHARS).is_some() {
+    // A word of at most MAX_ANALYSED_CHARS bytes has no more characters than that:
+    // only longer ones need counting.
+    if word.len() > MAX_ANALYSED_CHARS && word.chars().nth(MAX_ANALYSED_CHARS).is_some() {
         terms.full.push(word.chars().take(MAX_TERM_CHARS).collect());
         return terms;
     }
@@ -284,6 +300,13 @@ mod tests {
         assert!(matches("barnevern", "barneverntjenesten"));
         assert!(matches("tjeneste", "helsetjenester"));
         assert!(!matches("kommune", "kommunikasjon"));
+    }
+
+    #[test]
+    fn the_longest_nynorsk_suffix_is_the_one_the_early_exit_assumes() {
+        let longest = NN_SUFFIXES.iter().map(|(s, _)| s.len()).max();
+        assert_eq!(longest, Some(LONGEST_NN_SUFFIX));
+        assert!(NN_SUFFIXES.iter().all(|(s, _)| s.is_ascii()));
     }
 
     #[test]
