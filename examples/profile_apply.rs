@@ -1,8 +1,9 @@
-//! Times tokenizing, analysis and `Matchers::apply_all` (one thread) over a folder's passages:
+//! Times tokenizing, analysis, `Matchers::apply_all` and the hits' table over a folder's passages:
 //! `cargo run --release --example profile_apply -- [folder] [codebook]`
 //! (defaults: `corpus-sample`, `corpus-sample/codebooks/pd.toml`).
 //! Environment: `APPLY_ONLY=1` skips the tokenizing and analysis timings,
-//! `ROUNDS=n` sets the apply rounds (3), `DUMP=file` writes the first round's
+//! `ROUNDS=n` sets the apply rounds (3), `THREADS=n` the matching and table threads
+//! (1), `DUMP=file` writes the first round's
 //! hits (text, code, rule, spans), one per line, to compare two builds.
 use innsikt::analysis::NorwegianTokenizer;
 use innsikt::codebook::{Codebook, Context, Matchers};
@@ -48,7 +49,11 @@ fn main() {
         println!("analysis round {round}: {s:.3}s = {:.1} MB/s ({n})", mb / s);
     }
     let ctxs = vec![Context::new(); texts.len()];
-    let mut m = Matchers::new(&cb, 1);
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let mut m = Matchers::new(&cb, threads);
     let rounds: usize = std::env::var("ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -69,7 +74,7 @@ fn main() {
             }
         }
         let t = Instant::now();
-        let rows = innsikt::table::hits_table(&cb, &all).num_rows();
+        let rows = innsikt::table::hits_table_on(&cb, &all, threads).num_rows();
         let table = t.elapsed().as_secs_f64();
         assert_eq!(rows, hits);
         println!(

@@ -191,11 +191,43 @@ pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> Array
     })
 }
 
+/// Hits from which [`hits_table_on`] builds the `spans` column on a thread of its
+/// own: below this, starting a thread costs more than it saves.
+const SPANS_THREAD_MIN_HITS: usize = 100_000;
+
 /// A batch's hits as a table, one row per hit: `text_index`, `code_id`, `rule`,
 /// `start` and `end` (code points: the first span's start, the furthest end)
 /// and `spans` (JSON, `[[start,end],…]`). Code ids and rule names are kept once
 /// each and every row is a view of them.
 pub fn hits_table(cb: &Codebook, hits: &Hits) -> RecordBatch {
+    hits_table_on(cb, hits, 1)
+}
+
+/// [`hits_table`] on up to `threads` threads: with two or more and many hits,
+/// the `spans` column (about half the work) is built on a second thread while
+/// this one builds the others. The table is the same for any number.
+pub fn hits_table_on(cb: &Codebook, hits: &Hits, threads: usize) -> RecordBatch {
+    let rows = hits.rows();
+    let spans_column = || {
+        view_column(rows.len(), |i, out| {
+            push_spans_json(out, hits.spans(&rows[i]))
+        })
+    };
+    if threads < 2 || rows.len() < SPANS_THREAD_MIN_HITS {
+        return hits_table_with(cb, hits, spans_column);
+    }
+    std::thread::scope(|s| {
+        let spans = s.spawn(spans_column);
+        hits_table_with(cb, hits, || {
+            spans
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// The table of [`hits_table`], its `spans` column from `spans` (asked for last).
+fn hits_table_with(cb: &Codebook, hits: &Hits, spans: impl FnOnce() -> ArrayRef) -> RecordBatch {
     let mut labels = Labels::default();
     let mut interned: std::collections::HashMap<&str, u32> = Default::default();
     let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
@@ -232,10 +264,7 @@ pub fn hits_table(cb: &Codebook, hits: &Hits) -> RecordBatch {
         .array("rule", views.column_of_views(rules))
         .array("start", Arc::new(Int64Array::from(start)))
         .array("end", Arc::new(Int64Array::from(end)))
-        .array(
-            "spans",
-            view_column(n, |i, out| push_spans_json(out, hits.spans(&rows[i]))),
-        )
+        .array("spans", spans())
         .build()
 }
 
@@ -354,6 +383,47 @@ name = "Samarbeid"
         assert_eq!(text("spans")[2], "[[29,41]]");
         assert_eq!(int("start"), [0, 17, 29, 0]);
         assert_eq!(int("end"), [51, 30, 41, 13]);
+    }
+
+    #[test]
+    fn a_hits_table_built_on_two_threads_is_the_one_built_on_one() {
+        use crate::codebook::{Codebook, Context, Matchers};
+        let cb = Codebook::parse(
+            r#"format = 1
+[codebook]
+id = "t"
+version = "1"
+[[code]]
+id = "ungdom"
+name = "Ungdom"
+  [[code.rule]]
+  query = "ungdom"
+[[code]]
+id = "nav"
+name = "NAV"
+  [[code.rule]]
+  id = "nær"
+  query = "NAV NEAR/3 skole"
+"#,
+            false,
+            None,
+        )
+        .unwrap();
+        // Enough hits for the spans column to get a thread of its own, with
+        // one, two and three spans a hit and code points past æøå.
+        let kinds = [
+            "Ungdommene møter NAV på skolen.",
+            "æøå ungdom, ungdom og ungdomsrådet",
+            "Skolen og NAV",
+            "ingen treff",
+        ];
+        let texts: Vec<&str> = (0..SPANS_THREAD_MIN_HITS).map(|i| kinds[i % 4]).collect();
+        let hits = Matchers::new(&cb, 2).apply_all(&texts, &vec![Context::new(); texts.len()]);
+        assert!(hits.len() >= SPANS_THREAD_MIN_HITS);
+        let one = hits_table_on(&cb, &hits, 1);
+        let two = hits_table_on(&cb, &hits, 2);
+        assert_eq!(one, two);
+        assert_eq!(one, hits_table(&cb, &hits));
     }
 
     #[test]

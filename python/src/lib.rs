@@ -734,7 +734,7 @@ impl RawCodebook {
         let cb = self.inner.clone();
         let batch = guarded(py, move || {
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
-            Ok(innsikt::table::hits_table(&cb, &hits))
+            Ok(innsikt::table::hits_table_on(&cb, &hits, threads))
         })?;
         Ok(table(batch))
     }
