@@ -1,15 +1,19 @@
 //! Micro-benchmarks of the hot paths of coding and indexing: word splitting, the
-//! Norwegian analyzer, and the codebook matcher with 111 rules (the PD codebook).
+//! Norwegian analyzer (warm, behind its caches, and cold, each distinct form once),
+//! and the codebook matcher with 111 rules (the PD codebook).
 //! Run with `cargo bench --bench analysis`; the texts are the sample corpus's.
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use innsikt::analysis::{split_words, NorwegianTokenizer};
 use innsikt::codebook::{Codebook, Context, Matcher};
 use std::path::{Path, PathBuf};
 
+/// The passage texts of the sample corpus's documents: the files of its
+/// interview, note and minutes folders, in path order.
 fn sample_texts() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
+    let mut files: Vec<PathBuf> = ["intervjuer", "notater", "referater"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .collect();
@@ -17,11 +21,15 @@ fn sample_texts() -> Vec<String> {
     let mut texts = Vec::new();
     for f in files {
         if let Some(format) = innsikt::formats::Format::from_path(&f) {
-            if let Ok(d) = innsikt::formats::parse(format, &std::fs::read(&f).unwrap()) {
-                texts.extend(d.passages.iter().map(|p| d.passage_text(p)));
-            }
+            let d = innsikt::formats::parse(format, &std::fs::read(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            texts.extend(d.passages.iter().map(|p| d.passage_text(p)));
         }
     }
+    assert!(
+        texts.iter().map(String::len).sum::<usize>() > 100_000,
+        "the sample corpus's documents were not found"
+    );
     texts
 }
 
@@ -56,6 +64,23 @@ fn benches(c: &mut Criterion) {
                 }
             }
             n
+        })
+    });
+
+    // What a first call pays for each word form it has not met: the analysis
+    // itself, without the caches in front of it.
+    let mut forms: Vec<String> = texts
+        .iter()
+        .flat_map(|t| innsikt::analysis::words(t).map(|w| w.lower))
+        .collect();
+    forms.sort_unstable();
+    forms.dedup();
+    g.bench_function("analyze_distinct_forms_cold", |b| {
+        b.iter(|| {
+            forms
+                .iter()
+                .map(|f| innsikt::analysis::analyze_word(f).full.len())
+                .sum::<usize>()
         })
     });
 
