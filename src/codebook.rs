@@ -133,8 +133,6 @@ enum Node {
     Terms(Vec<u32>),
     Phrase(Vec<Vec<u32>>, u32),
     Near(Vec<Vec<u32>>, Vec<Vec<u32>>, u32),
-    Exact(Vec<String>),
-    Prefix(String),
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
@@ -153,8 +151,6 @@ struct Rule {
     /// in the passage (see [`trigger_options`]). Empty for a rule that can fire
     /// without any term.
     trigger_options: Vec<Vec<u32>>,
-    /// Whether the rule looks at word forms (`=exact`, `prefix*`), not only terms.
-    forms: bool,
 }
 
 /// Where a passage comes from, for rules' `where` scopes.
@@ -252,9 +248,12 @@ pub struct Codebook {
     literal_rules: Vec<Vec<usize>>,
     /// Regex-only rules without a usable literal: always tried.
     regex_always: Vec<usize>,
-    /// Whether any rule looks at word forms (`=exact`, `prefix*`): only then
-    /// does a passage with triggered rules need its lower-case forms.
-    any_forms: bool,
+    /// Whether any rule asks for an exact word form (`=form`): the term of an
+    /// exact form is `=` and the form, looked up for every new lower-case form.
+    exact_forms: bool,
+    /// The prefixes rules ask for (`prefix*`), lower-cased, each with its term
+    /// (the prefix and `*`), which every new form that begins with it stands for.
+    prefixes: Vec<(String, u32)>,
     /// By rule: how a matcher evaluates it (see [`Plan`]), and its code.
     plans: Vec<Plan>,
     /// The terms of [`Plan::Terms`] rules, each rule's a range.
@@ -281,6 +280,8 @@ struct Compiler<'a> {
     path: Option<PathBuf>,
     positions: bool,
     terms: FxHashMap<String, u32>,
+    exact_forms: bool,
+    prefixes: Vec<(String, u32)>,
 }
 
 impl Compiler<'_> {
@@ -337,8 +338,29 @@ impl Compiler<'_> {
                 }
             }
             Ast::Phrase(p, slop) => Node::Phrase(self.word_alts(p), *slop),
-            Ast::Exact(w) => Node::Exact(words(w).map(|x| x.lower).collect()),
-            Ast::Prefix(p) => Node::Prefix(p.clone()),
+            // Exact forms and prefixes are terms of their own, which a matcher
+            // gives a word form when it first meets it (no analyser term has `=`
+            // or `*` in it): a rule with them is triggered and evaluated like
+            // any other.
+            Ast::Exact(w) => {
+                let ws: Vec<Vec<u32>> = words(w)
+                    .map(|x| vec![self.term_id(&format!("={}", x.lower))])
+                    .collect();
+                self.exact_forms |= !ws.is_empty();
+                // Without words (`=«»`), a phrase of none: it matches nothing,
+                // as in search.
+                match <[_; 1]>::try_from(ws) {
+                    Ok([one]) => Node::Terms(one),
+                    Err(ws) => Node::Phrase(ws, 0),
+                }
+            }
+            Ast::Prefix(p) => {
+                let id = self.term_id(&format!("{p}*"));
+                if !self.prefixes.iter().any(|(_, t)| *t == id) {
+                    self.prefixes.push((p.clone(), id));
+                }
+                Node::Terms(vec![id])
+            }
             Ast::Near(a, b, n) => {
                 let side = |c: &mut Self, x: &Ast| match x {
                     Ast::Term(w) | Ast::Phrase(w, _) => Ok(c.word_alts(w)),
@@ -370,8 +392,7 @@ impl Compiler<'_> {
 
 /// Sets of terms of which a match of the node needs at least one, as
 /// alternatives: a phrase needs one of each of its words' terms, so each word is
-/// a set. None when the node can match without any term (a pure negation, an
-/// exact form or a prefix). The first set is the default trigger; a matcher
+/// a set. None when the node can match without any term (a pure negation). The first set is the default trigger; a matcher
 /// that has seen some text picks the set whose terms it met least.
 fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
     let words = |ws: &[Vec<u32>]| ws.iter().filter(|w| !w.is_empty()).cloned().collect();
@@ -400,7 +421,7 @@ fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
             all.dedup();
             some(vec![all])
         }
-        Node::Exact(_) | Node::Prefix(_) | Node::Not(_) | Node::All => None,
+        Node::Not(_) | Node::All => None,
     }
 }
 
@@ -543,14 +564,57 @@ fn direct_terms(n: &Node, out: &mut Vec<u32>) -> bool {
     }
 }
 
-/// Whether a node needs the passage's lower-case word forms.
-fn needs_forms(n: &Node) -> bool {
-    match n {
-        Node::Exact(_) | Node::Prefix(_) => true,
-        Node::And(items) | Node::Or(items) => items.iter().any(needs_forms),
-        Node::Not(inner) => needs_forms(inner),
-        Node::Terms(_) | Node::Phrase(..) | Node::Near(..) | Node::All => false,
+/// `text.to_lowercase()`, written into `buf` (reused from call to call). Text
+/// whose characters are ASCII or Latin-1 (all of Norwegian) is lowered a run of
+/// ASCII at a time and a Latin-1 letter at a time; a text with any other
+/// character goes to the standard library whole.
+fn lowercase_into<'b>(text: &str, buf: &'b mut String) -> &'b str {
+    let bytes = text.as_bytes();
+    let mut out = std::mem::take(buf).into_bytes();
+    out.clear();
+    let mut i = 0;
+    while i < bytes.len() {
+        let mut j = i;
+        while j + 8 <= bytes.len()
+            && u64::from_le_bytes(bytes[j..j + 8].try_into().unwrap()) & 0x8080_8080_8080_8080 == 0
+        {
+            j += 8;
+        }
+        while j < bytes.len() && bytes[j] < 0x80 {
+            j += 1;
+        }
+        if j > i {
+            let from = out.len();
+            out.extend_from_slice(&bytes[i..j]);
+            out[from..].make_ascii_lowercase();
+            i = j;
+        }
+        match bytes.get(i..i + 2) {
+            None => break,
+            // U+0080 to U+00BF: none is an upper-case letter.
+            Some(&[0xC2, c]) => out.extend_from_slice(&[0xC2, c]),
+            // U+00C0 to U+00DE, but for ×, are the upper case of U+00E0 to U+00FE.
+            Some(&[0xC3, c]) => {
+                let lower = if (0x80..=0x9E).contains(&c) && c != 0x97 {
+                    c + 0x20
+                } else {
+                    c
+                };
+                out.extend_from_slice(&[0xC3, lower]);
+            }
+            _ => {
+                *buf = text.to_lowercase();
+                return buf;
+            }
+        }
+        i += 2;
     }
+    // SAFETY: `out` is `text` with ASCII upper-case letters made lower-case and,
+    // after a 0xC3 lead byte, continuation bytes 0x80..=0x9E raised by 0x20 to
+    // 0xA0..=0xBE, still continuation bytes: every character keeps its length and
+    // the bytes stay UTF-8.
+    *buf = unsafe { String::from_utf8_unchecked(out) };
+    buf
 }
 
 /// Lower-cased literals of which every match of `pattern` contains one: the
@@ -711,6 +775,8 @@ impl Codebook {
             path: path.map(Path::to_path_buf),
             positions,
             terms: FxHashMap::default(),
+            exact_forms: false,
+            prefixes: Vec::new(),
         };
         if raw.format.unwrap_or(FORMAT) != FORMAT {
             return Err(c.err(
@@ -855,10 +921,7 @@ impl Codebook {
                     })
                     .collect();
                 let trigger_options = query.as_ref().and_then(trigger_options).unwrap_or_default();
-                let forms = query.as_ref().is_some_and(needs_forms)
-                    || unless.as_ref().is_some_and(needs_forms);
                 rules.push(Rule {
-                    forms,
                     code: ci,
                     id: rid.clone(),
                     query,
@@ -986,9 +1049,10 @@ impl Codebook {
                 description: raw.codebook.description.clone().unwrap_or_default(),
             },
             codes,
-            any_forms: rules.iter().any(|r| r.forms),
             rules,
             terms: c.terms,
+            exact_forms: c.exact_forms,
+            prefixes: c.prefixes,
             term_rules,
             always,
             regex_prefilter,
@@ -1166,7 +1230,10 @@ pub struct Matcher<'a> {
     occ: Vec<(u32, u32)>,
     /// The passage's codebook terms, each once, in order of first occurrence.
     distinct: Vec<u32>,
-    lower: Vec<String>,
+    /// `=` and a form's lower case, the key of its exact-form term.
+    exact_key: String,
+    /// The passage in lower case, for the regex rules' literals.
+    lower_text: String,
     /// The merged word positions of a phrase's words that stand for more than
     /// one term, reused from evaluation to evaluation.
     merged: std::cell::RefCell<Vec<(u32, u32)>>,
@@ -1220,7 +1287,8 @@ impl<'a> Matcher<'a> {
             raw: Vec::new(),
             occ: Vec::new(),
             distinct: Vec::new(),
-            lower: Vec::new(),
+            exact_key: String::new(),
+            lower_text: String::new(),
             merged: Default::default(),
             marked: RuleSet::new(cb.rules.len()),
             stamp: 0,
@@ -1246,13 +1314,31 @@ impl<'a> Matcher<'a> {
             self.long.clear();
             self.arena.clear();
         }
-        let terms = NorwegianTokenizer.terms(&form.to_lowercase());
+        let lower = form.to_lowercase();
+        let terms = NorwegianTokenizer.terms(&lower);
         let start = self.arena.len() as u32;
+        let cb = self.cb;
+        let add = |arena: &mut Vec<u32>, id: u32| {
+            if !arena[start as usize..].contains(&id) {
+                arena.push(id);
+            }
+        };
         for t in terms.full.iter().chain(terms.parts.iter()) {
-            if let Some(id) = self.cb.terms.get(t.as_str()) {
-                if !self.arena[start as usize..].contains(id) {
-                    self.arena.push(*id);
-                }
+            if let Some(&id) = cb.terms.get(t.as_str()) {
+                add(&mut self.arena, id);
+            }
+        }
+        if cb.exact_forms {
+            self.exact_key.clear();
+            self.exact_key.push('=');
+            self.exact_key.push_str(&lower);
+            if let Some(&id) = cb.terms.get(self.exact_key.as_str()) {
+                add(&mut self.arena, id);
+            }
+        }
+        for (prefix, id) in &cb.prefixes {
+            if lower.starts_with(prefix.as_str()) {
+                add(&mut self.arena, *id);
             }
         }
         let r = (start, self.arena.len() as u32 - start);
@@ -1401,10 +1487,10 @@ impl<'a> Matcher<'a> {
         }
         if let Some(ac) = &cb.regex_prefilter {
             // Regex rules run only where one of their required literals occurs.
-            let lower = text.to_lowercase();
-            for m in ac.find_overlapping_iter(&lower) {
+            let lower = lowercase_into(text, &mut self.lower_text);
+            for m in ac.find_overlapping_iter(lower) {
                 for &r in &cb.literal_rules[m.pattern().as_usize()] {
-                    self.mark(r);
+                    self.marked.insert(r as u32);
                 }
             }
         }
@@ -1428,14 +1514,8 @@ impl<'a> Matcher<'a> {
             self.occ[at.2 as usize] = (term, word);
             at.2 += 1;
         }
-        self.lower.clear();
-        if cb.any_forms && self.order.iter().any(|&r| cb.rules[r].forms) {
-            self.lower
-                .extend(self.spans.iter().map(|&(a, b)| text[a..b].to_lowercase()));
-        }
         let view = View {
             occ: &self.occ,
-            lower: &self.lower,
             merged: &self.merged,
             term_at: &self.term_at,
             stamp: self.stamp,
@@ -1905,8 +1985,6 @@ fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool
 struct View<'a> {
     /// (term, word index) of every codebook term in the passage, sorted.
     occ: &'a [(u32, u32)],
-    /// Lower-case word forms, when a rule needs them.
-    lower: &'a [String],
     /// Room for the merged positions of words with several terms.
     merged: &'a std::cell::RefCell<Vec<(u32, u32)>>,
     /// Where each term's entries are in `occ` (valid where the stamp matches).
@@ -2043,28 +2121,6 @@ fn eval(n: &Node, v: &View, out: &mut Vec<(u32, u32)>) -> bool {
         }
         Node::Phrase(ws, slop) => {
             v.phrase(ws, *slop, out);
-            out.len() > mark
-        }
-        Node::Exact(ws) => {
-            out.extend(
-                (0..v.lower.len().saturating_sub(ws.len().saturating_sub(1)))
-                    .filter(|&i| {
-                        ws.iter()
-                            .enumerate()
-                            .all(|(k, w)| v.lower.get(i + k) == Some(w))
-                    })
-                    .map(|i| (i as u32, (i + ws.len().max(1) - 1) as u32)),
-            );
-            out.len() > mark
-        }
-        Node::Prefix(p) => {
-            out.extend(
-                v.lower
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| w.starts_with(p.as_str()))
-                    .map(|(i, _)| (i as u32, i as u32)),
-            );
             out.len() > mark
         }
         Node::Near(a, b, n) => {
@@ -2507,6 +2563,106 @@ name = "Skole"
             .collect();
         let fired = pairs_hit_alike(&cb, &texts);
         assert!(fired.iter().all(|&n| n > 20), "{fired:?}");
+    }
+
+    #[test]
+    fn exact_forms_and_prefixes_hit_the_lower_case_words_they_name() {
+        // Exact forms and prefixes are terms a matcher gives each new word form;
+        // checked here against the words' lower case, found directly.
+        let queries = [
+            "=skolen",
+            "=Og-Skolen",
+            "kom*",
+            "ÆR*",
+            "=naboen OR bo*",
+            "kom* AND NOT =kaldt",
+            "=«»",
+        ];
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            src += &format!(
+                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
+            );
+        }
+        let cb = book(&src);
+        let words = [
+            "Skolen", "skolens", "og", "OG", "naboen", "NABOEN", "kom", "kommunen", "Kaldt",
+            "bolig", "BOR", "Ærlig", "ærend", "æra", "ÆRE", "skole", "sko",
+        ];
+        let mut fired = vec![0; queries.len()];
+        for i in 0..3000usize {
+            let text: String = (0..(i % 13 + 1))
+                .map(|k| words[(i * 7 + k * 3 + k * k * (i % 5)) % words.len()])
+                .collect::<Vec<_>>()
+                .join(if i % 2 == 0 { " " } else { ", " });
+            let ws: Vec<_> = crate::analysis::words(&text).collect();
+            let chars = |b: usize| text[..b].chars().count();
+            let at = |k: usize| (chars(ws[k].start), chars(ws[k].end));
+            let exact = |form: &str| -> Vec<(usize, usize)> {
+                (0..ws.len())
+                    .filter(|&k| ws[k].lower == form)
+                    .map(at)
+                    .collect()
+            };
+            let prefix = |p: &str| -> Vec<(usize, usize)> {
+                (0..ws.len())
+                    .filter(|&k| ws[k].lower.starts_with(p))
+                    .map(at)
+                    .collect()
+            };
+            let pair: Vec<(usize, usize)> = (0..ws.len().saturating_sub(1))
+                .filter(|&k| ws[k].lower == "og" && ws[k + 1].lower == "skolen")
+                .map(|k| (at(k).0, at(k + 1).1))
+                .collect();
+            let mut either = [exact("naboen"), prefix("bo")].concat();
+            either.sort_unstable();
+            either.dedup();
+            let expected = [
+                exact("skolen"),
+                pair,
+                prefix("kom"),
+                prefix("ær"),
+                either,
+                if exact("kaldt").is_empty() {
+                    prefix("kom")
+                } else {
+                    vec![]
+                },
+                vec![],
+            ];
+            let hits = cb.apply(&text, &Context::new());
+            for (r, want) in expected.iter().enumerate() {
+                let got = hits.iter().find(|h| h.rule == r).map(|h| h.spans.clone());
+                let want = (!want.is_empty()).then(|| want.clone());
+                assert_eq!(got, want, "query {:?} on {text:?}", queries[r]);
+                fired[r] += usize::from(want.is_some());
+            }
+        }
+        assert!(fired[..6].iter().all(|&n| n > 50), "{fired:?}");
+    }
+
+    #[test]
+    fn lower_case_written_into_a_buffer_is_the_standard_library_s() {
+        use super::lowercase_into;
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "ABC".into(),
+            "Æ".into(),
+            "Ærlig talt, ØYVIND og ÅSE møtte ×-tegnet i ÞÓRR; ß og ÿ står.".into(),
+            "Kommunen (PD-NIVÅ: INDIVID) «VANLIG» – 2022".into(),
+            "ΟΔΟΣ ΣΟΦΙΑΣ".into(),
+            "\u{212A}elvin og İstanbul".into(),
+            "a".repeat(37) + "Ø" + &"B".repeat(9),
+        ];
+        // Every character up to U+024F, alone and between ASCII letters.
+        for c in (0u32..0x250).filter_map(char::from_u32) {
+            texts.push(c.to_string());
+            texts.push(format!("Ab{c}Cd EFGHIJKL{c}"));
+        }
+        let mut buf = String::new();
+        for t in &texts {
+            assert_eq!(lowercase_into(t, &mut buf), t.to_lowercase(), "{t:?}");
+        }
     }
 
     #[test]
