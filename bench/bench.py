@@ -70,6 +70,19 @@ QUERY_MIX = [
 ]
 KWIC_QUERIES = ["barnehage", "ventetid", '"psykisk helse"']
 RULE_COUNTS = [10, 100, 1000]
+# The codebook the repository ships (positive deviance, 111 rules: phrases, NEAR,
+# exact forms, prefixes, regexes), coded alongside the generated ones: what a
+# researcher's own codebook looks like.
+PD_CODEBOOK = REPO / "corpus-sample" / "codebooks" / "pd.toml"
+
+
+def book_label(n: Any) -> str:
+    return "the PD codebook" if n == "pd" else f"{n} rules"
+
+
+def books(codebook_paths: Dict[Any, str]) -> List[Any]:
+    """The generated rule counts, then the PD codebook when it is there."""
+    return [*RULE_COUNTS, *(["pd"] if "pd" in codebook_paths else [])]
 TARGETS_TEXT = {
     "autocode_per_core": "Project.autocode with 1000 rules ≥ 100 MB/s per core",
     "matching_per_core": "Codebook.apply_table with 1000 rules, 1 core ≥ 100 MB/s",
@@ -328,7 +341,9 @@ def main(argv=None) -> int:
     cb_dir = work / "codebooks"
     cb_dir.mkdir(exist_ok=True)
     res["codebooks"] = measure("codebooks", lambda: make_codebooks(source, cb_dir))
-    codebook_paths = {n: str(cb_dir / f"rules-{n}.toml") for n in RULE_COUNTS}
+    codebook_paths: Dict[Any, str] = {n: str(cb_dir / f"rules-{n}.toml") for n in RULE_COUNTS}
+    if PD_CODEBOOK.is_file():
+        codebook_paths["pd"] = str(PD_CODEBOOK)
     rules_json = str(cb_dir / "rules.json")
 
     # 2. per corpus and size ----------------------------------------------------------------
@@ -580,21 +595,21 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
     cores = len(os.sched_getaffinity(0))
     core_counts = [1] + ([cores] if cores > 1 else [])
     out: Dict[str, Any] = {"text_bytes": text_bytes}
-    for n in RULE_COUNTS:
+    for n in books(codebook_paths):
         row: Dict[str, Any] = {}
         for c in core_counts:
-            log(f"{name}: Project.autocode, {n} rules, {c} core(s)")
+            log(f"{name}: Project.autocode, {book_label(n)}, {c} core(s)")
             r = measure(
-                f"autocode {name} {n} rules {c} cores",
+                f"autocode {name} {book_label(n)} {c} cores",
                 lambda: run_worker("innsikt_autocode", {"archive": arch, "codebook": codebook_paths[n], "threads": c}, cpus=c),
             )
             if "error" not in r:
                 r["mb_s"] = mb(text_bytes) / r["autocode_s"]
                 log(f"    {r['autocode_s']:.2f} s, {r['mb_s']:.1f} MB/s, {r['codings']} codings")
             row[f"autocode_{c}core"] = r
-            log(f"{name}: Codebook.apply_table, {n} rules, {c} core(s)")
+            log(f"{name}: Codebook.apply_table, {book_label(n)}, {c} core(s)")
             r = measure(
-                f"apply_table {name} {n} rules {c} cores",
+                f"apply_table {name} {book_label(n)} {c} cores",
                 lambda: run_median("innsikt_apply", {"texts": parquet, "codebook": codebook_paths[n], "threads": c}, c, "apply_s", procs),
             )
             if "error" not in r:
@@ -603,9 +618,9 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
             row[f"apply_{c}core"] = r
         # The same call on the texts as an Arrow column (a DataFrame's column, read
         # in place) instead of a list of str; one core.
-        log(f"{name}: Codebook.apply_table on an Arrow column, {n} rules, 1 core")
+        log(f"{name}: Codebook.apply_table on an Arrow column, {book_label(n)}, 1 core")
         r = measure(
-            f"apply_table arrow {name} {n} rules 1 core",
+            f"apply_table arrow {name} {book_label(n)} 1 core",
             lambda: run_median("innsikt_apply", {"texts": parquet, "codebook": codebook_paths[n], "threads": 1, "input": "arrow"}, 1, "apply_s", procs),
         )
         if "error" not in r:
@@ -888,7 +903,7 @@ def render_markdown(res: Dict[str, Any]) -> str:
         if not isinstance(a, dict) or "error" in a:
             rows.append([name, "error", "", "", "", ""])
             continue
-        for n in RULE_COUNTS:
+        for n in [*RULE_COUNTS, "pd"]:
             row = a.get(str(n), {})
             for key in sorted(row):
                 r = row[key]
@@ -896,12 +911,12 @@ def render_markdown(res: Dict[str, Any]) -> str:
                 method = {"autocode": "Project.autocode", "apply": "Codebook.apply_table (list of str)",
                           "apply-arrow": "Codebook.apply_table (Arrow column)"}.get(method, method)
                 if "error" in r:
-                    rows.append([name, n, method, cores.replace("core", ""), "error: " + r["error"], ""])
+                    rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), "error: " + r["error"], ""])
                 else:
                     secs = r.get("autocode_s") or r.get("apply_s")
                     hits = r.get("codings") if "codings" in r else r.get("text_code_pairs")
                     runs = " / ".join(f(x, 2) for x in r.get("apply_s_runs") or [])
-                    rows.append([name, n, method, cores.replace("core", ""), f(secs, 2), f(r.get("mb_s")), f(hits), runs])
+                    rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), f(secs, 2), f(r.get("mb_s")), f(hits), runs])
     L.append(table(["corpus", "rules", "method", "cores", "s", "MB/s", "codings / hits", "each process (s)"], rows))
     L.append("")
     rs = _get(res, "ratios", "rule_scaling") or {}
