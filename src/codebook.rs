@@ -564,10 +564,9 @@ fn direct_terms(n: &Node, out: &mut Vec<u32>) -> bool {
     }
 }
 
-/// `text.to_lowercase()`, written into `buf` (reused from call to call). Text
-/// whose characters are ASCII or Latin-1 (all of Norwegian) is lowered a run of
-/// ASCII at a time and a Latin-1 letter at a time; a text with any other
-/// character goes to the standard library whole.
+/// `text.to_lowercase()`, written into `buf` (reused from call to call): a run
+/// of ASCII at a time, a Latin-1 letter (all of Norwegian's) by its bytes, any
+/// other character by its own lower case.
 fn lowercase_into<'b>(text: &str, buf: &'b mut String) -> &'b str {
     let bytes = text.as_bytes();
     let mut out = std::mem::take(buf).into_bytes();
@@ -603,16 +602,29 @@ fn lowercase_into<'b>(text: &str, buf: &'b mut String) -> &'b str {
                 out.extend_from_slice(&[0xC3, lower]);
             }
             _ => {
-                *buf = text.to_lowercase();
-                return buf;
+                // Any other character: its own lower case, as the standard library
+                // gives it outside a word-final capital sigma, which sends the
+                // whole text there.
+                let c = text[i..].chars().next().expect("a character starts here");
+                if c == 'Σ' {
+                    *buf = text.to_lowercase();
+                    return buf;
+                }
+                let mut utf8 = [0; 4];
+                for l in c.to_lowercase() {
+                    out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+                }
+                i += c.len_utf8();
+                continue;
             }
         }
         i += 2;
     }
-    // SAFETY: `out` is `text` with ASCII upper-case letters made lower-case and,
-    // after a 0xC3 lead byte, continuation bytes 0x80..=0x9E raised by 0x20 to
-    // 0xA0..=0xBE, still continuation bytes: every character keeps its length and
-    // the bytes stay UTF-8.
+    // SAFETY: `out` is `text` with ASCII upper-case letters made lower-case,
+    // after a 0xC3 lead byte continuation bytes 0x80..=0x9E raised by 0x20 to
+    // 0xA0..=0xBE (still continuation bytes: the character keeps its length), and
+    // every other character replaced by the UTF-8 of its lower case: the bytes
+    // stay UTF-8.
     *buf = unsafe { String::from_utf8_unchecked(out) };
     buf
 }
@@ -2652,6 +2664,7 @@ name = "Skole"
             "Kommunen (PD-NIVÅ: INDIVID) «VANLIG» – 2022".into(),
             "ΟΔΟΣ ΣΟΦΙΑΣ".into(),
             "\u{212A}elvin og İstanbul".into(),
+            "Han sa – «JA» – og ’NEI’ … «ЖУРНАЛ» koster 5 € 😀 ǄUNGEL".into(),
             "a".repeat(37) + "Ø" + &"B".repeat(9),
         ];
         // Every character up to U+024F, alone and between ASCII letters.
