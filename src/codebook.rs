@@ -151,6 +151,9 @@ struct Rule {
     /// in the passage (see [`trigger_options`]). Empty for a rule that can fire
     /// without any term.
     trigger_options: Vec<Vec<u32>>,
+    /// What triggers the rule, as a tree a matcher picks a set of terms from
+    /// (see [`Trigger`]); None exactly when `trigger_options` is empty.
+    trigger: Option<Trigger>,
 }
 
 /// Where a passage comes from, for rules' `where` scopes.
@@ -425,17 +428,101 @@ fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
     }
 }
 
-/// By term: the rules it triggers, each rule (with a query and trigger sets)
-/// under the terms of the set `pick` chooses from its options.
-fn trigger_table<'r>(
-    rules: &'r [Rule],
+/// Where a rule's trigger terms can come from. A match of `Each` needs a term
+/// of every child (the parts of an AND, the words of a phrase or NEAR), so any
+/// one child will do as the trigger; a match of `Either` needs a term of one
+/// child (the alternatives of an OR), so the trigger is a set from each child.
+/// Picking the rarest child of every `Each` keeps an OR of phrases from being
+/// evaluated wherever the first word of one of them occurs.
+#[derive(Debug, Clone)]
+enum Trigger {
+    Terms(Vec<u32>),
+    Each(Vec<Trigger>),
+    Either(Vec<Trigger>),
+}
+
+impl Trigger {
+    /// The trigger of a node; None when it can match without any term (as for
+    /// [`trigger_options`]).
+    fn of(n: &Node) -> Option<Trigger> {
+        let words = |ws: &[Vec<u32>]| -> Vec<Trigger> {
+            ws.iter()
+                .filter(|w| !w.is_empty())
+                .map(|w| Trigger::Terms(w.clone()))
+                .collect()
+        };
+        let each = |v: Vec<Trigger>| (!v.is_empty()).then_some(Trigger::Each(v));
+        match n {
+            Node::Terms(t) => (!t.is_empty()).then(|| Trigger::Terms(t.clone())),
+            Node::Phrase(ws, _) => each(words(ws)),
+            Node::Near(a, b, _) => each([words(a), words(b)].concat()),
+            Node::And(items) => each(
+                items
+                    .iter()
+                    .filter(|i| !matches!(i, Node::Not(_)))
+                    .filter_map(Trigger::of)
+                    .collect(),
+            ),
+            Node::Or(items) => Some(Trigger::Either(
+                items.iter().map(Trigger::of).collect::<Option<_>>()?,
+            )),
+            Node::Not(_) | Node::All => None,
+        }
+    }
+
+    /// The codebook's default: the first child of every `Each`, as
+    /// `trigger_options(..)[0]` is.
+    fn first(&self, out: &mut Vec<u32>) {
+        match self {
+            Trigger::Terms(t) => out.extend_from_slice(t),
+            Trigger::Each(cs) => cs[0].first(out),
+            Trigger::Either(cs) => cs.iter().for_each(|c| c.first(out)),
+        }
+    }
+
+    /// The set whose terms weigh least by `weight` (a term's passages so far):
+    /// the lightest child of every `Each`, and the union over an `Either`.
+    /// Returns the set's weight.
+    fn lightest(&self, weight: &impl Fn(u32) -> u64, out: &mut Vec<u32>) -> u64 {
+        match self {
+            Trigger::Terms(t) => {
+                out.extend_from_slice(t);
+                t.iter().map(|&x| weight(x)).sum()
+            }
+            Trigger::Each(cs) => {
+                let mut best: Option<(u64, Vec<u32>)> = None;
+                for c in cs {
+                    let mut set = Vec::new();
+                    let w = c.lightest(weight, &mut set);
+                    if best.as_ref().is_none_or(|(bw, _)| w < *bw) {
+                        best = Some((w, set));
+                    }
+                }
+                let (w, set) = best.expect("an Each has children");
+                out.extend_from_slice(&set);
+                w
+            }
+            Trigger::Either(cs) => cs.iter().map(|c| c.lightest(weight, out)).sum(),
+        }
+    }
+}
+
+/// By term: the rules it triggers, each rule (with a query and a trigger) under
+/// the terms `pick` chooses from its trigger.
+fn trigger_table(
+    rules: &[Rule],
     terms: usize,
-    pick: impl Fn(&'r [Vec<u32>]) -> &'r [u32],
+    pick: impl Fn(&Trigger, &mut Vec<u32>),
 ) -> TriggerTable {
     let mut table = vec![Vec::new(); terms];
+    let mut set = Vec::new();
     for (i, r) in rules.iter().enumerate() {
-        if r.query.is_some() && !r.trigger_options.is_empty() {
-            for &t in pick(&r.trigger_options) {
+        if let (Some(_), Some(trigger)) = (&r.query, &r.trigger) {
+            set.clear();
+            pick(trigger, &mut set);
+            set.sort_unstable();
+            set.dedup();
+            for &t in &set {
                 table[t as usize].push(i as u32);
             }
         }
@@ -933,6 +1020,8 @@ impl Codebook {
                     })
                     .collect();
                 let trigger_options = query.as_ref().and_then(trigger_options).unwrap_or_default();
+                let trigger = query.as_ref().and_then(Trigger::of);
+                debug_assert_eq!(trigger.is_some(), !trigger_options.is_empty());
                 rules.push(Rule {
                     code: ci,
                     id: rid.clone(),
@@ -941,6 +1030,7 @@ impl Codebook {
                     unless,
                     scope,
                     trigger_options,
+                    trigger,
                 });
                 rule_ids.push(rid);
             }
@@ -975,7 +1065,7 @@ impl Codebook {
             }
             codes[i].depth = depth;
         }
-        let term_rules = trigger_table(&rules, c.terms.len(), |options| &options[0]);
+        let term_rules = trigger_table(&rules, c.terms.len(), Trigger::first);
         let mut always = Vec::new();
         let mut literals: Vec<String> = Vec::new();
         let mut literal_rules: Vec<Vec<usize>> = Vec::new();
@@ -1371,21 +1461,11 @@ impl<'a> Matcher<'a> {
     #[cold]
     fn tune(&mut self) {
         self.untuned_bytes = None;
-        let weight = |set: &[u32]| -> u64 {
-            set.iter()
-                .map(|&t| u64::from(self.term_passages[t as usize]))
-                .sum()
-        };
-        self.term_rules =
-            trigger_table(&self.cb.rules, self.term_rules.terms(), |options| {
-                options[1..].iter().fold(&options[0], |best, o| {
-                    if weight(o) < weight(best) {
-                        o
-                    } else {
-                        best
-                    }
-                })
-            });
+        let passages = &self.term_passages;
+        let weight = |t: u32| u64::from(passages[t as usize]);
+        self.term_rules = trigger_table(&self.cb.rules, self.term_rules.terms(), |trigger, out| {
+            trigger.lightest(&weight, out);
+        });
     }
 
     fn mark(&mut self, rule: usize) {
@@ -2352,6 +2432,11 @@ id = "begge"
 name = "Begge"
   [[code.rule]]
   query = "\"det var\" OR (og AND naboen)"
+[[code]]
+id = "eller"
+name = "Eller"
+  [[code.rule]]
+  query = "\"og skolen\" OR \"det ble\" OR kaldt"
 "#,
         );
         let texts: Vec<String> = (0..60_000)
@@ -2379,9 +2464,14 @@ name = "Begge"
             "tuning picked other triggers"
         );
         assert_eq!(plain.term_rules, cb.term_rules);
+        // An OR of phrases is triggered by a word of each phrase: the first
+        // ones by default, the rarer ones once tuned (not `og` and `det`).
+        let (og, det) = (cb.terms["og"], cb.terms["det"]);
+        assert!(cb.term_rules.of(og).contains(&4) && cb.term_rules.of(det).contains(&4));
+        assert!(!tuned.term_rules.of(og).contains(&4) && !tuned.term_rules.of(det).contains(&4));
         assert_eq!(a, b);
         let codes: std::collections::BTreeSet<u32> = a.rows().iter().map(|r| r.code).collect();
-        assert_eq!(codes.len(), 4, "every rule matched somewhere");
+        assert_eq!(codes.len(), 5, "every rule matched somewhere");
     }
 
     #[test]
