@@ -1177,6 +1177,19 @@ impl Codebook {
         self.rules.iter().any(|r| !r.scope.is_empty())
     }
 
+    /// The fields the rules' `where` scopes look at, each once, sorted: the only
+    /// ones a passage's context needs.
+    pub fn context_fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.scope.iter().map(|(f, _, _)| f.as_str()))
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        fields
+    }
+
     /// (code id, rule id) of rule `i`.
     pub fn rule_name(&self, i: usize) -> (&str, &str) {
         (&self.codes[self.rules[i].code].id, &self.rules[i].id)
@@ -2065,13 +2078,29 @@ fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], cont: &mut Vec<u32>) {
 }
 
 fn scope_ok(scope: &[(String, Vec<String>, Vec<String>)], ctx: &Context) -> bool {
-    scope.iter().all(|(field, allow, deny)| {
-        let v = ctx.get(field).map(|v| v.to_lowercase());
-        match v {
-            Some(v) => (allow.is_empty() || allow.contains(&v)) && !deny.contains(&v),
+    scope
+        .iter()
+        .all(|(field, allow, deny)| match ctx.get(field) {
+            Some(v) => {
+                let is = |x: &String| lower_case_is(v, x);
+                (allow.is_empty() || allow.iter().any(is)) && !deny.iter().any(is)
+            }
             None => allow.is_empty(),
-        }
-    })
+        })
+}
+
+/// Whether `v.to_lowercase()` is `lower`, without making it (a scope is checked
+/// for every rule it guards that a passage triggers).
+fn lower_case_is(v: &str, lower: &str) -> bool {
+    if v.is_ascii() {
+        // `lower` is lower case: equal ignoring ASCII case is equal to it.
+        v.eq_ignore_ascii_case(lower)
+    } else if v.contains('Σ') {
+        // A word-final capital sigma lowers differently from a lone one.
+        v.to_lowercase() == lower
+    } else {
+        v.chars().flat_map(char::to_lowercase).eq(lower.chars())
+    }
 }
 
 struct View<'a> {
@@ -2765,6 +2794,39 @@ name = "Skole"
         let mut buf = String::new();
         for t in &texts {
             assert_eq!(lowercase_into(t, &mut buf), t.to_lowercase(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_scope_compares_lower_case_as_the_standard_library_makes_it() {
+        use super::lower_case_is;
+        let values = [
+            "",
+            "Intervjuer",
+            "INTERVJUER",
+            "intervjuer",
+            "Åsnes",
+            "ÅSNES",
+            "åsnes",
+            "Asnes",
+            "ΟΔΟΣ",
+            "οδος",
+            "οδοσ",
+            "Σ",
+            "\u{212A}ommune",
+            "İ",
+            "ß",
+            "SS",
+        ];
+        for v in values {
+            for w in values {
+                let lower = w.to_lowercase();
+                assert_eq!(
+                    lower_case_is(v, &lower),
+                    v.to_lowercase() == lower,
+                    "{v:?} {lower:?}"
+                );
+            }
         }
     }
 

@@ -1434,6 +1434,8 @@ struct BatchCoder<'a> {
     matchers: Matchers<'a>,
     meta: &'a BTreeMap<String, BTreeMap<String, String>>,
     uses_context: bool,
+    /// The fields the codebook's scopes look at (see [`Codebook::context_fields`]).
+    context_fields: Vec<String>,
     batch: PassageBatch,
     batch_bytes: usize,
     /// The codings of the batches coded since the last [`BatchCoder::take`].
@@ -1456,6 +1458,11 @@ impl<'a> BatchCoder<'a> {
             matchers: Matchers::new(codebook, threads),
             meta,
             uses_context: codebook.uses_context(),
+            context_fields: codebook
+                .context_fields()
+                .into_iter()
+                .map(String::from)
+                .collect(),
             batch: PassageBatch::default(),
             batch_bytes,
             out: MachineCodings {
@@ -1474,16 +1481,24 @@ impl<'a> BatchCoder<'a> {
 
     /// Add a passage; true when the batch is full.
     fn push(&mut self, p: &crate::store::PassageView<'_>) -> bool {
-        let meta = self.meta;
+        let (meta, fields) = (self.meta, &self.context_fields);
         self.batch.push(p, |c| {
-            let mut ctx: Context = meta.get(p.document_id).cloned().unwrap_or_default();
-            ctx.insert("kind".into(), c.kind.to_string());
-            ctx.insert("document".into(), c.document.to_string());
-            if let Some(s) = c.speaker {
-                ctx.insert("speaker".into(), s.to_string());
-            }
-            if let Some(s) = c.speaker_role {
-                ctx.insert("speaker_role".into(), s.to_string());
+            // Only the fields the scopes look at: the passage's own (its speaker
+            // and role where it has them), else the document's metadata.
+            let document = meta.get(p.document_id);
+            let of_document = |f: &str| document.and_then(|m| m.get(f)).map(String::as_str);
+            let mut ctx = Context::new();
+            for f in fields {
+                let value = match f.as_str() {
+                    "kind" => Some(c.kind),
+                    "document" => Some(c.document),
+                    "speaker" => c.speaker.or_else(|| of_document("speaker")),
+                    "speaker_role" => c.speaker_role.or_else(|| of_document("speaker_role")),
+                    other => of_document(other),
+                };
+                if let Some(v) = value {
+                    ctx.insert(f.clone(), v.to_string());
+                }
             }
             ctx
         });
@@ -1688,6 +1703,71 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A passage's context holds only the fields the codebook's scopes look at,
+    /// each with the value a context of every field would give it: the passage's
+    /// own kind, document, speaker and role, the document's metadata otherwise.
+    #[test]
+    fn a_passage_context_holds_what_the_scopes_ask_for_as_a_full_one_would() {
+        let (_dir, p, _) = sample();
+        let cb = Codebook::parse(
+            r#"format = 1
+[codebook]
+id = "t"
+version = "1"
+[[code]]
+id = "a"
+name = "A"
+  [[code.rule]]
+  query = "ungdom"
+  where = { kind = ["turn"], speaker = ["!x"], speaker_role = ["!intervjuer"], municipality = ["Grue", "Åsnes"] }
+  [[code.rule]]
+  query = "skole"
+  where = { document_type = ["intervju"], document = ["!x"], nowhere = ["!y"] }
+"#,
+            false,
+            None,
+        )
+        .unwrap();
+        let meta = p.store.metadata().unwrap();
+        let mut coder = BatchCoder::new(&cb, &meta, 1, usize::MAX);
+        let fields = coder.context_fields.clone();
+        assert_eq!(fields.len(), 7, "{fields:?}");
+        let mut full = Vec::new();
+        p.store
+            .scan_passages(true, |v| {
+                let c = v.context.as_ref().unwrap();
+                let mut ctx: Context = meta.get(v.document_id).cloned().unwrap_or_default();
+                ctx.insert("kind".into(), c.kind.to_string());
+                ctx.insert("document".into(), c.document.to_string());
+                if let Some(s) = c.speaker {
+                    ctx.insert("speaker".into(), s.to_string());
+                }
+                if let Some(s) = c.speaker_role {
+                    ctx.insert("speaker_role".into(), s.to_string());
+                }
+                full.push(ctx);
+                coder.push(&v);
+                Ok(true)
+            })
+            .unwrap();
+        assert!(full.len() > 100);
+        assert_eq!(coder.batch.contexts.len(), full.len());
+        let mut with_speaker = 0;
+        for (got, full) in coder.batch.contexts.iter().zip(&full) {
+            let want: Context = full
+                .iter()
+                .filter(|(k, _)| fields.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(got, &want);
+            with_speaker += usize::from(got.contains_key("speaker"));
+        }
+        assert!(
+            with_speaker > 10 && with_speaker < full.len(),
+            "{with_speaker}"
+        );
     }
 
     /// A run writes each batch as it is coded (on a thread of its own when it
