@@ -315,15 +315,17 @@ mod tests {
     use super::*;
     use arrow_array::Array;
 
+    /// A test codebook: the header, then `codes`.
+    fn book(codes: &str) -> Codebook {
+        let src = format!("format = 1\n[codebook]\nid = \"t\"\nversion = \"1\"\n{codes}");
+        Codebook::parse(&src, false, None).unwrap()
+    }
+
     #[test]
     fn a_hits_table_has_a_row_per_hit_with_its_code_rule_and_spans() {
-        use crate::codebook::{Codebook, Context, Matchers};
-        let cb = Codebook::parse(
-            r#"format = 1
-[codebook]
-id = "t"
-version = "1"
-[[code]]
+        use crate::codebook::{Context, Matchers};
+        let cb = book(
+            r#"[[code]]
 id = "ungdom"
 name = "Ungdom"
   [[code.rule]]
@@ -336,10 +338,7 @@ name = "Samarbeid"
   id = "nær"
   query = "NAV NEAR/3 skole"
 "#,
-            false,
-            None,
-        )
-        .unwrap();
+        );
         let texts = [
             "Ungdommene møter NAV på skolen, «ungdom» til ungdom.",
             "ingen treff her",
@@ -387,13 +386,9 @@ name = "Samarbeid"
 
     #[test]
     fn a_hits_table_built_on_two_threads_is_the_one_built_on_one() {
-        use crate::codebook::{Codebook, Context, Matchers};
-        let cb = Codebook::parse(
-            r#"format = 1
-[codebook]
-id = "t"
-version = "1"
-[[code]]
+        use crate::codebook::{Context, Matchers};
+        let cb = book(
+            r#"[[code]]
 id = "ungdom"
 name = "Ungdom"
   [[code.rule]]
@@ -405,10 +400,7 @@ name = "NAV"
   id = "nær"
   query = "NAV NEAR/3 skole"
 "#,
-            false,
-            None,
-        )
-        .unwrap();
+        );
         // Enough hits for the spans column to get a thread of its own, with
         // one, two and three spans a hit and code points past æøå.
         let kinds = [
