@@ -148,7 +148,7 @@ struct Rule {
     unless: Option<Node>,
     scope: Vec<(String, Vec<String>, Vec<String>)>,
     /// Sets of positive terms: the rule can only fire when a term of each set is
-    /// in the passage (see [`trigger_options`]). Empty for a rule that can fire
+    /// in the passage (see [`Trigger::sets`]). Empty for a rule that can fire
     /// without any term.
     trigger_options: Vec<Vec<u32>>,
     /// What triggers the rule, as a tree a matcher picks a set of terms from
@@ -393,41 +393,6 @@ impl Compiler<'_> {
     }
 }
 
-/// Sets of terms of which a match of the node needs at least one, as
-/// alternatives: a phrase needs one of each of its words' terms, so each word is
-/// a set. None when the node can match without any term (a pure negation). The first set is the default trigger; a matcher
-/// that has seen some text picks the set whose terms it met least.
-fn trigger_options(n: &Node) -> Option<Vec<Vec<u32>>> {
-    let words = |ws: &[Vec<u32>]| ws.iter().filter(|w| !w.is_empty()).cloned().collect();
-    let some = |v: Vec<Vec<u32>>| (!v.is_empty()).then_some(v);
-    match n {
-        Node::Terms(t) => (!t.is_empty()).then(|| vec![t.clone()]),
-        Node::Phrase(ws, _) => some(words(ws)),
-        Node::Near(a, b, _) => some([words(a), words(b)].concat()),
-        Node::And(items) => {
-            // Any one positive child's sets are necessary for the AND.
-            some(
-                items
-                    .iter()
-                    .filter(|i| !matches!(i, Node::Not(_)))
-                    .filter_map(trigger_options)
-                    .flatten()
-                    .collect(),
-            )
-        }
-        Node::Or(items) => {
-            let mut all = Vec::new();
-            for i in items {
-                all.extend(trigger_options(i)?.swap_remove(0));
-            }
-            all.sort_unstable();
-            all.dedup();
-            some(vec![all])
-        }
-        Node::Not(_) | Node::All => None,
-    }
-}
-
 /// Where a rule's trigger terms can come from. A match of `Each` needs a term
 /// of every child (the parts of an AND, the words of a phrase or NEAR), so any
 /// one child will do as the trigger; a match of `Either` needs a term of one
@@ -442,8 +407,8 @@ enum Trigger {
 }
 
 impl Trigger {
-    /// The trigger of a node; None when it can match without any term (as for
-    /// [`trigger_options`]).
+    /// The trigger of a node; None when it can match without any term (a pure
+    /// negation).
     fn of(n: &Node) -> Option<Trigger> {
         let words = |ws: &[Vec<u32>]| -> Vec<Trigger> {
             ws.iter()
@@ -470,8 +435,25 @@ impl Trigger {
         }
     }
 
-    /// The codebook's default: the first child of every `Each`, as
-    /// `trigger_options(..)[0]` is.
+    /// The sets of terms of which a match needs a term of each: the sets under
+    /// nested `Each`s (any one child's sets are necessary for it), an `Either`
+    /// as one set, the union of its children's first picks. The first set is
+    /// [`Trigger::first`]'s.
+    fn sets(&self, out: &mut Vec<Vec<u32>>) {
+        match self {
+            Trigger::Terms(t) => out.push(t.clone()),
+            Trigger::Each(cs) => cs.iter().for_each(|c| c.sets(out)),
+            Trigger::Either(_) => {
+                let mut all = Vec::new();
+                self.first(&mut all);
+                all.sort_unstable();
+                all.dedup();
+                out.push(all);
+            }
+        }
+    }
+
+    /// The codebook's default: the first child of every `Each`.
     fn first(&self, out: &mut Vec<u32>) {
         match self {
             Trigger::Terms(t) => out.extend_from_slice(t),
@@ -1019,9 +1001,11 @@ impl Codebook {
                         )
                     })
                     .collect();
-                let trigger_options = query.as_ref().and_then(trigger_options).unwrap_or_default();
                 let trigger = query.as_ref().and_then(Trigger::of);
-                debug_assert_eq!(trigger.is_some(), !trigger_options.is_empty());
+                let mut trigger_options = Vec::new();
+                if let Some(t) = &trigger {
+                    t.sets(&mut trigger_options);
+                }
                 rules.push(Rule {
                     code: ci,
                     id: rid.clone(),
@@ -1321,7 +1305,7 @@ pub struct Matcher<'a> {
     cb: &'a Codebook,
     /// By codebook term: the rules it triggers. Starts as the codebook's
     /// default; after `TUNE_AFTER_BYTES` of text, each rule is triggered by the
-    /// necessary set of terms the matcher has met least (see [`trigger_options`]).
+    /// necessary set of terms the matcher has met least (see [`Trigger`]).
     term_rules: TriggerTable,
     /// By codebook term: in how many passages it occurred, until tuned.
     term_passages: Vec<u32>,
