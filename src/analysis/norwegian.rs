@@ -9,6 +9,7 @@
 
 use super::lexicon::{Lexicon, POS_ADJ, POS_NOUN, POS_VERB};
 use frostem::{Algorithm, Stemmer};
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 /// What one word form contributes to the index.
@@ -70,7 +71,37 @@ fn push_unique_static(v: &mut Vec<&'static str>, s: &'static str) {
     }
 }
 
+/// Splits each per-thread memo of [`Splits`] holds before it starts over
+/// (a few MiB per thread at most).
+const SPLIT_MEMO_LIMIT: usize = 1 << 14;
+
+/// A split as the recursion of [`split`] hands it on.
+type Parts = Option<Vec<&'static str>>;
+
+/// The compound splits a thread has made, so that the same split is not made
+/// again: the inflected forms of one lemma (*barnehagen*, *barnehagene*, …) and
+/// the compounds that end in it ask for the split of the same lemma, and the
+/// compounds that start alike for that of the same first part. Each memo gives
+/// what [`split`] gives; only the work is saved.
+#[derive(Default)]
+struct Splits {
+    /// Splits of lexicon lemmas (strict), by the lemma's address and length in
+    /// the lexicons' static text and the depth.
+    lemmas: FxHashMap<(usize, usize, usize), Parts>,
+    /// Splits of a compound's first part that is not itself a lemma, one map
+    /// per depth (1 or 2) and strictness.
+    prefixes: [FxHashMap<Box<str>, Parts>; 4],
+}
+
+fn remember<K: std::hash::Hash + Eq>(memo: &mut FxHashMap<K, Parts>, key: K, parts: &Parts) {
+    if memo.len() >= SPLIT_MEMO_LIMIT {
+        memo.clear();
+    }
+    memo.insert(key, parts.clone());
+}
+
 thread_local! {
+    static SPLITS: std::cell::RefCell<Splits> = std::cell::RefCell::new(Splits::default());
     /// The candidate stem a nynorsk suffix rule tries, reused from call to call
     /// (nothing called while it is borrowed comes back to the rules).
     static CANDIDATE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -175,9 +206,45 @@ fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
     (pos & wanted != 0 && short_ok).then_some(lemma)
 }
 
+/// [`split`] of a lemma the lexicons hold (strict), remembered per thread.
+fn split_lemma(lemma: &'static str, depth: usize) -> Parts {
+    if depth == 0 {
+        return None;
+    }
+    // Static text: its address and length name it.
+    let key = (lemma.as_ptr() as usize, lemma.len(), depth);
+    if let Some(parts) = SPLITS.with_borrow(|m| m.lemmas.get(&key).cloned()) {
+        return parts;
+    }
+    let parts = split(lemma, depth, true);
+    SPLITS.with_borrow_mut(|m| remember(&mut m.lemmas, key, &parts));
+    parts
+}
+
+/// [`split`] of a compound's first part, remembered per thread at depths 1 and 2
+/// (the only ones it is asked for).
+fn split_prefix(word: &str, depth: usize, strict: bool) -> Parts {
+    if !(1..=2).contains(&depth) {
+        return split(word, depth, strict);
+    }
+    let memo = (depth - 1) * 2 + usize::from(strict);
+    if let Some(parts) = SPLITS.with_borrow(|m| m.prefixes[memo].get(word).cloned()) {
+        return parts;
+    }
+    let parts = split(word, depth, strict);
+    SPLITS.with_borrow_mut(|m| remember(&mut m.prefixes[memo], word.into(), &parts));
+    parts
+}
+
+/// Forgets the splits this thread has remembered (for tests that compare).
+#[cfg(test)]
+fn forget_splits() {
+    SPLITS.with_borrow_mut(|m| *m = Splits::default());
+}
+
 /// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
 /// the recursion; `strict` is passed on to [`prefix_lemma`].
-fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<&'static str>> {
+fn split(word: &str, depth: usize, strict: bool) -> Parts {
     if depth == 0 {
         return None;
     }
@@ -206,14 +273,14 @@ fn split(word: &str, depth: usize, strict: bool) -> Option<Vec<&'static str>> {
         ];
         for cand in candidates.into_iter().flatten() {
             let mut parts = match prefix_lemma(cand, strict) {
-                Some(l) => split(l, depth - 1, true).unwrap_or_else(|| vec![l]),
-                None => match split(cand, depth - 1, strict) {
+                Some(l) => split_lemma(l, depth - 1).unwrap_or_else(|| vec![l]),
+                None => match split_prefix(cand, depth - 1, strict) {
                     Some(p) => p,
                     None => continue,
                 },
             };
             let head_parts = head_parts.get_or_insert_with(|| {
-                split(head_lemma, depth - 1, true).unwrap_or_else(|| vec![head_lemma])
+                split_lemma(head_lemma, depth - 1).unwrap_or_else(|| vec![head_lemma])
             });
             parts.extend_from_slice(head_parts);
             if parts.len() <= MAX_PARTS {
@@ -245,7 +312,7 @@ pub fn analyze_word(word: &str) -> WordTerms {
             // *lærerik* are derivations, not compounds.
             Some(l) => match Lexicon::get().lemma_pos(l) {
                 Some(pos) if pos & POS_NOUN == 0 => None,
-                _ => split(l, 3, true),
+                _ => split_lemma(l, 3),
             },
             None => split(word, 3, false),
         }
@@ -320,5 +387,62 @@ mod tests {
     #[test]
     fn snowball_falls_short_where_the_lexicon_does_not() {
         assert_ne!(snowball_stem("ungdommene"), snowball_stem("ungdom"));
+    }
+
+    /// Every distinct lower-case word of the sample corpus's text files.
+    fn sample_words() -> Vec<String> {
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample")];
+        let mut words = std::collections::BTreeSet::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    words.extend(crate::analysis::words(&text).map(|w| w.lower));
+                }
+            }
+        }
+        words.into_iter().collect()
+    }
+
+    #[test]
+    fn a_remembered_split_is_the_split_made_afresh() {
+        // Pairs of words where the second came out differently after the first
+        // when a memo's key left out the depth or the strictness; then the
+        // sample corpus's words.
+        let mut words: Vec<String> = [
+            "aksjonsgruppedemokrati",
+            "aksjonsgruppedemokratiet",
+            "aksjeselskap",
+            "allmennaksjeselskapsloven",
+            "ansettelsesspørsmål",
+            "ansettelsesvilkår",
+            "avhengighetsbehandling",
+            "avhengighetsforhold",
+        ]
+        .map(String::from)
+        .into();
+        words.extend(sample_words());
+        assert!(words.len() > 5_000, "{} words", words.len());
+        // Each word with nothing remembered, then all of them one after the
+        // other (forwards and backwards) with what the others left behind.
+        let afresh: Vec<WordTerms> = words
+            .iter()
+            .map(|w| {
+                forget_splits();
+                analyze_word(w)
+            })
+            .collect();
+        let compounds = afresh.iter().filter(|t| !t.parts.is_empty()).count();
+        assert!(compounds > 1_000, "{compounds} compounds");
+        forget_splits();
+        for (w, fresh) in words.iter().zip(&afresh) {
+            assert_eq!(&analyze_word(w), fresh, "{w}");
+        }
+        forget_splits();
+        for (w, fresh) in words.iter().zip(&afresh).rev() {
+            assert_eq!(&analyze_word(w), fresh, "{w}");
+        }
     }
 }
