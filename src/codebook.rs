@@ -5,6 +5,7 @@
 //!
 //! Pure: no store, no index. The project applies a codebook to the archive.
 
+use crate::analysis::forms::{long_key_at, short_key_at, FormKey, FormTable, Key16, Key32};
 use crate::analysis::{split_words, words, NorwegianTokenizer};
 use crate::query::{self, Ast};
 use rustc_hash::FxHashMap;
@@ -1813,216 +1814,6 @@ fn sort_dedup<T: Ord + Copy>(v: &mut [T]) -> usize {
     n
 }
 
-/// A word form packed into a fixed-size key: its bytes, zero-padded, with its
-/// length in the last byte. The all-zero key is never a form's (a form is not
-/// empty), so it marks a free slot.
-trait FormKey: Copy + Eq + Default {
-    /// Bytes a form of this key has at most.
-    const MAX: usize;
-    fn hash(&self) -> u64;
-    fn is_free(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// Key of a form of up to 15 bytes; a slot of it is 32 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, align(32))]
-struct Key16(u128);
-
-/// Key of a form of 16 to 31 bytes (compounds, mostly); a slot of it is 64 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, align(64))]
-struct Key32([u128; 2]);
-
-impl FormKey for Key16 {
-    const MAX: usize = 15;
-    #[inline]
-    fn hash(&self) -> u64 {
-        let k = self.0;
-        ((k as u64) ^ ((k >> 64) as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-impl FormKey for Key32 {
-    const MAX: usize = 31;
-    #[inline]
-    fn hash(&self) -> u64 {
-        let [a, b] = self.0;
-        ((a as u64)
-            ^ ((a >> 64) as u64).rotate_left(19)
-            ^ (b as u64).rotate_left(37)
-            ^ ((b >> 64) as u64).rotate_left(53))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-/// An open-addressing table from word forms (as [`FormKey`]s) to ranges of the
-/// matcher's arena. One probe sequence is linear, and the table doubles at
-/// half load; a slot is one cache line or half of one.
-struct FormTable<K> {
-    slots: Vec<Slot<K>>,
-    len: usize,
-    /// Changes whenever slots move (growth, clearing).
-    epoch: u64,
-}
-
-#[derive(Clone, Copy, Default)]
-#[repr(C)]
-struct Slot<K> {
-    key: K,
-    start: u32,
-    len: u32,
-}
-
-impl<K: FormKey> FormTable<K> {
-    fn new() -> FormTable<K> {
-        FormTable {
-            slots: vec![Slot::default(); 1 << 12],
-            len: 0,
-            epoch: 0,
-        }
-    }
-
-    /// A table without slots, only to be replaced (see `Matcher::drop`).
-    fn empty() -> FormTable<K> {
-        FormTable {
-            slots: Vec::new(),
-            len: 0,
-            epoch: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn clear(&mut self) {
-        let epoch = self.epoch + 1;
-        *self = FormTable::new();
-        self.epoch = epoch;
-    }
-
-    #[inline]
-    fn slot_of(&self, key: K) -> usize {
-        (key.hash() >> 20) as usize & (self.slots.len() - 1)
-    }
-
-    #[inline]
-    fn prefetch(&self, slot: usize) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, and the
-        // address is inside `slots` anyway.
-        #[allow(unused_unsafe)]
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.slots.as_ptr().add(slot) as *const i8);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
-    }
-
-    /// The range stored for `key`, probing from `slot` (its [`Self::slot_of`]).
-    #[inline]
-    fn get(&self, key: K, mut slot: usize) -> Option<(u32, u32)> {
-        let mask = self.slots.len() - 1;
-        loop {
-            let s = &self.slots[slot];
-            if s.key == key {
-                return Some((s.start, s.len));
-            }
-            if s.key.is_free() {
-                return None;
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    fn insert(&mut self, key: K, (start, len): (u32, u32)) {
-        if (self.len + 1) * 2 > self.slots.len() {
-            let bigger = vec![Slot::default(); self.slots.len() * 2];
-            let old = std::mem::replace(&mut self.slots, bigger);
-            self.epoch += 1;
-            for s in old.into_iter().filter(|s| !s.key.is_free()) {
-                self.place(s);
-            }
-        }
-        self.place(Slot { key, start, len });
-        self.len += 1;
-    }
-
-    fn place(&mut self, new: Slot<K>) {
-        let mask = self.slots.len() - 1;
-        let mut slot = self.slot_of(new.key);
-        while !self.slots[slot].key.is_free() && self.slots[slot].key != new.key {
-            slot = (slot + 1) & mask;
-        }
-        self.slots[slot] = new;
-    }
-}
-
-/// A word form of up to 15 bytes as one integer: its bytes, then its length.
-#[inline]
-fn short_key(form: &str) -> Option<u128> {
-    let b = form.as_bytes();
-    (b.len() < 16).then(|| {
-        let mut k = [0u8; 16];
-        k[..b.len()].copy_from_slice(b);
-        k[15] = b.len() as u8;
-        u128::from_le_bytes(k)
-    })
-}
-
-/// [`short_key`] of `text[a..b]`, or 0 for a longer form; reads 16 bytes at
-/// once where the text allows.
-#[inline]
-fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
-    let len = b - a;
-    if len >= 16 {
-        return 0;
-    }
-    match text.as_bytes().get(a..a + 16) {
-        Some(chunk) => {
-            let mut k = [0u8; 16];
-            k.copy_from_slice(chunk);
-            let mask = (1u128 << (8 * len)) - 1;
-            (u128::from_le_bytes(k) & mask) | ((len as u128) << 120)
-        }
-        None => short_key(&text[a..b]).unwrap_or(0),
-    }
-}
-
-/// The key of a form of 16 to 31 bytes: its bytes, zero-padded, then its length
-/// in the last byte.
-#[inline]
-fn long_key(form: &[u8]) -> Key32 {
-    debug_assert!((16..32).contains(&form.len()));
-    let mut k = [0u8; 32];
-    k[..form.len()].copy_from_slice(form);
-    k[31] = form.len() as u8;
-    Key32([
-        u128::from_le_bytes(k[..16].try_into().expect("16 bytes")),
-        u128::from_le_bytes(k[16..].try_into().expect("16 bytes")),
-    ])
-}
-
-/// [`long_key`] of `text[a..b]` (16 to 31 bytes), reading 32 bytes at once where
-/// the text allows.
-#[inline]
-fn long_key_at(text: &str, a: usize, b: usize) -> Key32 {
-    let len = b - a;
-    match text.as_bytes().get(a..a + 32) {
-        Some(chunk) => {
-            let lo = u128::from_le_bytes(chunk[..16].try_into().expect("16 bytes"));
-            let hi = u128::from_le_bytes(chunk[16..].try_into().expect("16 bytes"));
-            // The first 16 bytes are all the form's; of the rest, `len - 16`.
-            let mask = (1u128 << (8 * (len - 16))) - 1;
-            Key32([lo, (hi & mask) | ((len as u128) << 120)])
-        }
-        None => long_key(&text.as_bytes()[a..b]),
-    }
-}
-
 /// Turns the byte offsets of a passage's hits into code-point offsets, in place.
 /// A code point's offset is its byte offset less the UTF-8 continuation bytes
 /// before it; those are found in one pass over the text up to the last offset
@@ -2307,11 +2098,7 @@ impl Codebook {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        long_key, long_key_at, prefilter_literals, short_key, short_key_at, to_char_offsets,
-        Codebook, Context, FormKey, Matchers, Plan,
-    };
-    use crate::analysis::split_words;
+    use super::{prefilter_literals, to_char_offsets, Codebook, Context, Matchers, Plan};
 
     /// A test codebook: the header, then `codes`.
     fn book(codes: &str) -> Codebook {
@@ -2519,7 +2306,7 @@ name = "Skole"
         // A matcher that met too large a vocabulary is not kept.
         let kept = cb.warm.0.lock().unwrap().len();
         let mut big = super::Matcher::new(&cb);
-        big.short.len = super::WARM_FORMS_KEPT + 1;
+        big.short.pretend_len(super::WARM_FORMS_KEPT + 1);
         drop(big);
         assert_eq!(cb.warm.0.lock().unwrap().len(), kept - 1);
     }
@@ -2839,34 +2626,6 @@ name = "Skole"
                 assert!(out.is_empty());
             }
         }
-    }
-
-    #[test]
-    fn form_keys_agree_however_they_are_read() {
-        // Words of every length class, near the end of the text too (where fewer
-        // than 16 or 32 bytes follow a word).
-        let text = "a æø barnevern-tjenesten kommunen arbeidsmarkedspolitikken i dag \
-                    ungdomsrådsmedlemmene helsetjenestetilbudene kvalitetssikringssystemene \
-                    sykehjemsplassar barnevernstenestene";
-        let mut spans = Vec::new();
-        split_words(text, &mut spans);
-        let mut longs = std::collections::HashSet::new();
-        for (a, b) in spans {
-            let form = &text[a..b];
-            assert_eq!(
-                short_key_at(text, a, b),
-                short_key(form).unwrap_or(0),
-                "{form}"
-            );
-            if (16..32).contains(&form.len()) {
-                let key = long_key_at(text, a, b);
-                assert!(key == long_key(form.as_bytes()), "{form}");
-                assert!(!key.is_free());
-                longs.insert(key.0);
-            }
-        }
-        // Different forms, different keys.
-        assert_eq!(longs.len(), 6);
     }
 
     #[test]

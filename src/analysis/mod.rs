@@ -1,6 +1,7 @@
 //! Text analysis for search and coding: the Norwegian analyzer and the plain
 //! analyzers beside it. Pure functions over text; no storage, no index state.
 
+pub(crate) mod forms;
 pub mod lexicon;
 pub mod norwegian;
 pub mod tokenizer;
