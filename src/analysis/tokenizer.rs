@@ -3,6 +3,7 @@
 //! (lower-cased word forms, for prefix and exact-form search). Both split text
 //! the same way, through [`words`], so positions agree between the two fields.
 
+use super::forms::{long_key_at, short_key_at, FormKey, FormTable, Key16, Key32};
 use super::norwegian::{analyze_word, WordTerms};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -381,13 +382,181 @@ const CACHE_LIMIT: usize = 200_000;
 type TermCache = RefCell<FxHashMap<Box<str>, Arc<WordTerms>>>;
 
 thread_local! {
-    /// Analysed word forms, per thread: indexing and coding threads never contend
-    /// on a lock for a word they have seen, and every analyzer on a thread shares
-    /// the work already done; a miss goes to the shared cache (`SHARED`) before
-    /// analysing. `CACHE` is keyed by the lower-case form, `RAW` by the form as
-    /// written.
+    /// Analysed word forms, per thread, by their lower case: indexing and coding
+    /// threads never contend on a lock for a word they have seen, and every
+    /// analyzer on a thread shares the work already done; a miss goes to the
+    /// shared cache (`SHARED`) before analysing.
     static CACHE: TermCache = RefCell::new(FxHashMap::default());
-    static RAW: TermCache = RefCell::new(FxHashMap::default());
+    /// The indexing streams' table of forms as written (see [`FormTerms`]).
+    static FORMS: ThreadForms = ThreadForms(RefCell::new(FormTerms::take()));
+}
+
+/// A thread's [`FormTerms`], handed back to [`FORMS_POOL`] when the thread ends:
+/// the index writer starts new indexing threads at every commit, and each
+/// takes up the table one of the last ones left instead of filling its own.
+struct ThreadForms(RefCell<FormTerms>);
+
+impl ThreadForms {
+    fn with_borrow<R>(&self, f: impl FnOnce(&FormTerms) -> R) -> R {
+        f(&self.0.borrow())
+    }
+    fn with_borrow_mut<R>(&self, f: impl FnOnce(&mut FormTerms) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
+impl Drop for ThreadForms {
+    fn drop(&mut self) {
+        let forms = std::mem::replace(self.0.get_mut(), FormTerms::new(0));
+        let mut pool = FORMS_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < FORMS_KEPT {
+            pool.push(forms);
+        }
+    }
+}
+
+/// Tables of threads that have ended, for the next ones.
+static FORMS_POOL: std::sync::Mutex<Vec<FormTerms>> = std::sync::Mutex::new(Vec::new());
+/// Tables kept in [`FORMS_POOL`] at most: one per indexing thread.
+const FORMS_KEPT: usize = 8;
+
+/// Word forms an indexing thread keeps with their terms before it starts over
+/// (about 20 MiB at most).
+const FORMS_LIMIT: usize = 1 << 16;
+
+/// The terms of every word form an indexing thread has met, by the form as
+/// written: short and long forms in [`FormTable`]s (one probe of one cache
+/// line, no string hashed or compared), their terms (full, then parts) as byte
+/// ranges of one text. A stream keeps ranges, not references; `generation`
+/// tells it that the table has started over since it looked its words up.
+struct FormTerms {
+    short: FormTable<Key16>,
+    long: FormTable<Key32>,
+    /// Forms of 32 bytes or more.
+    other: FxHashMap<Box<str>, (u32, u32)>,
+    /// Each term's byte range in `text`; the terms of one form are adjacent.
+    terms: Vec<(u32, u32)>,
+    text: String,
+    generation: u64,
+    /// Scratch: each word's short key and its slot, then the long ones'.
+    keys: Vec<(u128, usize)>,
+    long_keys: Vec<(Key32, usize)>,
+}
+
+impl FormTerms {
+    /// A table a thread that ended left, or a new one.
+    fn take() -> FormTerms {
+        let kept = FORMS_POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        kept.unwrap_or_else(|| FormTerms::new(0))
+    }
+
+    fn new(generation: u64) -> FormTerms {
+        FormTerms {
+            short: FormTable::new(),
+            long: FormTable::new(),
+            other: FxHashMap::default(),
+            terms: Vec::new(),
+            text: String::new(),
+            generation,
+            keys: Vec::new(),
+            long_keys: Vec::new(),
+        }
+    }
+
+    fn forms(&self) -> usize {
+        self.short.len() + self.long.len() + self.other.len()
+    }
+
+    fn term(&self, k: u32) -> &str {
+        let (a, b) = self.terms[k as usize];
+        &self.text[a as usize..b as usize]
+    }
+
+    /// Analyses a form met for the first time and keeps its terms: their
+    /// range in `terms`.
+    fn add(&mut self, form: &str) -> (u32, u32) {
+        let terms = NorwegianTokenizer.terms(&form.to_lowercase());
+        let start = self.terms.len() as u32;
+        for t in terms.full.iter().chain(&terms.parts) {
+            let a = self.text.len() as u32;
+            self.text.push_str(t);
+            self.terms.push((a, self.text.len() as u32));
+        }
+        (start, self.terms.len() as u32 - start)
+    }
+
+    /// The range of terms of each word of `text` (its `spans`) into `out`; the
+    /// generation they belong to comes back. The slots of all the words are
+    /// fetched into the cache first, so that the lookups do not wait on memory
+    /// one after the other.
+    fn look_up(&mut self, text: &str, spans: &[(usize, usize)], out: &mut Vec<(u32, u32)>) -> u64 {
+        if self.forms() + spans.len() > FORMS_LIMIT || self.text.len() > (u32::MAX / 2) as usize {
+            let (keys, long_keys) = (
+                std::mem::take(&mut self.keys),
+                std::mem::take(&mut self.long_keys),
+            );
+            *self = FormTerms::new(self.generation + 1);
+            (self.keys, self.long_keys) = (keys, long_keys);
+        }
+        self.keys.clear();
+        self.long_keys.clear();
+        for &(a, b) in spans {
+            let key = short_key_at(text, a, b);
+            let slot = self.short.slot_of(Key16(key));
+            self.short.prefetch(slot);
+            self.keys.push((key, slot));
+            if key == 0 && b - a <= Key32::MAX {
+                let key = long_key_at(text, a, b);
+                let slot = self.long.slot_of(key);
+                self.long.prefetch(slot);
+                self.long_keys.push((key, slot));
+            }
+        }
+        out.clear();
+        let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
+        let mut long_at = 0;
+        for (i, &(a, b)) in spans.iter().enumerate() {
+            let (key, mut slot) = self.keys[i];
+            let range = if key != 0 {
+                if self.short.epoch != epoch {
+                    slot = self.short.slot_of(Key16(key));
+                }
+                match self.short.get(Key16(key), slot) {
+                    Some(r) => r,
+                    None => {
+                        let r = self.add(&text[a..b]);
+                        self.short.insert(Key16(key), r);
+                        r
+                    }
+                }
+            } else if b - a <= Key32::MAX {
+                let (key, mut slot) = self.long_keys[long_at];
+                long_at += 1;
+                if self.long.epoch != long_epoch {
+                    slot = self.long.slot_of(key);
+                }
+                match self.long.get(key, slot) {
+                    Some(r) => r,
+                    None => {
+                        let r = self.add(&text[a..b]);
+                        self.long.insert(key, r);
+                        r
+                    }
+                }
+            } else {
+                match self.other.get(&text[a..b]) {
+                    Some(&r) => r,
+                    None => {
+                        let r = self.add(&text[a..b]);
+                        self.other.insert(text[a..b].into(), r);
+                        r
+                    }
+                }
+            };
+            out.push(range);
+        }
+        self.generation
+    }
 }
 
 fn cached(
@@ -452,7 +621,7 @@ impl NorwegianTokenizer {
 
     /// The terms of a word form as written (any case).
     pub fn terms_of_form(&mut self, form: &str) -> Arc<WordTerms> {
-        cached(&RAW, form, || self.terms(&form.to_lowercase()))
+        self.terms(&form.to_lowercase())
     }
 }
 
@@ -461,28 +630,49 @@ impl NorwegianTokenizer {
 pub struct NorwegianStream<'a> {
     text: &'a str,
     spans: Vec<(usize, usize)>,
+    /// Each word's range of terms in this thread's [`FormTerms`], of `generation`.
+    ranges: Vec<(u32, u32)>,
+    generation: u64,
     next_word: usize,
-    terms: Option<Arc<WordTerms>>,
-    next_term: usize,
+    /// The range of terms of the word at the token's position, and the next of them.
+    current: (u32, u32),
+    next_term: u32,
     token: Token,
+}
+
+impl NorwegianStream<'_> {
+    /// The thread's table started over after this stream looked its words up
+    /// (another stream met many new forms meanwhile): look them up again.
+    #[cold]
+    fn look_up_again(&mut self) {
+        self.generation = FORMS
+            .with(|t| t.with_borrow_mut(|f| f.look_up(self.text, &self.spans, &mut self.ranges)));
+        self.current = self.ranges[self.next_word - 1];
+    }
 }
 
 impl TokenStream for NorwegianStream<'_> {
     fn advance(&mut self) -> bool {
         loop {
-            if let Some(t) = &self.terms {
-                let (full, k) = (t.full.len(), self.next_term);
-                let term = if k < full {
-                    t.full.get(k)
-                } else {
-                    t.parts.get(k - full)
-                };
-                if let Some(term) = term {
-                    self.token.text.clear();
-                    self.token.text.push_str(term);
+            if self.next_term < self.current.1 {
+                let k = self.current.0 + self.next_term;
+                let (generation, text) = (self.generation, &mut self.token.text);
+                let copied = FORMS.with(|t| {
+                    t.with_borrow(|f| {
+                        if f.generation != generation {
+                            return false;
+                        }
+                        text.clear();
+                        text.push_str(f.term(k));
+                        true
+                    })
+                });
+                if copied {
                     self.next_term += 1;
                     return true;
                 }
+                self.look_up_again();
+                continue;
             }
             let Some(&(a, b)) = self.spans.get(self.next_word) else {
                 return false;
@@ -490,7 +680,7 @@ impl TokenStream for NorwegianStream<'_> {
             self.token.offset_from = a;
             self.token.offset_to = b;
             self.token.position = self.next_word;
-            self.terms = Some(NorwegianTokenizer.terms_of_form(&self.text[a..b]));
+            self.current = self.ranges[self.next_word];
             self.next_word += 1;
             self.next_term = 0;
         }
@@ -519,11 +709,16 @@ impl Tokenizer for NorwegianTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> NorwegianStream<'a> {
         let mut spans = Vec::new();
         split_words(text, &mut spans);
+        let mut ranges = Vec::with_capacity(spans.len());
+        let generation =
+            FORMS.with(|t| t.with_borrow_mut(|f| f.look_up(text, &spans, &mut ranges)));
         NorwegianStream {
             text,
             spans,
+            ranges,
+            generation,
             next_word: 0,
-            terms: None,
+            current: (0, 0),
             next_term: 0,
             token: first_token(),
         }
@@ -631,6 +826,86 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every token of a stream: text, position and byte offsets.
+    fn tokens(stream: &mut impl TokenStream) -> Vec<(String, usize, usize, usize)> {
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+        }
+        out
+    }
+
+    /// What the Norwegian stream must give for `text`: each word's own terms,
+    /// then its parts' terms, at the word's position and offsets.
+    fn expected_tokens(text: &str) -> Vec<(String, usize, usize, usize)> {
+        let mut out = Vec::new();
+        for (i, w) in words(text).enumerate() {
+            let t = analyze_word(&w.lower);
+            for term in t.full.iter().chain(&t.parts) {
+                out.push((term.clone(), i, w.start, w.end));
+            }
+        }
+        out
+    }
+
+    fn sample_texts() -> Vec<String> {
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample")];
+        let mut texts = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    texts.push(text);
+                }
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn index_tokens_are_each_word_s_terms_at_its_position() {
+        let long = format!("Før {} og {} etter", "a".repeat(40), "ø".repeat(60));
+        let mut texts = sample_texts();
+        assert!(texts.len() >= 10, "{} texts", texts.len());
+        texts.push(long);
+        // Twice: the second time every form is in the thread's table.
+        for _ in 0..2 {
+            for text in &texts {
+                let got = tokens(&mut NorwegianTokenizer.token_stream(text));
+                assert_eq!(got, expected_tokens(text));
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_reads_on_when_its_thread_s_table_starts_over_beneath_it() {
+        let texts = sample_texts();
+        let (first, second) = (&texts[0], &texts[1]);
+        let mut tokenizer = NorwegianTokenizer;
+        let mut stream = tokenizer.token_stream(first);
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            assert!(stream.advance());
+            let t = stream.token();
+            got.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+        }
+        // Another stream meets too many new forms for the table: it starts over.
+        FORMS.with(|t| {
+            t.with_borrow_mut(|f| {
+                for k in 0..FORMS_LIMIT {
+                    f.short.insert(Key16(k as u128 + 1), (0, 0));
+                }
+            })
+        });
+        let other = tokens(&mut NorwegianTokenizer.token_stream(second));
+        assert_eq!(other, expected_tokens(second));
+        got.extend(tokens(&mut stream));
+        assert_eq!(got, expected_tokens(first));
     }
 
     #[test]
