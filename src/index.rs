@@ -21,6 +21,9 @@ pub const TOKENIZER_EXACT: &str = "innsikt_exact";
 pub const TOKENIZER_KEYWORD: &str = "innsikt_keyword";
 
 /// Facet fields kept as fast columns.
+/// Indexing threads of a writer at most (one per core up to this).
+pub const MAX_INDEXING_THREADS: usize = 4;
+
 pub const FACETS: [&str; 3] = ["municipality", "document_type", "speaker_role"];
 
 #[derive(Clone, Copy)]
@@ -164,7 +167,7 @@ impl SearchIndex {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-            .min(4);
+            .min(MAX_INDEXING_THREADS);
         let writer: IndexWriter = self
             .index
             .writer_with_num_threads(threads, 64 * 1024 * 1024 * threads)

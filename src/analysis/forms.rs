@@ -11,24 +11,76 @@
 pub(crate) trait FormKey: Copy + Eq + Default {
     /// Bytes a form of this key has at most.
     const MAX: usize;
+    /// A table's slot for this key: the key and a range, aligned so that a
+    /// slot never straddles two cache lines.
+    type Slot: SlotOf<Self>;
     fn hash(&self) -> u64;
     fn is_free(&self) -> bool {
         *self == Self::default()
     }
 }
 
+/// A slot of a [`FormTable`]: a key and the range stored for it.
+pub(crate) trait SlotOf<K>: Copy + Default {
+    fn new(key: K, start: u32, len: u32) -> Self;
+    fn key(&self) -> K;
+    fn range(&self) -> (u32, u32);
+}
+
 /// Key of a form of up to 15 bytes; a slot of it is 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, align(32))]
+#[repr(C)]
 pub(crate) struct Key16(pub(crate) u128);
 
 /// Key of a form of 16 to 31 bytes (compounds, mostly); a slot of it is 64 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub(crate) struct Key32(pub(crate) [u128; 2]);
+
+/// Half a cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+pub(crate) struct Slot16 {
+    key: Key16,
+    start: u32,
+    len: u32,
+}
+
+/// One cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+pub(crate) struct Slot32 {
+    key: Key32,
+    start: u32,
+    len: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot16>() == 32 && std::mem::size_of::<Slot32>() == 64);
+
+macro_rules! slot_of {
+    ($slot:ty, $key:ty) => {
+        impl SlotOf<$key> for $slot {
+            #[inline]
+            fn new(key: $key, start: u32, len: u32) -> Self {
+                Self { key, start, len }
+            }
+            #[inline]
+            fn key(&self) -> $key {
+                self.key
+            }
+            #[inline]
+            fn range(&self) -> (u32, u32) {
+                (self.start, self.len)
+            }
+        }
+    };
+}
+slot_of!(Slot16, Key16);
+slot_of!(Slot32, Key32);
 
 impl FormKey for Key16 {
     const MAX: usize = 15;
+    type Slot = Slot16;
     #[inline]
     fn hash(&self) -> u64 {
         let k = self.0;
@@ -38,6 +90,7 @@ impl FormKey for Key16 {
 
 impl FormKey for Key32 {
     const MAX: usize = 31;
+    type Slot = Slot32;
     #[inline]
     fn hash(&self) -> u64 {
         let [a, b] = self.0;
@@ -49,28 +102,20 @@ impl FormKey for Key32 {
     }
 }
 
-/// An open-addressing table from word forms (as [`FormKey`]s) to ranges of the
-/// matcher's arena. One probe sequence is linear, and the table doubles at
-/// half load; a slot is one cache line or half of one.
-pub(crate) struct FormTable<K> {
-    slots: Vec<Slot<K>>,
+/// An open-addressing table from word forms (as [`FormKey`]s) to ranges of its
+/// user's arena. One probe sequence is linear, and the table doubles at half
+/// load; a slot is one cache line or half of one.
+pub(crate) struct FormTable<K: FormKey> {
+    slots: Vec<K::Slot>,
     len: usize,
     /// Changes whenever slots move (growth, clearing).
     pub(crate) epoch: u64,
 }
 
-#[derive(Clone, Copy, Default)]
-#[repr(C)]
-struct Slot<K> {
-    key: K,
-    start: u32,
-    len: u32,
-}
-
 impl<K: FormKey> FormTable<K> {
     pub(crate) fn new() -> FormTable<K> {
         FormTable {
-            slots: vec![Slot::default(); 1 << 12],
+            slots: vec![K::Slot::default(); 1 << 12],
             len: 0,
             epoch: 0,
         }
@@ -126,10 +171,10 @@ impl<K: FormKey> FormTable<K> {
         let mask = self.slots.len() - 1;
         loop {
             let s = &self.slots[slot];
-            if s.key == key {
-                return Some((s.start, s.len));
+            if s.key() == key {
+                return Some(s.range());
             }
-            if s.key.is_free() {
+            if s.key().is_free() {
                 return None;
             }
             slot = (slot + 1) & mask;
@@ -138,21 +183,21 @@ impl<K: FormKey> FormTable<K> {
 
     pub(crate) fn insert(&mut self, key: K, (start, len): (u32, u32)) {
         if (self.len + 1) * 2 > self.slots.len() {
-            let bigger = vec![Slot::default(); self.slots.len() * 2];
+            let bigger = vec![K::Slot::default(); self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, bigger);
             self.epoch += 1;
-            for s in old.into_iter().filter(|s| !s.key.is_free()) {
+            for s in old.into_iter().filter(|s| !s.key().is_free()) {
                 self.place(s);
             }
         }
-        self.place(Slot { key, start, len });
+        self.place(K::Slot::new(key, start, len));
         self.len += 1;
     }
 
-    fn place(&mut self, new: Slot<K>) {
+    fn place(&mut self, new: K::Slot) {
         let mask = self.slots.len() - 1;
-        let mut slot = self.slot_of(new.key);
-        while !self.slots[slot].key.is_free() && self.slots[slot].key != new.key {
+        let mut slot = self.slot_of(new.key());
+        while !self.slots[slot].key().is_free() && self.slots[slot].key() != new.key() {
             slot = (slot + 1) & mask;
         }
         self.slots[slot] = new;

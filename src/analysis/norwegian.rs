@@ -71,8 +71,8 @@ fn push_unique_static(v: &mut Vec<&'static str>, s: &'static str) {
     }
 }
 
-/// Splits each per-thread memo of [`Splits`] holds before it starts over
-/// (a few MiB per thread at most).
+/// Splits each of the five per-thread memos of [`Splits`] holds before it
+/// starts over (about 10 MiB per thread that analyses, at most).
 const SPLIT_MEMO_LIMIT: usize = 1 << 14;
 
 /// A split as the recursion of [`split`] hands it on.
@@ -83,7 +83,6 @@ type Parts = Option<Vec<&'static str>>;
 /// the compounds that end in it ask for the split of the same lemma, and the
 /// compounds that start alike for that of the same first part. Each memo gives
 /// what [`split`] gives; only the work is saved.
-#[derive(Default)]
 struct Splits {
     /// Splits of lexicon lemmas (strict), by the lemma's address and length in
     /// the lexicons' static text and the depth.
@@ -91,13 +90,33 @@ struct Splits {
     /// Splits of a compound's first part that is not itself a lemma, one map
     /// per depth (1 or 2) and strictness.
     prefixes: [FxHashMap<Box<str>, Parts>; 4],
+    /// Entries a memo holds before it starts over ([`SPLIT_MEMO_LIMIT`]; tests
+    /// set others, 0 for none at all).
+    limit: usize,
 }
 
-fn remember<K: std::hash::Hash + Eq>(memo: &mut FxHashMap<K, Parts>, key: K, parts: &Parts) {
-    if memo.len() >= SPLIT_MEMO_LIMIT {
+impl Default for Splits {
+    fn default() -> Splits {
+        Splits {
+            lemmas: FxHashMap::default(),
+            prefixes: Default::default(),
+            limit: SPLIT_MEMO_LIMIT,
+        }
+    }
+}
+
+fn remember<K: std::hash::Hash + Eq>(
+    memo: &mut FxHashMap<K, Parts>,
+    limit: usize,
+    key: K,
+    parts: &Parts,
+) {
+    if memo.len() >= limit {
         memo.clear();
     }
-    memo.insert(key, parts.clone());
+    if limit > 0 {
+        memo.insert(key, parts.clone());
+    }
 }
 
 thread_local! {
@@ -217,7 +236,7 @@ fn split_lemma(lemma: &'static str, depth: usize) -> Parts {
         return parts;
     }
     let parts = split(lemma, depth, true);
-    SPLITS.with_borrow_mut(|m| remember(&mut m.lemmas, key, &parts));
+    SPLITS.with_borrow_mut(|m| remember(&mut m.lemmas, m.limit, key, &parts));
     parts
 }
 
@@ -232,14 +251,18 @@ fn split_prefix(word: &str, depth: usize, strict: bool) -> Parts {
         return parts;
     }
     let parts = split(word, depth, strict);
-    SPLITS.with_borrow_mut(|m| remember(&mut m.prefixes[memo], word.into(), &parts));
+    SPLITS.with_borrow_mut(|m| remember(&mut m.prefixes[memo], m.limit, word.into(), &parts));
     parts
 }
 
-/// Forgets the splits this thread has remembered (for tests that compare).
+/// Forgets the splits this thread has remembered, and from now on keeps at most
+/// `limit` in each memo (for tests that compare).
 #[cfg(test)]
-fn forget_splits() {
-    SPLITS.with_borrow_mut(|m| *m = Splits::default());
+fn forget_splits(limit: usize) {
+    SPLITS.with_borrow_mut(|m| {
+        *m = Splits::default();
+        m.limit = limit;
+    });
 }
 
 /// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
@@ -425,24 +448,23 @@ mod tests {
         .into();
         words.extend(sample_words());
         assert!(words.len() > 5_000, "{} words", words.len());
-        // Each word with nothing remembered, then all of them one after the
-        // other (forwards and backwards) with what the others left behind.
-        let afresh: Vec<WordTerms> = words
-            .iter()
-            .map(|w| {
-                forget_splits();
-                analyze_word(w)
-            })
-            .collect();
+        // Each word with nothing remembered at all, then all of them one after
+        // the other (forwards and backwards) with what the others left behind,
+        // and with memos so small that they start over all the time.
+        forget_splits(0);
+        let afresh: Vec<WordTerms> = words.iter().map(|w| analyze_word(w)).collect();
         let compounds = afresh.iter().filter(|t| !t.parts.is_empty()).count();
         assert!(compounds > 1_000, "{compounds} compounds");
-        forget_splits();
-        for (w, fresh) in words.iter().zip(&afresh) {
-            assert_eq!(&analyze_word(w), fresh, "{w}");
+        for limit in [SPLIT_MEMO_LIMIT, 3] {
+            forget_splits(limit);
+            for (w, fresh) in words.iter().zip(&afresh) {
+                assert_eq!(&analyze_word(w), fresh, "{w}");
+            }
+            forget_splits(limit);
+            for (w, fresh) in words.iter().zip(&afresh).rev() {
+                assert_eq!(&analyze_word(w), fresh, "{w}");
+            }
         }
-        forget_splits();
-        for (w, fresh) in words.iter().zip(&afresh).rev() {
-            assert_eq!(&analyze_word(w), fresh, "{w}");
-        }
+        forget_splits(SPLIT_MEMO_LIMIT);
     }
 }

@@ -393,7 +393,7 @@ thread_local! {
 
 /// A thread's [`FormTerms`], handed back to [`FORMS_POOL`] when the thread ends:
 /// the index writer starts new indexing threads at every commit, and each
-/// takes up the table one of the last ones left instead of filling its own.
+/// takes up a table one of the last ones left instead of filling its own.
 struct ThreadForms(RefCell<FormTerms>);
 
 impl ThreadForms {
@@ -407,22 +407,47 @@ impl ThreadForms {
 
 impl Drop for ThreadForms {
     fn drop(&mut self) {
-        let forms = std::mem::replace(self.0.get_mut(), FormTerms::new(0));
-        let mut pool = FORMS_POOL.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < FORMS_KEPT {
-            pool.push(forms);
-        }
+        FORMS_POOL.give(std::mem::replace(self.0.get_mut(), FormTerms::empty()));
     }
 }
 
-/// Tables of threads that have ended, for the next ones.
-static FORMS_POOL: std::sync::Mutex<Vec<FormTerms>> = std::sync::Mutex::new(Vec::new());
-/// Tables kept in [`FORMS_POOL`] at most: one per indexing thread.
-const FORMS_KEPT: usize = 8;
+/// Tables of threads that have ended, for the next ones: at most one per
+/// indexing thread of a writer (they stay after indexing, for the next).
+struct FormsPool(std::sync::Mutex<Vec<FormTerms>>);
 
-/// Word forms an indexing thread keeps with their terms before it starts over
-/// (about 20 MiB at most).
+static FORMS_POOL: FormsPool = FormsPool(std::sync::Mutex::new(Vec::new()));
+/// Tables kept in [`FORMS_POOL`] at most: as many as an index writer has
+/// threads at most (`index::MAX_INDEXING_THREADS`).
+pub(crate) const FORMS_KEPT: usize = 4;
+
+impl FormsPool {
+    fn give(&self, forms: FormTerms) {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < FORMS_KEPT && forms.forms() > 0 {
+            pool.push(forms);
+        }
+    }
+
+    /// The fullest table kept, if any.
+    fn take(&self) -> Option<FormTerms> {
+        let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let fullest = (0..pool.len()).max_by_key(|&i| pool[i].forms())?;
+        Some(pool.swap_remove(fullest))
+    }
+}
+
+/// Word forms an indexing thread keeps with their terms before it starts over,
+/// checked before each passage (about 10 MiB for ordinary text: 32-byte slots
+/// for forms of up to 15 bytes, 64-byte ones for longer forms, at most half of
+/// them taken, and each form's terms).
 const FORMS_LIMIT: usize = 1 << 16;
+/// Bytes of terms a table holds before it starts over. A passage adds far less
+/// (passages are at most `formats::MAX_PASSAGE_CHARS` characters), so the byte
+/// offsets of the terms always fit in a `u32`.
+const TERMS_TEXT_LIMIT: usize = 1 << 28;
+
+/// Generations of [`FormTerms`], unique across threads.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The terms of every word form an indexing thread has met, by the form as
 /// written: short and long forms in [`FormTable`]s (one probe of one cache
@@ -446,18 +471,27 @@ struct FormTerms {
 impl FormTerms {
     /// A table a thread that ended left, or a new one.
     fn take() -> FormTerms {
-        let kept = FORMS_POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        kept.unwrap_or_else(|| FormTerms::new(0))
+        FORMS_POOL.take().unwrap_or_else(FormTerms::new)
     }
 
-    fn new(generation: u64) -> FormTerms {
+    /// An empty table of a generation of its own.
+    fn new() -> FormTerms {
         FormTerms {
             short: FormTable::new(),
             long: FormTable::new(),
+            ..FormTerms::empty()
+        }
+    }
+
+    /// A table without slots, only to be dropped or replaced.
+    fn empty() -> FormTerms {
+        FormTerms {
+            short: FormTable::empty(),
+            long: FormTable::empty(),
             other: FxHashMap::default(),
             terms: Vec::new(),
             text: String::new(),
-            generation,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             keys: Vec::new(),
             long_keys: Vec::new(),
         }
@@ -476,6 +510,7 @@ impl FormTerms {
     /// range in `terms`.
     fn add(&mut self, form: &str) -> (u32, u32) {
         let terms = NorwegianTokenizer.terms(&form.to_lowercase());
+        // Within u32: see TERMS_TEXT_LIMIT.
         let start = self.terms.len() as u32;
         for t in terms.full.iter().chain(&terms.parts) {
             let a = self.text.len() as u32;
@@ -490,12 +525,12 @@ impl FormTerms {
     /// fetched into the cache first, so that the lookups do not wait on memory
     /// one after the other.
     fn look_up(&mut self, text: &str, spans: &[(usize, usize)], out: &mut Vec<(u32, u32)>) -> u64 {
-        if self.forms() + spans.len() > FORMS_LIMIT || self.text.len() > (u32::MAX / 2) as usize {
+        if self.forms() >= FORMS_LIMIT || self.text.len() >= TERMS_TEXT_LIMIT {
             let (keys, long_keys) = (
                 std::mem::take(&mut self.keys),
                 std::mem::take(&mut self.long_keys),
             );
-            *self = FormTerms::new(self.generation + 1);
+            *self = FormTerms::new();
             (self.keys, self.long_keys) = (keys, long_keys);
         }
         self.keys.clear();
@@ -882,18 +917,29 @@ mod tests {
         }
     }
 
+    fn generation() -> u64 {
+        FORMS.with(|t| t.with_borrow(|f| f.generation))
+    }
+
     #[test]
     fn a_stream_reads_on_when_its_thread_s_table_starts_over_beneath_it() {
         let texts = sample_texts();
         let (first, second) = (&texts[0], &texts[1]);
+        let want = expected_tokens(first);
+        // Stop inside a word's terms: after the first of a word that has several.
+        let stop = (0..want.len() - 1)
+            .find(|&k| want[k].1 == want[k + 1].1)
+            .expect("a word with several terms")
+            + 1;
         let mut tokenizer = NorwegianTokenizer;
         let mut stream = tokenizer.token_stream(first);
         let mut got = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..stop {
             assert!(stream.advance());
             let t = stream.token();
             got.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
         }
+        let before = generation();
         // Another stream meets too many new forms for the table: it starts over.
         FORMS.with(|t| {
             t.with_borrow_mut(|f| {
@@ -904,8 +950,50 @@ mod tests {
         });
         let other = tokens(&mut NorwegianTokenizer.token_stream(second));
         assert_eq!(other, expected_tokens(second));
+        assert_ne!(generation(), before, "the table started over");
         got.extend(tokens(&mut stream));
-        assert_eq!(got, expected_tokens(first));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_thread_s_table_goes_to_the_next_thread_fullest_first() {
+        let pool = FormsPool(std::sync::Mutex::new(Vec::new()));
+        let table = |text: &str| {
+            let mut f = FormTerms::new();
+            let mut spans = Vec::new();
+            split_words(text, &mut spans);
+            f.look_up(text, &spans, &mut Vec::new());
+            f
+        };
+        pool.give(FormTerms::new());
+        assert!(pool.take().is_none(), "an empty table is not kept");
+        let small = table("en liten tekst");
+        let (small_forms, small_generation) = (small.forms(), small.generation);
+        pool.give(small);
+        let big = table("Barnehagen og barnevernstenesta i kommunen samarbeider om ungdommene");
+        let (big_forms, big_generation) = (big.forms(), big.generation);
+        assert!(big_forms > small_forms);
+        pool.give(big);
+        for _ in 0..FORMS_KEPT {
+            pool.give(table("ei"));
+        }
+        assert_eq!(pool.0.lock().unwrap().len(), FORMS_KEPT);
+        let first = pool.take().unwrap();
+        assert_eq!(
+            (first.forms(), first.generation),
+            (big_forms, big_generation)
+        );
+        let second = pool.take().unwrap();
+        assert_eq!(
+            (second.forms(), second.generation),
+            (small_forms, small_generation)
+        );
+        // Every table has a generation of its own, whatever thread made it.
+        let elsewhere = std::thread::spawn(|| FormTerms::new().generation)
+            .join()
+            .unwrap();
+        assert!(![big_generation, small_generation].contains(&elsewhere));
+        assert_eq!(FORMS_KEPT, crate::index::MAX_INDEXING_THREADS);
     }
 
     #[test]
