@@ -5,7 +5,7 @@
 //!
 //! Pure: no store, no index. The project applies a codebook to the archive.
 
-use crate::analysis::forms::{long_key_at, short_key_at, FormKey, FormTable, Key16, Key32};
+use crate::analysis::forms::FormMap;
 use crate::analysis::{split_words, words, NorwegianTokenizer};
 use crate::query::{self, Ast};
 use rustc_hash::FxHashMap;
@@ -1312,17 +1312,11 @@ pub struct Matcher<'a> {
     term_passages: Vec<u32>,
     /// Text seen before tuning; None once tuned.
     untuned_bytes: Option<usize>,
-    /// Word form as written → range of `arena` holding its codebook term ids:
-    /// forms of up to 15 bytes in `short`, of up to 31 in `long`, longer ones
-    /// in `cache`.
-    short: FormTable<Key16>,
-    long: FormTable<Key32>,
-    cache: FxHashMap<Box<str>, (u32, u32)>,
+    /// Word form as written → range of `arena` holding its codebook term ids.
+    forms: FormMap,
     arena: Vec<u32>,
-    /// Per passage: each word's short key (0 for a longer word) and its slot in
-    /// `short`; each word of 16 to 31 bytes, in order, its key and slot in `long`.
-    keys: Vec<(u128, usize)>,
-    long_keys: Vec<(Key32, usize)>,
+    /// Per passage: each word's range of `arena`.
+    ranges: Vec<(u32, u32)>,
     // Buffers reused from passage to passage.
     spans: Vec<(usize, usize)>,
     /// (codebook term, word index) in word order, then grouped by term in `occ`.
@@ -1359,17 +1353,13 @@ impl<'a> Matcher<'a> {
             term_rules,
             term_passages,
             untuned_bytes,
-            short,
-            long,
-            cache,
+            forms,
             arena,
         } = warm.unwrap_or_else(|| Warm {
             term_rules: cb.term_rules.clone(),
             term_passages: vec![0; cb.terms.len()],
             untuned_bytes: Some(0),
-            short: FormTable::new(),
-            long: FormTable::new(),
-            cache: FxHashMap::default(),
+            forms: FormMap::new(),
             arena: Vec::new(),
         });
         Matcher {
@@ -1377,12 +1367,9 @@ impl<'a> Matcher<'a> {
             term_rules,
             term_passages,
             untuned_bytes,
-            short,
-            long,
-            cache,
+            forms,
             arena,
-            keys: Vec::new(),
-            long_keys: Vec::new(),
+            ranges: Vec::new(),
             spans: Vec::new(),
             raw: Vec::new(),
             occ: Vec::new(),
@@ -1400,24 +1387,18 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// The codebook term ids of a form not seen before (or a long one).
+    /// The codebook term ids of a form not seen before, added to `arena`: their
+    /// range there.
     #[cold]
-    fn lookup_slow(&mut self, form: &str, key: FormKeyOf) -> (u32, u32) {
-        if let FormKeyOf::Other = key {
-            if let Some(r) = self.cache.get(form) {
-                return *r;
-            }
-        }
-        if self.cache.len() + self.short.len() + self.long.len() >= MATCHER_CACHE_LIMIT {
-            self.cache.clear();
-            self.short.clear();
-            self.long.clear();
-            self.arena.clear();
-        }
+    fn codebook_terms(
+        cb: &Codebook,
+        form: &str,
+        arena: &mut Vec<u32>,
+        exact_key: &mut String,
+    ) -> (u32, u32) {
         let lower = form.to_lowercase();
         let terms = NorwegianTokenizer.terms(&lower);
-        let start = self.arena.len() as u32;
-        let cb = self.cb;
+        let start = arena.len() as u32;
         let add = |arena: &mut Vec<u32>, id: u32| {
             if !arena[start as usize..].contains(&id) {
                 arena.push(id);
@@ -1425,31 +1406,23 @@ impl<'a> Matcher<'a> {
         };
         for t in terms.full.iter().chain(terms.parts.iter()) {
             if let Some(&id) = cb.terms.get(t.as_str()) {
-                add(&mut self.arena, id);
+                add(arena, id);
             }
         }
         if cb.exact_forms {
-            self.exact_key.clear();
-            self.exact_key.push('=');
-            self.exact_key.push_str(&lower);
-            if let Some(&id) = cb.terms.get(self.exact_key.as_str()) {
-                add(&mut self.arena, id);
+            exact_key.clear();
+            exact_key.push('=');
+            exact_key.push_str(&lower);
+            if let Some(&id) = cb.terms.get(exact_key.as_str()) {
+                add(arena, id);
             }
         }
         for (prefix, id) in &cb.prefixes {
             if lower.starts_with(prefix.as_str()) {
-                add(&mut self.arena, *id);
+                add(arena, *id);
             }
         }
-        let r = (start, self.arena.len() as u32 - start);
-        match key {
-            FormKeyOf::Short(k) => self.short.insert(Key16(k), r),
-            FormKeyOf::Long(k) => self.long.insert(k, r),
-            FormKeyOf::Other => {
-                self.cache.insert(form.into(), r);
-            }
-        }
-        r
+        (start, arena.len() as u32 - start)
     }
 
     /// Triggers each rule by the set of necessary terms that occurred in the
@@ -1492,23 +1465,14 @@ impl<'a> Matcher<'a> {
         let mut spans = std::mem::take(&mut self.spans);
         split_words(text, &mut spans);
         self.raw.clear();
-        // Keys first, with their slots fetched into the cache ahead of use: the
-        // table of forms is larger than the CPU caches and lookups would
-        // otherwise wait on memory one by one.
-        self.keys.clear();
-        self.long_keys.clear();
-        for &(a, b) in &spans {
-            let key = short_key_at(text, a, b);
-            let slot = self.short.slot_of(Key16(key));
-            self.short.prefetch(slot);
-            self.keys.push((key, slot));
-            if key == 0 && b - a <= Key32::MAX {
-                let key = long_key_at(text, a, b);
-                let slot = self.long.slot_of(key);
-                self.long.prefetch(slot);
-                self.long_keys.push((key, slot));
-            }
+        if self.forms.len() >= MATCHER_CACHE_LIMIT {
+            self.forms.clear();
+            self.arena.clear();
         }
+        let (arena, exact_key) = (&mut self.arena, &mut self.exact_key);
+        self.forms.look_up(text, &spans, &mut self.ranges, |form| {
+            Self::codebook_terms(cb, form, arena, exact_key)
+        });
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             // Stamps start at 1, so 0 is never a passage's stamp.
@@ -1517,29 +1481,7 @@ impl<'a> Matcher<'a> {
         }
         let stamp = self.stamp;
         self.distinct.clear();
-        let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
-        let mut long_at = 0;
-        for (i, &(a, b)) in spans.iter().enumerate() {
-            let (key, mut slot) = self.keys[i];
-            let (found, form_key) = if key != 0 {
-                if self.short.epoch != epoch {
-                    slot = self.short.slot_of(Key16(key));
-                }
-                (self.short.get(Key16(key), slot), FormKeyOf::Short(key))
-            } else if b - a <= Key32::MAX {
-                let (key, mut slot) = self.long_keys[long_at];
-                long_at += 1;
-                if self.long.epoch != long_epoch {
-                    slot = self.long.slot_of(key);
-                }
-                (self.long.get(key, slot), FormKeyOf::Long(key))
-            } else {
-                (None, FormKeyOf::Other)
-            };
-            let (start, len) = match found {
-                Some(r) => r,
-                None => self.lookup_slow(&text[a..b], form_key),
-            };
+        for (i, &(start, len)) in self.ranges.iter().enumerate() {
             for k in start..start + len {
                 let term = self.arena[k as usize];
                 // Count each term's occurrences (the stamp tells a term first
@@ -1719,9 +1661,7 @@ impl Drop for Matcher<'_> {
             term_rules: std::mem::take(&mut self.term_rules),
             term_passages: std::mem::take(&mut self.term_passages),
             untuned_bytes: self.untuned_bytes,
-            short: std::mem::replace(&mut self.short, FormTable::empty()),
-            long: std::mem::replace(&mut self.long, FormTable::empty()),
-            cache: std::mem::take(&mut self.cache),
+            forms: std::mem::replace(&mut self.forms, FormMap::empty()),
             arena: std::mem::take(&mut self.arena),
         });
     }
@@ -1734,18 +1674,8 @@ struct Warm {
     term_rules: TriggerTable,
     term_passages: Vec<u32>,
     untuned_bytes: Option<usize>,
-    short: FormTable<Key16>,
-    long: FormTable<Key32>,
-    cache: FxHashMap<Box<str>, (u32, u32)>,
+    forms: FormMap,
     arena: Vec<u32>,
-}
-
-/// Which table of a matcher a word form belongs in, with its key there.
-#[derive(Clone, Copy)]
-enum FormKeyOf {
-    Short(u128),
-    Long(Key32),
-    Other,
 }
 
 /// The [`Warm`] states of matchers that have finished, one per worker thread
@@ -1769,7 +1699,7 @@ impl WarmPool {
     fn put(&self, w: Warm) {
         // A matcher that met a very large vocabulary is not kept: its table
         // would stay in memory for as long as the codebook lives.
-        if w.short.len() + w.long.len() + w.cache.len() > WARM_FORMS_KEPT {
+        if w.forms.len() > WARM_FORMS_KEPT {
             return;
         }
         let mut pool = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -2294,7 +2224,7 @@ name = "Skole"
             .apply_all(&texts, &ctxs);
         assert_eq!(cb.warm.0.lock().unwrap().len(), 2);
         let m = super::Matcher::new(&cb);
-        assert!(m.untuned_bytes.is_none() && m.short.len() > 100);
+        assert!(m.untuned_bytes.is_none() && m.forms.len() > 100);
         drop(m);
         let again = Matchers::new(&cb, 2)
             .min_bytes_per_thread(1)
@@ -2306,7 +2236,7 @@ name = "Skole"
         // A matcher that met too large a vocabulary is not kept.
         let kept = cb.warm.0.lock().unwrap().len();
         let mut big = super::Matcher::new(&cb);
-        big.short.pretend_len(super::WARM_FORMS_KEPT + 1);
+        big.forms.pretend_len(super::WARM_FORMS_KEPT + 1);
         drop(big);
         assert_eq!(cb.warm.0.lock().unwrap().len(), kept - 1);
     }

@@ -3,7 +3,9 @@
 //! matcher's codebook terms, the indexer's terms) look a form up with one
 //! probe of one cache line, without hashing or comparing a string.
 //!
-//! Only keys and slots; what a slot's range points into belongs to its user.
+//! Only keys, slots and ranges; what a range points into belongs to its user.
+
+use rustc_hash::FxHashMap;
 
 /// A word form packed into a fixed-size key: its bytes, zero-padded, with its
 /// length in the last byte. The all-zero key is never a form's (a form is not
@@ -201,6 +203,132 @@ impl<K: FormKey> FormTable<K> {
             slot = (slot + 1) & mask;
         }
         self.slots[slot] = new;
+    }
+}
+
+/// Word forms as written → ranges of their user's arena: forms of up to 15
+/// bytes and of 16 to 31 bytes in [`FormTable`]s, longer ones in a hash map.
+/// A passage's words are looked up together ([`FormMap::look_up`]): their keys
+/// first, with their slots fetched into the cache ahead of use, since a table
+/// larger than the CPU caches would otherwise make each lookup wait on memory
+/// in turn.
+pub(crate) struct FormMap {
+    short: FormTable<Key16>,
+    long: FormTable<Key32>,
+    other: FxHashMap<Box<str>, (u32, u32)>,
+    /// Per passage: each word's short key (0 for a longer word) and its slot in
+    /// `short`; each word of 16 to 31 bytes, in order, its key and slot in `long`.
+    keys: Vec<(u128, usize)>,
+    long_keys: Vec<(Key32, usize)>,
+}
+
+impl FormMap {
+    pub(crate) fn new() -> FormMap {
+        FormMap {
+            short: FormTable::new(),
+            long: FormTable::new(),
+            ..FormMap::empty()
+        }
+    }
+
+    /// A map without slots, only to be dropped or replaced.
+    pub(crate) fn empty() -> FormMap {
+        FormMap {
+            short: FormTable::empty(),
+            long: FormTable::empty(),
+            other: FxHashMap::default(),
+            keys: Vec::new(),
+            long_keys: Vec::new(),
+        }
+    }
+
+    /// The forms held.
+    pub(crate) fn len(&self) -> usize {
+        self.short.len() + self.long.len() + self.other.len()
+    }
+
+    /// Forgets every form (the scratch buffers are kept).
+    pub(crate) fn clear(&mut self) {
+        self.short.clear();
+        self.long.clear();
+        self.other.clear();
+    }
+
+    /// Makes the map count `n` more forms than it holds (for tests of what
+    /// happens to a large one).
+    #[cfg(test)]
+    pub(crate) fn pretend_len(&mut self, n: usize) {
+        self.short.pretend_len(self.short.len() + n);
+    }
+
+    /// The range stored for each word of `text` (its `spans`, in order) into
+    /// `out`. A form not met before gets the range `missing` gives for it,
+    /// which is stored.
+    pub(crate) fn look_up(
+        &mut self,
+        text: &str,
+        spans: &[(usize, usize)],
+        out: &mut Vec<(u32, u32)>,
+        mut missing: impl FnMut(&str) -> (u32, u32),
+    ) {
+        self.keys.clear();
+        self.long_keys.clear();
+        for &(a, b) in spans {
+            let key = short_key_at(text, a, b);
+            let slot = self.short.slot_of(Key16(key));
+            self.short.prefetch(slot);
+            self.keys.push((key, slot));
+            if key == 0 && b - a <= Key32::MAX {
+                let key = long_key_at(text, a, b);
+                let slot = self.long.slot_of(key);
+                self.long.prefetch(slot);
+                self.long_keys.push((key, slot));
+            }
+        }
+        out.clear();
+        // An insert may grow a table and move its slots: then they are found anew.
+        let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
+        let mut long_at = 0;
+        for (i, &(a, b)) in spans.iter().enumerate() {
+            let (key, mut slot) = self.keys[i];
+            let range = if key != 0 {
+                if self.short.epoch != epoch {
+                    slot = self.short.slot_of(Key16(key));
+                }
+                match self.short.get(Key16(key), slot) {
+                    Some(r) => r,
+                    None => {
+                        let r = missing(&text[a..b]);
+                        self.short.insert(Key16(key), r);
+                        r
+                    }
+                }
+            } else if b - a <= Key32::MAX {
+                let (key, mut slot) = self.long_keys[long_at];
+                long_at += 1;
+                if self.long.epoch != long_epoch {
+                    slot = self.long.slot_of(key);
+                }
+                match self.long.get(key, slot) {
+                    Some(r) => r,
+                    None => {
+                        let r = missing(&text[a..b]);
+                        self.long.insert(key, r);
+                        r
+                    }
+                }
+            } else {
+                match self.other.get(&text[a..b]) {
+                    Some(&r) => r,
+                    None => {
+                        let r = missing(&text[a..b]);
+                        self.other.insert(text[a..b].into(), r);
+                        r
+                    }
+                }
+            };
+            out.push(range);
+        }
     }
 }
 

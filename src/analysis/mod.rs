@@ -8,3 +8,21 @@ pub mod tokenizer;
 
 pub use norwegian::{analyze_word, snowball_stem, WordTerms};
 pub use tokenizer::{split_words, words, ExactTokenizer, NorwegianTokenizer, Word};
+
+/// Every text file of the sample corpus, read whole (for tests that run on it).
+#[cfg(test)]
+pub(crate) fn sample_texts() -> Vec<String> {
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample")];
+    let mut texts = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                texts.push(text);
+            }
+        }
+    }
+    texts
+}

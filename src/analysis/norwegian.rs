@@ -421,17 +421,9 @@ mod tests {
 
     /// Every distinct lower-case word of the sample corpus's text files.
     fn sample_words() -> Vec<String> {
-        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample")];
         let mut words = std::collections::BTreeSet::new();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if let Ok(text) = std::fs::read_to_string(&path) {
-                    words.extend(crate::analysis::words(&text).map(|w| w.lower));
-                }
-            }
+        for text in crate::analysis::sample_texts() {
+            words.extend(crate::analysis::words(&text).map(|w| w.lower));
         }
         words.into_iter().collect()
     }

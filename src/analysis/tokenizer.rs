@@ -3,7 +3,7 @@
 //! (lower-cased word forms, for prefix and exact-form search). Both split text
 //! the same way, through [`words`], so positions agree between the two fields.
 
-use super::forms::{long_key_at, short_key_at, FormKey, FormTable, Key16, Key32};
+use super::forms::FormMap;
 use super::norwegian::{analyze_word, WordTerms};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -450,22 +450,18 @@ const TERMS_TEXT_LIMIT: usize = 1 << 28;
 static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The terms of every word form an indexing thread has met, by the form as
-/// written: short and long forms in [`FormTable`]s (one probe of one cache
-/// line, no string hashed or compared), their terms (full, then parts) as byte
-/// ranges of one text. A stream keeps ranges, not references; `generation`
-/// tells it that the table has started over since it looked its words up.
+/// written: the forms in a [`FormMap`] (one probe of one cache line for a form
+/// of up to 31 bytes, no string hashed or compared), their terms (full, then
+/// parts) as byte ranges of one text. A stream keeps ranges, not references;
+/// `generation` tells it that the table has started over since it looked its
+/// words up.
 struct FormTerms {
-    short: FormTable<Key16>,
-    long: FormTable<Key32>,
-    /// Forms of 32 bytes or more.
-    other: FxHashMap<Box<str>, (u32, u32)>,
+    /// Form → range of `terms`.
+    forms: FormMap,
     /// Each term's byte range in `text`; the terms of one form are adjacent.
     terms: Vec<(u32, u32)>,
     text: String,
     generation: u64,
-    /// Scratch: each word's short key and its slot, then the long ones'.
-    keys: Vec<(u128, usize)>,
-    long_keys: Vec<(Key32, usize)>,
 }
 
 impl FormTerms {
@@ -477,8 +473,7 @@ impl FormTerms {
     /// An empty table of a generation of its own.
     fn new() -> FormTerms {
         FormTerms {
-            short: FormTable::new(),
-            long: FormTable::new(),
+            forms: FormMap::new(),
             ..FormTerms::empty()
         }
     }
@@ -486,19 +481,15 @@ impl FormTerms {
     /// A table without slots, only to be dropped or replaced.
     fn empty() -> FormTerms {
         FormTerms {
-            short: FormTable::empty(),
-            long: FormTable::empty(),
-            other: FxHashMap::default(),
+            forms: FormMap::empty(),
             terms: Vec::new(),
             text: String::new(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            keys: Vec::new(),
-            long_keys: Vec::new(),
         }
     }
 
     fn forms(&self) -> usize {
-        self.short.len() + self.long.len() + self.other.len()
+        self.forms.len()
     }
 
     fn term(&self, k: u32) -> &str {
@@ -506,90 +497,25 @@ impl FormTerms {
         &self.text[a as usize..b as usize]
     }
 
-    /// Analyses a form met for the first time and keeps its terms: their
-    /// range in `terms`.
-    fn add(&mut self, form: &str) -> (u32, u32) {
-        let terms = NorwegianTokenizer.terms(&form.to_lowercase());
-        // Within u32: see TERMS_TEXT_LIMIT.
-        let start = self.terms.len() as u32;
-        for t in terms.full.iter().chain(&terms.parts) {
-            let a = self.text.len() as u32;
-            self.text.push_str(t);
-            self.terms.push((a, self.text.len() as u32));
-        }
-        (start, self.terms.len() as u32 - start)
-    }
-
     /// The range of terms of each word of `text` (its `spans`) into `out`; the
-    /// generation they belong to comes back. The slots of all the words are
-    /// fetched into the cache first, so that the lookups do not wait on memory
-    /// one after the other.
+    /// generation they belong to comes back.
     fn look_up(&mut self, text: &str, spans: &[(usize, usize)], out: &mut Vec<(u32, u32)>) -> u64 {
         if self.forms() >= FORMS_LIMIT || self.text.len() >= TERMS_TEXT_LIMIT {
-            let (keys, long_keys) = (
-                std::mem::take(&mut self.keys),
-                std::mem::take(&mut self.long_keys),
-            );
             *self = FormTerms::new();
-            (self.keys, self.long_keys) = (keys, long_keys);
         }
-        self.keys.clear();
-        self.long_keys.clear();
-        for &(a, b) in spans {
-            let key = short_key_at(text, a, b);
-            let slot = self.short.slot_of(Key16(key));
-            self.short.prefetch(slot);
-            self.keys.push((key, slot));
-            if key == 0 && b - a <= Key32::MAX {
-                let key = long_key_at(text, a, b);
-                let slot = self.long.slot_of(key);
-                self.long.prefetch(slot);
-                self.long_keys.push((key, slot));
+        let (terms, terms_text) = (&mut self.terms, &mut self.text);
+        self.forms.look_up(text, spans, out, |form| {
+            // A form met for the first time: analysed, and its terms kept.
+            // Within u32: see TERMS_TEXT_LIMIT.
+            let analysed = NorwegianTokenizer.terms(&form.to_lowercase());
+            let start = terms.len() as u32;
+            for t in analysed.full.iter().chain(&analysed.parts) {
+                let a = terms_text.len() as u32;
+                terms_text.push_str(t);
+                terms.push((a, terms_text.len() as u32));
             }
-        }
-        out.clear();
-        let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
-        let mut long_at = 0;
-        for (i, &(a, b)) in spans.iter().enumerate() {
-            let (key, mut slot) = self.keys[i];
-            let range = if key != 0 {
-                if self.short.epoch != epoch {
-                    slot = self.short.slot_of(Key16(key));
-                }
-                match self.short.get(Key16(key), slot) {
-                    Some(r) => r,
-                    None => {
-                        let r = self.add(&text[a..b]);
-                        self.short.insert(Key16(key), r);
-                        r
-                    }
-                }
-            } else if b - a <= Key32::MAX {
-                let (key, mut slot) = self.long_keys[long_at];
-                long_at += 1;
-                if self.long.epoch != long_epoch {
-                    slot = self.long.slot_of(key);
-                }
-                match self.long.get(key, slot) {
-                    Some(r) => r,
-                    None => {
-                        let r = self.add(&text[a..b]);
-                        self.long.insert(key, r);
-                        r
-                    }
-                }
-            } else {
-                match self.other.get(&text[a..b]) {
-                    Some(&r) => r,
-                    None => {
-                        let r = self.add(&text[a..b]);
-                        self.other.insert(text[a..b].into(), r);
-                        r
-                    }
-                }
-            };
-            out.push(range);
-        }
+            (start, terms.len() as u32 - start)
+        });
         self.generation
     }
 }
@@ -886,26 +812,10 @@ mod tests {
         out
     }
 
-    fn sample_texts() -> Vec<String> {
-        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-sample")];
-        let mut texts = Vec::new();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if let Ok(text) = std::fs::read_to_string(&path) {
-                    texts.push(text);
-                }
-            }
-        }
-        texts
-    }
-
     #[test]
     fn index_tokens_are_each_word_s_terms_at_its_position() {
         let long = format!("Før {} og {} etter", "a".repeat(40), "ø".repeat(60));
-        let mut texts = sample_texts();
+        let mut texts = crate::analysis::sample_texts();
         assert!(texts.len() >= 10, "{} texts", texts.len());
         texts.push(long);
         // Twice: the second time every form is in the thread's table.
@@ -923,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_stream_reads_on_when_its_thread_s_table_starts_over_beneath_it() {
-        let texts = sample_texts();
+        let texts = crate::analysis::sample_texts();
         let (first, second) = (&texts[0], &texts[1]);
         let want = expected_tokens(first);
         // Stop inside a word's terms: after the first of a word that has several.
@@ -943,9 +853,7 @@ mod tests {
         // Another stream meets too many new forms for the table: it starts over.
         FORMS.with(|t| {
             t.with_borrow_mut(|f| {
-                for k in 0..FORMS_LIMIT {
-                    f.short.insert(Key16(k as u128 + 1), (0, 0));
-                }
+                f.forms.pretend_len(FORMS_LIMIT);
             })
         });
         let other = tokens(&mut NorwegianTokenizer.token_stream(second));
