@@ -1,8 +1,9 @@
 //! Times the Norwegian analysis of every distinct word form in a folder's passages,
 //! each form once, as a first `apply_table` call or a fresh ingest meets them:
 //! `cargo run --release --example profile_analysis -- <folder> [dump.tsv]`.
-//! With a second argument, writes each form and its terms there (sorted by form), to
-//! compare the output of two builds.
+//! With a second argument, writes each form, how often it occurs, and its full
+//! terms and part terms there (tab-separated, sorted by form), to compare the
+//! output of two builds and count the terms a word of the text gets.
 use std::io::Write;
 use std::time::Instant;
 
@@ -11,13 +12,13 @@ mod common;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).map(String::as_str).unwrap_or("corpus-sample");
-    let mut forms = std::collections::BTreeSet::new();
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
     for t in common::passage_texts(dir) {
         for w in innsikt::analysis::words(&t) {
-            forms.insert(w.lower);
+            *counts.entry(w.lower).or_default() += 1;
         }
     }
-    let forms: Vec<String> = forms.into_iter().collect();
+    let forms: Vec<String> = counts.keys().cloned().collect();
     // Warm the lexicon so that only the analysis is timed.
     innsikt::analysis::analyze_word("kommunen");
     // ROUNDS analyses of every form (default 1), for profiles.
@@ -42,7 +43,8 @@ fn main() {
     if let Some(path) = args.get(2) {
         let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
         for (f, t) in forms.iter().zip(&out) {
-            writeln!(w, "{f}\t{}\t{}", t.full.join(" "), t.parts.join(" ")).unwrap();
+            let n = counts[f];
+            writeln!(w, "{f}\t{n}\t{}\t{}", t.full.join(" "), t.parts.join(" ")).unwrap();
         }
     }
 }
