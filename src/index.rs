@@ -1,12 +1,14 @@
 //! The tantivy index, derived from the store: one index document per passage.
 //! The Norwegian analyzer feeds `text`, lower-cased word forms feed `exact`, and
 //! metadata goes to a JSON field for filters and to fast fields for facets.
-//! Each commit records the store generation it reflects; an index whose
-//! generation differs from the store's is stale and is rebuilt from the store.
+//! Each commit records the store generation it reflects and the version of the
+//! analysis that made its terms; an index whose generation differs from the
+//! store's, or whose analysis differs from this build's, is stale and is
+//! rebuilt from the store.
 //!
 //! Never writes to the store.
 
-use crate::analysis::{ExactTokenizer, NorwegianTokenizer};
+use crate::analysis::{ExactTokenizer, NorwegianTokenizer, ANALYSIS_VERSION};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tantivy::schema::{
@@ -154,13 +156,34 @@ impl SearchIndex {
         &self.path
     }
 
+    /// A value the last commit recorded (`generation=7 analysis=2`).
+    fn recorded(&self, key: &str) -> Option<String> {
+        let meta = self.index.load_metas().ok()?;
+        let payload = meta.payload?;
+        payload
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+    }
+
     /// The store generation the last commit reflects (None for a new index).
     pub fn generation(&self) -> Option<u64> {
-        let meta = self.index.load_metas().ok()?;
-        meta.payload
-            .as_deref()
-            .and_then(|p| p.strip_prefix("generation="))
-            .and_then(|g| g.parse().ok())
+        self.recorded("generation")?.parse().ok()
+    }
+
+    /// The [`ANALYSIS_VERSION`] whose terms the index holds: None for an index
+    /// never committed, 1 for one committed before versions were recorded.
+    pub fn analysis(&self) -> Option<u32> {
+        self.generation()?;
+        Some(
+            self.recorded("analysis")
+                .map_or(1, |v| v.parse().unwrap_or(0)),
+        )
+    }
+
+    /// Whether the index holds terms of another analysis than this build's.
+    pub fn analysis_outdated(&self) -> bool {
+        self.analysis().is_some_and(|v| v != ANALYSIS_VERSION)
     }
 
     pub fn writer(&self) -> Result<IndexUpdate<'_>, IndexError> {
@@ -275,7 +298,9 @@ impl IndexUpdate<'_> {
         let path = self.index.path.clone();
         let err = |e: tantivy::TantivyError| SearchIndex::err(&path, e);
         let mut prepared = self.writer.prepare_commit().map_err(err)?;
-        prepared.set_payload(&format!("generation={generation}"));
+        prepared.set_payload(&format!(
+            "generation={generation} analysis={ANALYSIS_VERSION}"
+        ));
         prepared.commit().map_err(err)?;
         self.index.reload()
     }

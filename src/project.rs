@@ -5,7 +5,7 @@
 //! Writes go store first, then index; the index is rebuilt from the store whenever
 //! the two disagree.
 
-use crate::analysis::NorwegianTokenizer;
+use crate::analysis::{NorwegianTokenizer, ANALYSIS_VERSION};
 use crate::codebook::{Codebook, Context, Matchers};
 use crate::error::{Error, Result};
 use crate::index::{DocumentFields, IndexUpdate, PassageFields, SearchIndex, FACETS};
@@ -249,11 +249,18 @@ impl Project {
             }
         }
         let (g_store, g_index) = (p.store.generation()?, p.index.generation().unwrap_or(0));
-        if g_store != g_index {
+        if g_store != g_index || p.index.analysis_outdated() {
             match lock(&p.root) {
                 Ok(_guard) => {
                     // Re-read under the lock: a writer may have finished meanwhile.
-                    if p.store.generation()? != p.index.generation().unwrap_or(0) {
+                    if p.index.analysis_outdated() {
+                        let old = p.index.analysis().unwrap_or(0);
+                        let n = p.rebuild_index(&mut crate::progress::Silent)?;
+                        p.notes.push(format!(
+                            "the index held the terms of an earlier analysis of Norwegian \
+                             (version {old}, now {ANALYSIS_VERSION}); rebuilt {n} passages"
+                        ));
+                    } else if p.store.generation()? != p.index.generation().unwrap_or(0) {
                         let n = p.rebuild_index(&mut crate::progress::Silent)?;
                         p.notes.push(format!(
                             "the index was behind the store (generation {g_index} < {g_store}); rebuilt {n} passages"
@@ -285,6 +292,11 @@ impl Project {
         progress: &mut dyn Progress,
     ) -> Result<IngestReport> {
         let _guard = lock(&self.root)?;
+        if self.index.analysis_outdated() {
+            // Opened while another process held the lock: the new documents'
+            // terms would join terms of an earlier analysis.
+            self.rebuild_index(&mut crate::progress::Silent)?;
+        }
         let mut report = IngestReport::default();
         let sidecar = match metadata {
             Some(m) => {

@@ -358,6 +358,68 @@ fn stale_index_is_rebuilt_on_open() {
     assert_eq!(hits(&p, "ungdom").len(), n);
 }
 
+/// Empties the index as a build from before analysis versions were recorded
+/// would have committed it: the store's generation, no analysis version.
+fn commit_empty_as_an_earlier_build(archive: &Path) {
+    let index = tantivy::Index::open_in_dir(archive.join("index")).unwrap();
+    let payload = index.load_metas().unwrap().payload.unwrap();
+    let generation = payload.split_whitespace().next().unwrap().to_string();
+    assert!(generation.starts_with("generation="), "{payload}");
+    let mut w: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
+    w.delete_all_documents().unwrap();
+    let mut commit = w.prepare_commit().unwrap();
+    commit.set_payload(&generation);
+    commit.commit().unwrap();
+}
+
+#[test]
+fn an_index_of_an_earlier_analysis_is_rebuilt_on_open() {
+    let (f, p) = ingested();
+    let n = hits(&p, "ungdom").len();
+    assert!(n > 0);
+    drop(p);
+    commit_empty_as_an_earlier_build(&f.archive);
+    let p = Project::open(&f.archive).unwrap();
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("earlier analysis") && n.contains("version 1")),
+        "{:?}",
+        p.notes
+    );
+    assert_eq!(hits(&p, "ungdom").len(), n);
+    // Rebuilt once: the next open finds it current.
+    drop(p);
+    assert!(Project::open(&f.archive).unwrap().notes.is_empty());
+}
+
+#[test]
+fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
+    let (f, p) = ingested();
+    let n = hits(&p, "ungdom").len();
+    drop(p);
+    commit_empty_as_an_earlier_build(&f.archive);
+    // Opened while another process writes: the index cannot be rebuilt then.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(f.archive.join("write.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let mut p = Project::open(&f.archive).unwrap();
+    assert_eq!(hits(&p, "ungdom").len(), 0);
+    drop(lock);
+    let more = f.files.join("more");
+    std::fs::create_dir_all(&more).unwrap();
+    write(
+        &more,
+        "ny.txt",
+        "Informant: Ungdommen trenger en trygg voksen.\n",
+    );
+    let report = p.ingest(&[more], None, &mut Silent).unwrap();
+    assert_eq!(report.added, 1);
+    assert_eq!(hits(&p, "ungdom").len(), n + 1);
+}
+
 #[test]
 fn reindex_gives_the_same_results() {
     let (_f, mut p) = ingested();

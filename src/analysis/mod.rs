@@ -7,6 +7,13 @@ pub mod norwegian;
 pub mod tokenizer;
 
 pub use norwegian::{analyze_word, snowball_stem, WordTerms};
+
+/// The version of the terms the analyzers give a word, raised whenever any
+/// word's terms change. An index records the version that made it; one made by
+/// another is rebuilt from the store, since a query analysed now would miss the
+/// terms it holds. Version 2 stopped splitting known words into parts that are
+/// not words of their own (*demokrati* into *demo* + *krat*).
+pub const ANALYSIS_VERSION: u32 = 2;
 pub use tokenizer::{split_words, words, ExactTokenizer, NorwegianTokenizer, Word};
 
 /// Every text file of the sample corpus, read whole (for tests that run on it).

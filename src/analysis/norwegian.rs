@@ -29,6 +29,27 @@ const MIN_WORD_FOR_SPLIT: usize = 6;
 pub const MAX_ANALYSED_CHARS: usize = 48;
 pub const MAX_TERM_CHARS: usize = 100;
 const MIN_PART: usize = 3;
+/// Endings of a first part that always takes the linking -s- (*enhets*-,
+/// *ledelses*-, *kommunikasjons*-): after them an *s* is the link, not the
+/// start of the next part. [`s_linked`] wants two letters at least before the
+/// ending (*helse*-, *dom*- and *ting*- are not derived with it).
+const S_LINKED: [&str; 7] = ["het", "else", "ing", "sjon", "tet", "dom", "skap"];
+
+fn s_linked(prefix: &str) -> bool {
+    S_LINKED.iter().any(|e| {
+        prefix
+            .strip_suffix(e)
+            .is_some_and(|stem| stem.chars().nth(1).is_some())
+    })
+}
+
+/// The fewest letters the two parts of a word the lexicons hold have together
+/// (linking letters aside). Most such words of two parts of three letters are
+/// not made of them: *medlem*, *sektor*, *ansvar* and *samsvar* are not *med* +
+/// *lem*, *sek* + *tor*, *ans* + *var*, *sam* + *var*; *biltur* and *rådhus*,
+/// which are, stay whole. From seven letters on, most are (*elevråd*,
+/// *medelev*; not *bedrift*).
+const MIN_STRICT_LETTERS: usize = 7;
 const MAX_PARTS: usize = 4;
 
 fn snowball() -> &'static Stemmer {
@@ -204,25 +225,48 @@ pub fn simple_lemmas(word: &str) -> Vec<&'static str> {
     out
 }
 
-/// Can `s` stand before another part of a compound? `strict` asks for a noun
-/// (used when the whole word is a known word, to avoid splitting *forebygging*
-/// into *fore* + *bygging*).
+/// Can `s` stand before another part of a compound? `strict` (the whole word
+/// is a known word) asks for a bokmål noun or a variant of five letters or more,
+/// to avoid splitting *forebygging* into *fore* + *bygging*.
 fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
-    if s.chars().count() < MIN_PART {
+    let chars = s.chars().count();
+    if chars < MIN_PART {
         return None;
     }
     let lex = Lexicon::get();
-    if let Some(nb) = lex.nynorsk(s).first() {
-        return Some(nb);
+    // The variant table's short words are mostly function words (*var*, *ber*,
+    // *sams*): not the first part of a word the lexicons hold (*varsel*,
+    // *bedrift*, *samsvar*), where a longer one is (*heime*- for *hjemme*-).
+    if !strict || chars > MIN_PART + 1 {
+        if let Some(nb) = lex.nynorsk(s).first() {
+            return Some(nb);
+        }
+    }
+    if strict {
+        // Splitting a word the lexicons hold: a bokmål noun, as a lemma or in
+        // one of its forms (*foreldre*-, *barna*-).
+        return lex
+            .bokmal(s)
+            .find(|l| l.pos & POS_NOUN != 0 && l.text.chars().count() >= MIN_PART)
+            .map(|l| l.text);
     }
     let (lemma, pos) = lex.lemma_entry(s)?;
-    let wanted = if strict {
-        POS_NOUN
+    let short_ok = chars > MIN_PART || pos & POS_NOUN != 0;
+    (pos & (POS_NOUN | POS_VERB | POS_ADJ) != 0 && short_ok).then_some(lemma)
+}
+
+/// The lemma a compound's last part stands for. Splitting a word the lexicons
+/// hold (`strict`), the part must be a bokmål lemma as written: the lemma
+/// *demokrati* ends in *krati*, which the nynorsk rules would read as *krat*,
+/// and *aktivist* in *ist*, but neither is a word of its own.
+fn head_lemma(head: &str, strict: bool) -> Option<&'static str> {
+    if strict {
+        Lexicon::get()
+            .lemma_entry_with(head, true, false)
+            .map(|(l, _)| l)
     } else {
-        POS_NOUN | POS_VERB | POS_ADJ
-    };
-    let short_ok = s.chars().count() > MIN_PART || pos & POS_NOUN != 0;
-    (pos & wanted != 0 && short_ok).then_some(lemma)
+        simple_lemmas(head).first().copied()
+    }
 }
 
 /// [`split`] of a lemma the lexicons hold (strict), remembered per thread.
@@ -272,6 +316,14 @@ fn forget_splits_keeping(limit: usize) {
     });
 }
 
+/// A compound's first part as [`split`] tries it.
+enum First<'w> {
+    /// A word of its own: this lemma.
+    Word(&'static str),
+    /// Not a word: to be split itself.
+    Split(&'w str),
+}
+
 /// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
 /// the recursion; `strict` is passed on to [`prefix_lemma`].
 fn split(word: &str, depth: usize, strict: bool) -> Parts {
@@ -290,21 +342,38 @@ fn split(word: &str, depth: usize, strict: bool) -> Parts {
         .take(n + 1 - 2 * MIN_PART);
     for j in heads {
         let head = &word[j..];
-        let Some(&head_lemma) = simple_lemmas(head).first() else {
+        if head.starts_with('s') && s_linked(&word[..j]) {
+            // *enhet|sleder* is *enhets|leder*, split one letter on.
+            continue;
+        }
+        let Some(head_lemma) = head_lemma(head, strict) else {
             continue;
         };
         // The head's own parts, split only once a prefix has been found for them.
         let mut head_parts: Option<Vec<&'static str>> = None;
         let prefix = &word[..j];
+        // Splitting a word the lexicons hold, the two parts have at least
+        // MIN_STRICT_LETTERS, the linking letter left out (one byte, one letter).
+        let long_enough = |c: &&str| !strict || n - (prefix.len() - c.len()) >= MIN_STRICT_LETTERS;
         let candidates = [
             Some(prefix),
             prefix.strip_suffix('s'),
             prefix.strip_suffix('e'),
-        ];
-        for cand in candidates.into_iter().flatten() {
-            let mut parts = match prefix_lemma(cand, strict) {
-                Some(l) => split_lemma(l, depth - 1).unwrap_or_else(|| vec![l]),
-                None => match split_prefix(cand, depth - 1, strict) {
+        ]
+        .map(|c| c.filter(long_enough));
+        // A first part that is a word as it stands, or before a linking -s- or
+        // -e-, wins over one that must be split itself: *ansvars*- is *ansvar*,
+        // not *ans* + *vars*.
+        let lemmas = candidates.map(|c| c.and_then(|c| prefix_lemma(c, strict)));
+        let words = lemmas.iter().flatten().map(|&l| First::Word(l));
+        let to_split = candidates
+            .iter()
+            .zip(&lemmas)
+            .filter_map(|(c, l)| c.filter(|_| l.is_none()).map(First::Split));
+        for first in words.chain(to_split) {
+            let mut parts = match first {
+                First::Word(l) => split_lemma(l, depth - 1).unwrap_or_else(|| vec![l]),
+                First::Split(cand) => match split_prefix(cand, depth - 1, strict) {
                     Some(p) => p,
                     None => continue,
                 },
@@ -387,6 +456,47 @@ mod tests {
     fn matches(query: &str, word: &str) -> bool {
         let q = analyze_word(query).full;
         all(word).iter().any(|t| q.contains(t))
+    }
+
+    #[test]
+    fn known_words_are_not_split_into_parts_that_are_not_words() {
+        // Each was read as a compound of short words through the nynorsk rules,
+        // the variant table or a noun's inflected forms: demo + krat, aktiv + is,
+        // hva + lit, per + sønn, rep + res + tant, t + ror, ans + være.
+        for (word, lemma) in [
+            ("demokrati", "demokrati"),
+            ("aktivist", "aktivist"),
+            ("kvaliteten", "kvalitet"),
+            ("personer", "person"),
+            ("representanten", "representant"),
+            ("terror", "terror"),
+            ("ansvaret", "ansvar"),
+            ("medlem", "medlem"),
+            ("sektoren", "sektor"),
+            ("samsvar", "samsvar"),
+        ] {
+            let t = analyze_word(word);
+            assert_eq!(t.full, [lemma], "{word}");
+            assert!(t.parts.is_empty(), "{word}: {:?}", t.parts);
+        }
+        // Compounds still split, with the first part a word as it stands
+        // before a linking -s-, not one split itself (ans + vars).
+        assert_eq!(all("ansvarsgruppe"), ["ansvargruppe", "ansvar", "gruppe"]);
+        assert_eq!(all("foreldremøte"), ["foreldermøte", "forelder", "møte"]);
+        assert_eq!(
+            all("heltidsstilling"),
+            ["heltidstilling", "heltid", "stilling"]
+        );
+        // After -het, -ing, -sjon and the like an s is the link, not the start
+        // of the next part (enhet + sleder, regjering + sparti).
+        assert_eq!(all("enhetslederen"), ["enhetleder", "enhet", "leder"]);
+        assert_eq!(
+            all("regjeringspartiet"),
+            ["regjeringparti", "regjering", "parti"]
+        );
+        assert_eq!(all("helsesøster"), ["helsesøster", "helse", "søster"]);
+        // A variant of five letters or more still reads a first part.
+        assert_eq!(all("heimebesøk"), ["hjemmebesøk", "hjemme", "besøk"]);
     }
 
     #[test]
