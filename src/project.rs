@@ -248,30 +248,56 @@ impl Project {
                 Err(e) => return Err(e),
             }
         }
-        let (g_store, g_index) = (p.store.generation()?, p.index.generation().unwrap_or(0));
-        if g_store != g_index || p.index.analysis_outdated() {
+        if p.index_stale()? {
             match lock(&p.root) {
+                // Re-checked under the lock: a writer may have finished meanwhile.
                 Ok(_guard) => {
-                    // Re-read under the lock: a writer may have finished meanwhile.
-                    if p.index.analysis_outdated() {
-                        let old = p.index.analysis().unwrap_or(0);
-                        let n = p.rebuild_index(&mut crate::progress::Silent)?;
-                        p.notes.push(format!(
-                            "the index held the terms of an earlier analysis of Norwegian \
-                             (version {old}, now {ANALYSIS_VERSION}); rebuilt {n} passages"
-                        ));
-                    } else if p.store.generation()? != p.index.generation().unwrap_or(0) {
-                        let n = p.rebuild_index(&mut crate::progress::Silent)?;
-                        p.notes.push(format!(
-                            "the index was behind the store (generation {g_index} < {g_store}); rebuilt {n} passages"
-                        ));
+                    if let Some(note) = p.refresh_index(&mut crate::progress::Silent)? {
+                        p.notes.push(note);
                     }
                 }
+                // Behind the store while another process writes is the normal
+                // state of an ingest between its two commits; terms of another
+                // analysis are not, and searches miss words until the rebuild.
+                Err(Error::Locked { .. }) if p.index.analysis_outdated() => p.notes.push(format!(
+                    "the index holds the terms of another analysis of Norwegian (version {}, now \
+                     {ANALYSIS_VERSION}) and another process is writing; it is rebuilt when the \
+                     archive is next opened or written to",
+                    p.index.analysis().unwrap_or(0)
+                )),
                 Err(Error::Locked { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
         Ok(p)
+    }
+
+    /// Whether the index must be rebuilt: its terms are of another analysis, or
+    /// its generation is not the store's.
+    fn index_stale(&self) -> Result<bool> {
+        Ok(self.index.analysis_outdated()
+            || self.store.generation()? != self.index.generation().unwrap_or(0))
+    }
+
+    /// Rebuild the index if [`Project::index_stale`]; what was done, as a note.
+    /// Call under the write lock.
+    fn refresh_index(&mut self, progress: &mut dyn Progress) -> Result<Option<String>> {
+        let (g_store, g_index) = (self.store.generation()?, self.index.generation());
+        let why = if self.index.analysis_outdated() {
+            format!(
+                "the index held the terms of another analysis of Norwegian (version {}, now {ANALYSIS_VERSION})",
+                self.index.analysis().unwrap_or(0)
+            )
+        } else if g_store != g_index.unwrap_or(0) {
+            format!(
+                "the index was behind the store (generation {} < {g_store})",
+                g_index.unwrap_or(0)
+            )
+        } else {
+            return Ok(None);
+        };
+        let n = self.rebuild_index(progress)?;
+        Ok(Some(format!("{why}; rebuilt {n} passages")))
     }
 
     pub fn root(&self) -> &Path {
@@ -292,10 +318,11 @@ impl Project {
         progress: &mut dyn Progress,
     ) -> Result<IngestReport> {
         let _guard = lock(&self.root)?;
-        if self.index.analysis_outdated() {
-            // Opened while another process held the lock: the new documents'
-            // terms would join terms of an earlier analysis.
-            self.rebuild_index(&mut crate::progress::Silent)?;
+        // Opened while another process held the lock, or an earlier batch of
+        // this project's reached the store but not the index: the new batches'
+        // commits would otherwise mark the index current.
+        if let Some(note) = self.refresh_index(progress)? {
+            self.notes.push(note);
         }
         let mut report = IngestReport::default();
         let sidecar = match metadata {

@@ -3,6 +3,7 @@
 //! reindexing, stale-index recovery and the write lock.
 
 use arrow_array::Array;
+use innsikt::analysis::ANALYSIS_VERSION;
 use innsikt::progress::Silent;
 use innsikt::{Error, Project};
 use std::path::{Path, PathBuf};
@@ -358,18 +359,26 @@ fn stale_index_is_rebuilt_on_open() {
     assert_eq!(hits(&p, "ungdom").len(), n);
 }
 
-/// Empties the index as a build from before analysis versions were recorded
-/// would have committed it: the store's generation, no analysis version.
-fn commit_empty_as_an_earlier_build(archive: &Path) {
+/// Empties the index and commits it with `payload(generation)`, the store's
+/// generation as the index last recorded it.
+fn commit_empty_index(archive: &Path, payload: impl Fn(&str) -> String) {
     let index = tantivy::Index::open_in_dir(archive.join("index")).unwrap();
-    let payload = index.load_metas().unwrap().payload.unwrap();
-    let generation = payload.split_whitespace().next().unwrap().to_string();
-    assert!(generation.starts_with("generation="), "{payload}");
+    let recorded = index.load_metas().unwrap().payload.unwrap();
+    let generation = recorded
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("generation="))
+        .unwrap()
+        .to_string();
     let mut w: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
     w.delete_all_documents().unwrap();
     let mut commit = w.prepare_commit().unwrap();
-    commit.set_payload(&generation);
+    commit.set_payload(&payload(&generation));
     commit.commit().unwrap();
+}
+
+/// As a build from before analysis versions were recorded committed it.
+fn commit_empty_as_an_earlier_build(archive: &Path) {
+    commit_empty_index(archive, |g| format!("generation={g}"));
 }
 
 #[test]
@@ -383,7 +392,7 @@ fn an_index_of_an_earlier_analysis_is_rebuilt_on_open() {
     assert!(
         p.notes
             .iter()
-            .any(|n| n.contains("earlier analysis") && n.contains("version 1")),
+            .any(|n| n.contains("another analysis") && n.contains("version 1")),
         "{:?}",
         p.notes
     );
@@ -394,9 +403,28 @@ fn an_index_of_an_earlier_analysis_is_rebuilt_on_open() {
 }
 
 #[test]
+fn an_index_of_an_unknown_analysis_is_rebuilt_on_open() {
+    let (f, p) = ingested();
+    let n = hits(&p, "ungdom").len();
+    assert!(n > 0);
+    drop(p);
+    for version in ["x".to_string(), (ANALYSIS_VERSION + 1).to_string()] {
+        commit_empty_index(&f.archive, |g| format!("generation={g} analysis={version}"));
+        let p = Project::open(&f.archive).unwrap();
+        assert!(
+            p.notes.iter().any(|n| n.contains("another analysis")),
+            "{version}: {:?}",
+            p.notes
+        );
+        assert_eq!(hits(&p, "ungdom").len(), n, "{version}");
+    }
+}
+
+#[test]
 fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
     let (f, p) = ingested();
     let n = hits(&p, "ungdom").len();
+    assert!(n > 0);
     drop(p);
     commit_empty_as_an_earlier_build(&f.archive);
     // Opened while another process writes: the index cannot be rebuilt then.
@@ -406,6 +434,13 @@ fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
         .unwrap();
     lock.try_lock().unwrap();
     let mut p = Project::open(&f.archive).unwrap();
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("another analysis") && n.contains("another process")),
+        "{:?}",
+        p.notes
+    );
     assert_eq!(hits(&p, "ungdom").len(), 0);
     drop(lock);
     let more = f.files.join("more");
@@ -418,6 +453,34 @@ fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
     let report = p.ingest(&[more], None, &mut Silent).unwrap();
     assert_eq!(report.added, 1);
     assert_eq!(hits(&p, "ungdom").len(), n + 1);
+}
+
+#[test]
+fn an_ingest_rebuilds_an_index_behind_the_store_first() {
+    // An earlier batch of this project reached the store but not the index
+    // (its index commit failed): the next ingest must not mark the index
+    // current over the missing batch.
+    let (f, mut p) = ingested();
+    let n = hits(&p, "ungdom").len();
+    assert!(n > 0);
+    commit_empty_index(&f.archive, |_| {
+        format!("generation=0 analysis={ANALYSIS_VERSION}")
+    });
+    let more = f.files.join("more");
+    std::fs::create_dir_all(&more).unwrap();
+    write(
+        &more,
+        "ny.txt",
+        "Informant: Ungdommen trenger en trygg voksen.\n",
+    );
+    let report = p.ingest(&[more], None, &mut Silent).unwrap();
+    assert_eq!(report.added, 1);
+    assert_eq!(hits(&p, "ungdom").len(), n + 1);
+    assert!(
+        p.notes.iter().any(|n| n.contains("behind the store")),
+        "{:?}",
+        p.notes
+    );
 }
 
 #[test]

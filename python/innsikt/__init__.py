@@ -11,6 +11,7 @@ per row; ``.to_pandas()``, ``.to_polars()`` and ``.to_arrow()`` convert it.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -230,8 +231,6 @@ class Project:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         for note in raw.notes:
-            import warnings
-
             warnings.warn(note, stacklevel=3)
 
     @classmethod
@@ -272,6 +271,7 @@ class Project:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         cb, bar = _progress(progress, "ingest")
+        seen = len(self._raw.notes)
         try:
             d = self._raw.ingest(
                 [os.fspath(p) for p in paths],
@@ -282,6 +282,9 @@ class Project:
         finally:
             if bar is not None:
                 bar.close()
+        # An index found stale under the write lock is rebuilt first; say so.
+        for note in self._raw.notes[seen:]:
+            warnings.warn(note, stacklevel=2)
         return IngestReport(**d)
 
     def reindex(self, progress: ProgressArg = True) -> int:

@@ -98,6 +98,27 @@ def test_locked_archive(tmp_path):
     assert p.ingest([tmp_path / "f.txt"], progress=False).added == 1
 
 
+def test_an_index_left_behind_the_store_is_rebuilt_by_the_next_ingest(tmp_path):
+    """Opened while another process holds the write lock, a lost index cannot be
+    rebuilt; the next ingest rebuilds it before adding to it, and says so."""
+    import fcntl
+    import shutil
+
+    (tmp_path / "f.txt").write_text("Ungdommen trenger en trygg voksen.\n", encoding="utf-8")
+    (tmp_path / "g.txt").write_text("Ungdomsrådet møtes i kveld.\n", encoding="utf-8")
+    p = innsikt.Project.create(tmp_path / "a")
+    p.ingest([tmp_path / "f.txt"], progress=False)
+    del p
+    shutil.rmtree(tmp_path / "a" / "index")
+    with open(tmp_path / "a" / "write.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        p = innsikt.Project.open(tmp_path / "a")
+    assert p.search("ungdom").total == 0
+    with pytest.warns(UserWarning, match="behind the store"):
+        assert p.ingest([tmp_path / "g.txt"], progress=False).added == 1
+    assert p.search("ungdom").total == 2
+
+
 def test_a_rust_panic_becomes_an_exception():
     from innsikt import _innsikt
 
