@@ -71,7 +71,12 @@ const NN_SUFFIXES: &[(&str, &[&str])] = &[
     ("et", &["", "e"]),
     ("a", &["e", ""]),
     ("i", &[""]),
-    ("ast", &["e", "a"]),
+    ("ast", &["e", "a", ""]),
+    // Present participles (*eksisterande*: bokmål *eksisterende*, or the verb,
+    // *stå* of *ståande* too) and superlatives (*viktigaste*, *viktigast*: the
+    // adjective).
+    ("ande", &["ende", "e", ""]),
+    ("aste", &[""]),
     ("leg", &["lig"]),
     ("lege", &["lig"]),
     ("legt", &["lig"]),
@@ -235,16 +240,18 @@ fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
     }
     let lex = Lexicon::get();
     // The variant table's short words are mostly function words (*var*, *ber*,
-    // *sams*): not the first part of a word the lexicons hold (*varsel*,
-    // *bedrift*, *samsvar*), where a longer one is (*heime*- for *hjemme*-).
+    // *sams*): not the first part of a word the lexicons hold (*varsel* is not
+    // *være* + *sel*, nor *samsvar* *felles* + *var*), where a longer one is
+    // (*heime*- for *hjemme*-).
     if !strict || chars > MIN_PART + 1 {
         if let Some(nb) = lex.nynorsk(s).first() {
             return Some(nb);
         }
     }
     if strict {
-        // Splitting a word the lexicons hold: a bokmål noun, as a lemma or in
-        // one of its forms (*foreldre*-, *barna*-).
+        // Splitting a word the lexicons hold: a form of a lemma the lexicon
+        // holds as a noun (*foreldre*-, *barna*-; the flags are those of every
+        // homograph of the lemma, so *møtte* of *møte* passes too).
         return lex
             .bokmal(s)
             .find(|l| l.pos & POS_NOUN != 0 && l.text.chars().count() >= MIN_PART)
@@ -325,13 +332,14 @@ enum First<'w> {
 }
 
 /// Split `word` into compound parts (lemmas), longest head first. `depth` bounds
-/// the recursion; `strict` is passed on to [`prefix_lemma`].
+/// the recursion; `strict` (the word is one the lexicons hold) asks more of
+/// both parts ([`head_lemma`], [`prefix_lemma`], [`MIN_STRICT_LETTERS`]).
 fn split(word: &str, depth: usize, strict: bool) -> Parts {
     if depth == 0 {
         return None;
     }
     let n = word.chars().count();
-    if n < 2 * MIN_PART {
+    if n < 2 * MIN_PART || (strict && n < MIN_STRICT_LETTERS) {
         return None;
     }
     // Head starts from as early as possible: the longest head wins.
@@ -460,9 +468,10 @@ mod tests {
 
     #[test]
     fn known_words_are_not_split_into_parts_that_are_not_words() {
-        // Each was read as a compound of short words through the nynorsk rules,
-        // the variant table or a noun's inflected forms: demo + krat, aktiv + is,
-        // hva + lit, per + sønn, rep + res + tant, t + ror, ans + være.
+        // Each was read as a compound of short words through the nynorsk rules
+        // or the variant table: demo + krat, aktiv + is, hva + lit, per + sønn,
+        // rep + res + tant, ans + være, med + lem, felles + var; or through
+        // the forms of a noun of one letter (b + kjed, b + tilling).
         for (word, lemma) in [
             ("demokrati", "demokrati"),
             ("aktivist", "aktivist"),
@@ -474,6 +483,8 @@ mod tests {
             ("medlem", "medlem"),
             ("sektoren", "sektor"),
             ("samsvar", "samsvar"),
+            ("beskjed", "beskjed"),
+            ("bestilling", "bestilling"),
         ] {
             let t = analyze_word(word);
             assert_eq!(t.full, [lemma], "{word}");
@@ -497,6 +508,21 @@ mod tests {
         assert_eq!(all("helsesøster"), ["helsesøster", "helse", "søster"]);
         // A variant of five letters or more still reads a first part.
         assert_eq!(all("heimebesøk"), ["hjemmebesøk", "hjemme", "besøk"]);
+        // Known words of seven letters split when both parts are words.
+        assert_eq!(all("elevrådet"), ["elevråd", "elev", "råd"]);
+        assert_eq!(all("medelev"), ["medelev", "med", "elev"]);
+    }
+
+    #[test]
+    fn nynorsk_participles_and_superlatives_are_read() {
+        for (word, lemma) in [
+            ("eksisterande", "eksistere"),
+            ("ståande", "stå"),
+            ("viktigast", "viktig"),
+            ("sterkaste", "sterk"),
+        ] {
+            assert_eq!(all(word), [lemma], "{word}");
+        }
     }
 
     #[test]
