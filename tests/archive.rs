@@ -376,6 +376,20 @@ fn commit_empty_index(archive: &Path, payload: impl Fn(&str) -> String) {
     commit.commit().unwrap();
 }
 
+/// Ingests one more document that speaks of *ungdom*; the hits for it after.
+fn ingest_one_more(f: &Fixture, p: &mut Project) -> usize {
+    let more = f.files.join("more");
+    std::fs::create_dir_all(&more).unwrap();
+    write(
+        &more,
+        "ny.txt",
+        "Informant: Ungdommen trenger en trygg voksen.\n",
+    );
+    let report = p.ingest(&[more], None, &mut Silent).unwrap();
+    assert_eq!(report.added, 1);
+    hits(p, "ungdom").len()
+}
+
 /// As a build from before analysis versions were recorded committed it.
 fn commit_empty_as_an_earlier_build(archive: &Path) {
     commit_empty_index(archive, |g| format!("generation={g}"));
@@ -443,16 +457,7 @@ fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
     );
     assert_eq!(hits(&p, "ungdom").len(), 0);
     drop(lock);
-    let more = f.files.join("more");
-    std::fs::create_dir_all(&more).unwrap();
-    write(
-        &more,
-        "ny.txt",
-        "Informant: Ungdommen trenger en trygg voksen.\n",
-    );
-    let report = p.ingest(&[more], None, &mut Silent).unwrap();
-    assert_eq!(report.added, 1);
-    assert_eq!(hits(&p, "ungdom").len(), n + 1);
+    assert_eq!(ingest_one_more(&f, &mut p), n + 1);
 }
 
 #[test]
@@ -466,16 +471,7 @@ fn an_ingest_rebuilds_an_index_behind_the_store_first() {
     commit_empty_index(&f.archive, |_| {
         format!("generation=0 analysis={ANALYSIS_VERSION}")
     });
-    let more = f.files.join("more");
-    std::fs::create_dir_all(&more).unwrap();
-    write(
-        &more,
-        "ny.txt",
-        "Informant: Ungdommen trenger en trygg voksen.\n",
-    );
-    let report = p.ingest(&[more], None, &mut Silent).unwrap();
-    assert_eq!(report.added, 1);
-    assert_eq!(hits(&p, "ungdom").len(), n + 1);
+    assert_eq!(ingest_one_more(&f, &mut p), n + 1);
     assert!(
         p.notes.iter().any(|n| n.contains("behind the store")),
         "{:?}",
