@@ -11,6 +11,8 @@ const POS_NOUN: u8 = 1;
 const POS_VERB: u8 = 2;
 const POS_ADJ: u8 = 4;
 const POS_ADV: u8 = 8;
+/// The lemma has forms besides itself (most nouns without any are names).
+const INFLECTED: u8 = 16;
 
 fn main() {
     let src = "data/lexicon/nb-ordbank.txt.gz";
@@ -42,14 +44,19 @@ fn main() {
             _ => POS_ADV,
         };
         let encoded = cols.next().unwrap_or("");
+        let flags = if encoded.is_empty() {
+            pos
+        } else {
+            pos | INFLECTED
+        };
         let id = match lemma_ids.get_mut(&lemma) {
             Some(entry) => {
-                entry.1 |= pos;
+                entry.1 |= flags;
                 entry.0
             }
             None => {
                 let id = lemma_list.len() as u32;
-                lemma_ids.insert(lemma.clone(), (id, pos));
+                lemma_ids.insert(lemma.clone(), (id, flags));
                 lemma_list.push(lemma.clone());
                 id
             }

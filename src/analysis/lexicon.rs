@@ -10,6 +10,9 @@ pub const POS_NOUN: u8 = 1;
 pub const POS_VERB: u8 = 2;
 pub const POS_ADJ: u8 = 4;
 pub const POS_ADV: u8 = 8;
+/// Not a part of speech: the lemma has forms besides itself in Ordbank. Most
+/// nouns without any are names (*Ove*, *Rhode*, *Sparti*).
+pub const INFLECTED: u8 = 16;
 
 static FORMS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/forms.fst"));
 static LEMMAS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemmas.bin"));
@@ -234,7 +237,9 @@ mod tests {
         assert_eq!(l, vec!["ungdom"]);
         let l: Vec<_> = lex.bokmal("tjenestene").map(|l| l.text).collect();
         assert_eq!(l, vec!["tjeneste"]);
-        assert_eq!(lex.lemma_pos("barnevern"), Some(POS_NOUN));
+        assert_eq!(lex.lemma_pos("barnevern"), Some(POS_NOUN | INFLECTED));
+        // A noun with no forms but itself: a name, mostly.
+        assert_eq!(lex.lemma_pos("rhode"), Some(POS_NOUN));
         assert_eq!(lex.bokmal("xyzzyq").count(), 0);
     }
 

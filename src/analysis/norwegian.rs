@@ -7,7 +7,7 @@
 //!
 //! Knows nothing of tantivy; `tokenizer.rs` wraps it.
 
-use super::lexicon::{Lexicon, POS_ADJ, POS_NOUN, POS_VERB};
+use super::lexicon::{Lexicon, INFLECTED, POS_ADJ, POS_NOUN, POS_VERB};
 use frostem::{Algorithm, Stemmer};
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
@@ -251,10 +251,16 @@ fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
     if strict {
         // Splitting a word the lexicons hold: a form of a lemma the lexicon
         // holds as a noun (*foreldre*-, *barna*-; the flags are those of every
-        // homograph of the lemma, so *møtte* of *møte* passes too).
+        // homograph of the lemma, so *møtte* of *møte* passes too) with forms
+        // besides itself (not a name: *tran* + *sport*, *johan* + *sen*; nor
+        // *nord*, which has none either).
         return lex
             .bokmal(s)
-            .find(|l| l.pos & POS_NOUN != 0 && l.text.chars().count() >= MIN_PART)
+            .find(|l| {
+                l.pos & POS_NOUN != 0
+                    && l.pos & INFLECTED != 0
+                    && l.text.chars().count() >= MIN_PART
+            })
             .map(|l| l.text);
     }
     let (lemma, pos) = lex.lemma_entry(s)?;
@@ -263,13 +269,17 @@ fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
 }
 
 /// The lemma a compound's last part stands for. Splitting a word the lexicons
-/// hold (`strict`), the part must be a bokmål lemma as written: the lemma
+/// hold (`strict`), the part must be a bokmål lemma as written, with forms
+/// besides itself: the lemma
 /// *demokrati* ends in *krati*, which the nynorsk rules would read as *krat*,
 /// and *aktivist* in *ist*, but neither is a word of its own.
 fn head_lemma(head: &str, strict: bool) -> Option<&'static str> {
     if strict {
+        // A word with no forms but itself is mostly a name (*fremskritt* +
+        // *sparti*, *over* + *rhode*).
         Lexicon::get()
             .lemma_entry_with(head, true, false)
+            .filter(|(_, pos)| pos & INFLECTED != 0)
             .map(|(l, _)| l)
     } else {
         simple_lemmas(head).first().copied()
@@ -413,24 +423,31 @@ pub fn analyze_word(word: &str) -> WordTerms {
     }
     let lemmas = simple_lemmas(word);
     let long = word.chars().count() >= MIN_WORD_FOR_SPLIT;
-    let parts = if long {
-        match lemmas.first() {
-            // Only nouns are split: verbs and adjectives such as *ansette* or
-            // *lærerik* are derivations, not compounds.
-            Some(l) => match Lexicon::get().lemma_pos(l) {
-                Some(pos) if pos & POS_NOUN == 0 => None,
-                _ => split_lemma(l, 3),
-            },
-            None => split(word, 3, false),
-        }
-    } else {
+    // The split and which of the lemmas it is of (none for an unknown word).
+    let split_of = if !long {
         None
+    } else if lemmas.is_empty() {
+        split(word, 3, false).map(|p| (usize::MAX, p))
+    } else {
+        // The first lemma that splits: *fremskrittspartiet*, a lemma of its
+        // own, is also a form of *fremskrittsparti*, which does. Only nouns are
+        // split: verbs and adjectives such as *ansette* or *lærerik* are
+        // derivations, not compounds.
+        lemmas
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| match Lexicon::get().lemma_pos(l) {
+                Some(pos) if pos & POS_NOUN == 0 => None,
+                _ => split_lemma(l, 3).filter(|p| p.len() > 1).map(|p| (i, p)),
+            })
     };
-    match parts {
-        Some(parts) if parts.len() > 1 => {
+    match split_of {
+        Some((of, parts)) if parts.len() > 1 => {
             terms.full.push(parts.concat());
-            for extra in lemmas.iter().skip(1) {
-                push_unique(&mut terms.full, extra);
+            for (i, extra) in lemmas.iter().enumerate() {
+                if i != of {
+                    push_unique(&mut terms.full, extra);
+                }
             }
             for len in 1..parts.len() {
                 for start in 0..=parts.len() - len {
@@ -485,6 +502,12 @@ mod tests {
             ("samsvar", "samsvar"),
             ("beskjed", "beskjed"),
             ("bestilling", "bestilling"),
+            // Through parts with no forms but themselves, names mostly:
+            // tran + sport, pens + jon, dokument + jon, vel + ferd.
+            ("transport", "transport"),
+            ("pensjon", "pensjon"),
+            ("dokumentasjon", "dokumentasjon"),
+            ("velferd", "velferd"),
         ] {
             let t = analyze_word(word);
             assert_eq!(t.full, [lemma], "{word}");
@@ -508,6 +531,17 @@ mod tests {
         assert_eq!(all("helsesøster"), ["helsesøster", "helse", "søster"]);
         // A variant of five letters or more still reads a first part.
         assert_eq!(all("heimebesøk"), ["hjemmebesøk", "hjemme", "besøk"]);
+        // The first of a word's lemmas that splits is split: the party's name
+        // is a lemma of its own, and a form of the common noun.
+        assert_eq!(
+            all("fremskrittspartiet"),
+            [
+                "fremskrittparti",
+                "fremskrittspartiet",
+                "fremskritt",
+                "parti"
+            ]
+        );
         // Known words of seven letters split when both parts are words.
         assert_eq!(all("elevrådet"), ["elevråd", "elev", "råd"]);
         assert_eq!(all("medelev"), ["medelev", "med", "elev"]);
