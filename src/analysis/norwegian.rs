@@ -269,17 +269,18 @@ fn prefix_lemma(s: &str, strict: bool) -> Option<&'static str> {
 }
 
 /// The lemma a compound's last part stands for. Splitting a word the lexicons
-/// hold (`strict`), the part must be a bokmål lemma as written, with forms
-/// besides itself: the lemma
+/// hold (`strict`, only nouns are split), the part must be a noun, a bokmål
+/// lemma as written, with forms besides itself: the lemma
 /// *demokrati* ends in *krati*, which the nynorsk rules would read as *krat*,
 /// and *aktivist* in *ist*, but neither is a word of its own.
 fn head_lemma(head: &str, strict: bool) -> Option<&'static str> {
     if strict {
         // A word with no forms but itself is mostly a name (*fremskritt* +
-        // *sparti*, *over* + *rhode*).
+        // *sparti*, *over* + *rhode*); the last part of a noun is a noun
+        // (*kompetanse* is not *komp* + the verb *anse*).
         Lexicon::get()
             .lemma_entry_with(head, true, false)
-            .filter(|(_, pos)| pos & INFLECTED != 0)
+            .filter(|(_, pos)| pos & INFLECTED != 0 && pos & POS_NOUN != 0)
             .map(|(l, _)| l)
     } else {
         simple_lemmas(head).first().copied()
@@ -508,6 +509,11 @@ mod tests {
             ("pensjon", "pensjon"),
             ("dokumentasjon", "dokumentasjon"),
             ("velferd", "velferd"),
+            // Through a last part that is not a noun: komp + anse (a verb),
+            // organ + ise + ring, klare + het.
+            ("kompetansen", "kompetanse"),
+            ("organisering", "organisering"),
+            ("klarhet", "klarhet"),
         ] {
             let t = analyze_word(word);
             assert_eq!(t.full, [lemma], "{word}");
