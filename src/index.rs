@@ -100,6 +100,23 @@ impl std::fmt::Display for IndexError {
 
 impl std::error::Error for IndexError {}
 
+/// What an index's last commit recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The store generation it reflects (None for an index never committed).
+    pub generation: Option<u64>,
+    /// The [`ANALYSIS_VERSION`] whose terms it holds (None for an index never
+    /// committed).
+    pub analysis: Option<u32>,
+}
+
+impl Recorded {
+    /// Whether the index holds terms of another analysis than this build's.
+    pub fn analysis_outdated(&self) -> bool {
+        self.analysis.is_some_and(|v| v != ANALYSIS_VERSION)
+    }
+}
+
 pub struct SearchIndex {
     pub index: Index,
     pub reader: IndexReader,
@@ -156,36 +173,32 @@ impl SearchIndex {
         &self.path
     }
 
-    /// A value the last commit recorded (`generation=7 analysis=2`).
-    fn recorded(&self, key: &str) -> Option<String> {
-        let meta = self.index.load_metas().ok()?;
-        let payload = meta.payload?;
-        payload
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-            .map(str::to_string)
+    /// What the last commit recorded (`generation=7 analysis=2`), read once.
+    pub fn recorded(&self) -> Recorded {
+        let payload = self
+            .index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .unwrap_or_default();
+        let value = |key: &str| {
+            payload
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        let generation = value("generation").and_then(|g| g.parse().ok());
+        Recorded {
+            generation,
+            // 1 for an index committed before versions were recorded; 0 for one
+            // this build cannot read.
+            analysis: generation.map(|_| value("analysis").map_or(1, |v| v.parse().unwrap_or(0))),
+        }
     }
 
     /// The store generation the last commit reflects (None for a new index).
     pub fn generation(&self) -> Option<u64> {
-        self.recorded("generation")?.parse().ok()
+        self.recorded().generation
     }
-
-    /// The [`ANALYSIS_VERSION`] whose terms the index holds: None for an index
-    /// never committed, 1 for one committed before versions were recorded.
-    pub fn analysis(&self) -> Option<u32> {
-        self.generation()?;
-        Some(
-            self.recorded("analysis")
-                .map_or(1, |v| v.parse().unwrap_or(0)),
-        )
-    }
-
-    /// Whether the index holds terms of another analysis than this build's.
-    pub fn analysis_outdated(&self) -> bool {
-        self.analysis().is_some_and(|v| v != ANALYSIS_VERSION)
-    }
-
     pub fn writer(&self) -> Result<IndexUpdate<'_>, IndexError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())

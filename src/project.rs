@@ -259,13 +259,17 @@ impl Project {
                 // Behind the store while another process writes is the normal
                 // state of an ingest between its two commits; terms of another
                 // analysis are not, and searches miss words until the rebuild.
-                Err(Error::Locked { .. }) if p.index.analysis_outdated() => p.notes.push(format!(
-                    "the index holds the terms of another analysis of Norwegian (version {}, now \
-                     {ANALYSIS_VERSION}) and another process is writing; it is rebuilt when the \
-                     archive is next opened or written to",
-                    p.index.analysis().unwrap_or(0)
-                )),
-                Err(Error::Locked { .. }) => {}
+                Err(Error::Locked { .. }) => {
+                    let recorded = p.index.recorded();
+                    if recorded.analysis_outdated() {
+                        p.notes.push(format!(
+                            "the index holds the terms of another analysis of Norwegian (version {}, now \
+                             {ANALYSIS_VERSION}) and another process is writing; it is rebuilt when the \
+                             archive is next opened or written to",
+                            recorded.analysis.unwrap_or(0)
+                        ));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -275,24 +279,23 @@ impl Project {
     /// Whether the index must be rebuilt: its terms are of another analysis, or
     /// its generation is not the store's.
     fn index_stale(&self) -> Result<bool> {
-        Ok(self.index.analysis_outdated()
-            || self.store.generation()? != self.index.generation().unwrap_or(0))
+        let recorded = self.index.recorded();
+        Ok(recorded.analysis_outdated()
+            || self.store.generation()? != recorded.generation.unwrap_or(0))
     }
 
     /// Rebuild the index if [`Project::index_stale`]; what was done, as a note.
     /// Call under the write lock.
     fn refresh_index(&mut self, progress: &mut dyn Progress) -> Result<Option<String>> {
-        let (g_store, g_index) = (self.store.generation()?, self.index.generation());
-        let why = if self.index.analysis_outdated() {
+        let (g_store, recorded) = (self.store.generation()?, self.index.recorded());
+        let g_index = recorded.generation.unwrap_or(0);
+        let why = if recorded.analysis_outdated() {
             format!(
                 "the index held the terms of another analysis of Norwegian (version {}, now {ANALYSIS_VERSION})",
-                self.index.analysis().unwrap_or(0)
+                recorded.analysis.unwrap_or(0)
             )
-        } else if g_store != g_index.unwrap_or(0) {
-            format!(
-                "the index was behind the store (generation {} < {g_store})",
-                g_index.unwrap_or(0)
-            )
+        } else if g_store != g_index {
+            format!("the index was behind the store (generation {g_index} < {g_store})")
         } else {
             return Ok(None);
         };

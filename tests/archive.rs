@@ -376,6 +376,14 @@ fn commit_empty_index(archive: &Path, payload: impl Fn(&str) -> String) {
     commit.commit().unwrap();
 }
 
+/// [`ingested`], and how many passages a search for *ungdom* finds (some).
+fn ingested_with_ungdom() -> (Fixture, Project, usize) {
+    let (f, p) = ingested();
+    let n = hits(&p, "ungdom").len();
+    assert!(n > 0);
+    (f, p, n)
+}
+
 /// Ingests one more document that speaks of *ungdom*; the hits for it after.
 fn ingest_one_more(f: &Fixture, p: &mut Project) -> usize {
     let more = f.files.join("more");
@@ -397,9 +405,7 @@ fn commit_empty_as_an_earlier_build(archive: &Path) {
 
 #[test]
 fn an_index_of_an_earlier_analysis_is_rebuilt_on_open() {
-    let (f, p) = ingested();
-    let n = hits(&p, "ungdom").len();
-    assert!(n > 0);
+    let (f, p, n) = ingested_with_ungdom();
     drop(p);
     commit_empty_as_an_earlier_build(&f.archive);
     let p = Project::open(&f.archive).unwrap();
@@ -418,9 +424,7 @@ fn an_index_of_an_earlier_analysis_is_rebuilt_on_open() {
 
 #[test]
 fn an_index_of_an_unknown_analysis_is_rebuilt_on_open() {
-    let (f, p) = ingested();
-    let n = hits(&p, "ungdom").len();
-    assert!(n > 0);
+    let (f, p, n) = ingested_with_ungdom();
     drop(p);
     for version in ["x".to_string(), (ANALYSIS_VERSION + 1).to_string()] {
         commit_empty_index(&f.archive, |g| format!("generation={g} analysis={version}"));
@@ -436,9 +440,7 @@ fn an_index_of_an_unknown_analysis_is_rebuilt_on_open() {
 
 #[test]
 fn an_ingest_rebuilds_an_index_of_an_earlier_analysis_first() {
-    let (f, p) = ingested();
-    let n = hits(&p, "ungdom").len();
-    assert!(n > 0);
+    let (f, p, n) = ingested_with_ungdom();
     drop(p);
     commit_empty_as_an_earlier_build(&f.archive);
     // Opened while another process writes: the index cannot be rebuilt then.
@@ -465,9 +467,7 @@ fn an_ingest_rebuilds_an_index_behind_the_store_first() {
     // An earlier batch of this project reached the store but not the index
     // (its index commit failed): the next ingest must not mark the index
     // current over the missing batch.
-    let (f, mut p) = ingested();
-    let n = hits(&p, "ungdom").len();
-    assert!(n > 0);
+    let (f, mut p, n) = ingested_with_ungdom();
     commit_empty_index(&f.archive, |_| {
         format!("generation=0 analysis={ANALYSIS_VERSION}")
     });
