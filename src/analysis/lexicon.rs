@@ -1,5 +1,7 @@
 //! The embedded lexicons: Norsk Ordbank bokmål full forms (compiled into an FST by
-//! `build.rs`) and our nynorsk→bokmål variant table (`data/lexicon/nn-variants.tsv`).
+//! `build.rs`, with the nouns of `data/lexicon/nb-attested-nouns.txt` flagged), our
+//! nynorsk→bokmål variant table (`data/lexicon/nn-variants.tsv`) and our list of
+//! function words the Ordbank extract lacks (`data/lexicon/function-words.txt`).
 //!
 //! Pure lookups over static data; knows nothing of tokens, indexes or archives.
 
@@ -13,6 +15,19 @@ pub const POS_ADV: u8 = 8;
 /// Not a part of speech: the lemma has forms besides itself in Ordbank. Most
 /// nouns without any are names (*Ove*, *Rhode*, *Sparti*).
 pub const INFLECTED: u8 = 16;
+/// Not a part of speech: a noun lemma common as a word of its own in running
+/// text, its forms met at least 50 times in the corpus of
+/// `data/lexicon/nb-attested-nouns.txt` (made by `tools/build_attested.py`).
+/// Ordbank also holds many rare nouns (*eske*, *ident*, *lom*) that a known
+/// word would otherwise be split into.
+pub const ATTESTED: u8 = 32;
+/// Not a part of speech: a noun that begins at least twenty lemmas of Ordbank
+/// made of it and an [`ATTESTED`] noun (`build.rs`): a first part of compounds even
+/// where it is rare on its own (*finans*-, *atom*-).
+pub const PRODUCTIVE: u8 = 64;
+/// Not a part of speech: like [`ATTESTED`] at 5 occurrences (every lemma the
+/// list names): enough for the last part of a compound (*klubb*, *kafe*).
+pub const COMMON: u8 = 128;
 
 static FORMS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/forms.fst"));
 static LEMMAS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemmas.bin"));
@@ -20,6 +35,7 @@ static LEMMA_OFFSETS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemma_of
 static LEMMA_POS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lemma_pos.bin"));
 static NN_VARIANTS: &str = include_str!("../../data/lexicon/nn-variants.tsv");
 static NB_SUPPLEMENT: &str = include_str!("../../data/lexicon/nb-supplement.tsv");
+static FUNCTION_WORDS: &str = include_str!("../../data/lexicon/function-words.txt");
 
 /// A lemma found for a word form: its text and part-of-speech flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +53,8 @@ pub struct Lexicon {
     /// Every prefix of a key of `nn` or a member of `nn_lemmas` (the empty one
     /// included): a string outside it starts no entry of either.
     nn_prefixes: FxHashSet<&'static str>,
+    /// Function words the Ordbank extract lacks (`data/lexicon/function-words.txt`).
+    function_words: FxHashSet<&'static str>,
 }
 
 /// What one walk of a string through the bokmål FST tells: how many of its
@@ -91,9 +109,15 @@ impl Lexicon {
                 nn_prefixes.extend(word.char_indices().map(|(i, _)| &word[..i]));
                 nn_prefixes.insert(*word);
             }
+            let function_words = FUNCTION_WORDS
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
             Lexicon {
                 forms,
                 nn_prefixes,
+                function_words,
                 // The blob was written from valid UTF-8 strings by build.rs.
                 lemmas: std::str::from_utf8(LEMMAS).expect("lemma blob is utf-8"),
                 nn,
@@ -215,6 +239,12 @@ impl Lexicon {
         }
     }
 
+    /// Whether `word` is a function word the Ordbank extract lacks (*mellom*,
+    /// *innenfor*, *kvarandre*): never a compound.
+    pub fn is_function_word(&self, word: &str) -> bool {
+        self.function_words.contains(word)
+    }
+
     /// Number of word forms in the bokmål lexicon.
     pub fn len(&self) -> usize {
         self.forms.len()
@@ -237,9 +267,23 @@ mod tests {
         assert_eq!(l, vec!["ungdom"]);
         let l: Vec<_> = lex.bokmal("tjenestene").map(|l| l.text).collect();
         assert_eq!(l, vec!["tjeneste"]);
-        assert_eq!(lex.lemma_pos("barnevern"), Some(POS_NOUN | INFLECTED));
+        let kinds = POS_NOUN | INFLECTED;
+        assert_eq!(lex.lemma_pos("barnevern").map(|p| p & kinds), Some(kinds));
         // A noun with no forms but itself: a name, mostly.
         assert_eq!(lex.lemma_pos("rhode"), Some(POS_NOUN));
+        // Common on their own in running text, or not (*eske*, *ident*); or the
+        // first part of many compounds though rare alone (*finans*).
+        for (lemma, attested, productive) in [
+            ("menneske", true, true),
+            ("barn", true, true),
+            ("eske", false, false),
+            ("ident", false, false),
+            ("finans", false, true),
+        ] {
+            let pos = lex.lemma_pos(lemma).unwrap();
+            assert_eq!(pos & ATTESTED != 0, attested, "{lemma}");
+            assert_eq!(pos & PRODUCTIVE != 0, productive, "{lemma}");
+        }
         assert_eq!(lex.bokmal("xyzzyq").count(), 0);
     }
 
