@@ -98,7 +98,10 @@ fn main() {
     }
 
     let attested = std::fs::read_to_string(attested_src).expect("attested nouns missing");
-    for line in attested.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in attested
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (lemma, count) = line.split_once('\t').expect("lemma, tab, count");
         let count: u32 = count.parse().expect("a count");
         // A lemma the list names but the lexicon does not hold is left out.
@@ -169,7 +172,11 @@ fn mark_productive(lemma_ids: &mut BTreeMap<String, (u32, u8)>) {
             if head.chars().count() < MIN_PART || !heads.contains(head) {
                 continue;
             }
-            let candidates = [Some(first), first.strip_suffix('s'), first.strip_suffix('e')];
+            let candidates = [
+                Some(first),
+                first.strip_suffix('s'),
+                first.strip_suffix('e'),
+            ];
             for c in candidates.into_iter().flatten() {
                 let noun = lemma_ids
                     .get(c)

@@ -295,9 +295,7 @@ fn head_lemma(head: &str, strict: bool) -> Option<&'static str> {
         // more ([`prefix_lemma`]), as more short nouns are one by chance.
         Lexicon::get()
             .lemma_entry_with(head, true, false)
-            .filter(|(_, pos)| {
-                pos & INFLECTED != 0 && pos & POS_NOUN != 0 && pos & COMMON != 0
-            })
+            .filter(|(_, pos)| pos & INFLECTED != 0 && pos & POS_NOUN != 0 && pos & COMMON != 0)
             .map(|(l, _)| l)
     } else {
         simple_lemmas(head).first().copied()
