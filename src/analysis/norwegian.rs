@@ -438,15 +438,15 @@ pub fn analyze_word(word: &str) -> WordTerms {
         return terms;
     }
     let lemmas = simple_lemmas(word);
+    // A function word the lexicon lacks is its own lemma and not a compound
+    // (*mel* + *lom*), as the nynorsk table writes it (*kvarandre* is *hverandre*).
+    let function_word = lemmas.is_empty() && Lexicon::get().is_function_word(word);
     let long = word.chars().count() >= MIN_WORD_FOR_SPLIT;
     // The split and which of the lemmas it is of (none for an unknown word).
-    let split_of = if !long {
+    let split_of = if !long || function_word {
         None
     } else if lemmas.is_empty() {
-        // A function word the lexicon lacks is not a compound (*mel* + *lom*).
-        (!Lexicon::get().is_function_word(word))
-            .then(|| split(word, 3, false).map(|p| (usize::MAX, p)))
-            .flatten()
+        split(word, 3, false).map(|p| (usize::MAX, p))
     } else {
         // The first lemma that splits: *fremskrittspartiet*, a lemma of its
         // own, is also a form of *fremskrittsparti*, which does. Only nouns are
@@ -478,9 +478,7 @@ pub fn analyze_word(word: &str) -> WordTerms {
             }
         }
         _ if !lemmas.is_empty() => terms.full = lemmas.iter().map(|l| l.to_string()).collect(),
-        // A function word is its own lemma, as the nynorsk table writes it
-        // (*kvarandre* is *hverandre*).
-        _ if Lexicon::get().is_function_word(word) => terms.full.push(word.to_string()),
+        _ if function_word => terms.full.push(word.to_string()),
         _ => terms.full.push(snowball().stem(word).into_owned()),
     }
     terms
