@@ -384,7 +384,7 @@ fn archive_of_schema_version_1_is_migrated_on_open() {
     // Rewrite the store as version 1 had it.
     let db = rusqlite::Connection::open(dir.path().join("arkiv").join("store.sqlite")).unwrap();
     db.execute_batch(
-        "DROP TABLE codings; DROP TABLE labels;
+        "DROP TABLE codings; DROP TABLE labels; DROP TABLE machine_blocks;
          CREATE TABLE codings (
              id INTEGER PRIMARY KEY, passage_id TEXT NOT NULL, document_id TEXT NOT NULL,
              code_id TEXT NOT NULL, start INTEGER NOT NULL, \"end\" INTEGER NOT NULL,

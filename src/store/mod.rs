@@ -3,10 +3,12 @@
 //! transactions: two connections that read the same count in their read
 //! transactions see the same snapshot, which lets a large table be read on two
 //! threads. Writes of documents also bump the store generation, which the index
-//! records in its commits so that a stale index is detected on open.
+//! records in its commits so that a stale index is detected on open. Machine
+//! codings are kept packed, a block per document and run (`blocks`).
 //!
 //! Knows nothing of tantivy or of file formats.
 
+mod blocks;
 mod scan;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -27,7 +29,11 @@ use std::path::{Path, PathBuf};
 /// only in the passage index of `codings`. Version 7 records, per run, the id range
 /// of each document's machine codings (`machine_run_documents`), so that a
 /// re-ingested document's machine codings are found without reading every run.
-pub const SCHEMA_VERSION: i64 = 7;
+/// Version 8 keeps the machine codings of new runs in `machine_blocks`, one
+/// packed value per document and run, instead of a row of `codings` each; rows
+/// written before stay until their codebook runs again. Its coding ids are
+/// given out by the store ([`NEXT_CODING_ID`]), not by SQLite.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// A store error: what failed, with the store file it concerns.
 #[derive(Debug)]
@@ -220,6 +226,24 @@ CREATE TABLE IF NOT EXISTS machine_run_documents (
     last INTEGER NOT NULL,
     PRIMARY KEY (document, codebook)
 ) WITHOUT ROWID;
+-- The machine codings of a run on one document (by label ids), packed (see
+-- `blocks.rs`); `first` and `last` bound the ids of its codings, which no other
+-- block's range overlaps.
+CREATE TABLE IF NOT EXISTS machine_blocks (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    codebook INTEGER NOT NULL,
+    document INTEGER NOT NULL,
+    coder INTEGER NOT NULL,
+    codebook_version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    codings BLOB NOT NULL
+);
+-- (codebook, n): also counts the codings without reading the blocks.
+CREATE INDEX IF NOT EXISTS machine_blocks_by_codebook ON machine_blocks(codebook, n);
+CREATE INDEX IF NOT EXISTS machine_blocks_by_document ON machine_blocks(document);
+CREATE INDEX IF NOT EXISTS machine_blocks_by_last ON machine_blocks(last);
 CREATE TABLE IF NOT EXISTS memos (
     id INTEGER PRIMARY KEY,
     target_kind TEXT NOT NULL,
@@ -244,6 +268,15 @@ const PAGE_SIZE: u32 = 16384;
 const CODINGS_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS human_codings_by_passage ON codings(passage) WHERE machine = 0;
 ";
+
+/// The id of the next coding: above every row of `codings` and every block of
+/// machine codings. SQLite's own choice, one above the largest rowid, could fall
+/// inside a block's range.
+const NEXT_CODING_ID: &str = "(SELECT max(coalesce((SELECT max(id) FROM codings), 0),
+                                    coalesce((SELECT max(last) FROM machine_blocks), 0)) + 1)";
+
+/// The most codings in one block: a document with more gets several.
+const BLOCK_CODINGS: u64 = 1 << 16;
 
 /// The page cache (KiB) of a batch of documents written while the unique index
 /// of passage ids is in place (SQLite's default is 2,000 KiB): enough for the
@@ -443,6 +476,38 @@ impl CodingColumns {
         }
     }
 
+    /// Append codings `range` of `other` (whose labels are ignored).
+    fn append_range(&mut self, other: &CodingColumns, range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let r = range.clone();
+        self.id.extend_from_slice(&other.id[r.clone()]);
+        self.passage.extend_from_slice(&other.passage[r.clone()]);
+        self.document.extend_from_slice(&other.document[r.clone()]);
+        self.code.extend_from_slice(&other.code[r.clone()]);
+        self.start.extend_from_slice(&other.start[r.clone()]);
+        self.end.extend_from_slice(&other.end[r.clone()]);
+        self.coder.extend_from_slice(&other.coder[r.clone()]);
+        self.machine.extend_from_slice(&other.machine[r.clone()]);
+        self.rule.extend_from_slice(&other.rule[r.clone()]);
+        self.codebook.extend_from_slice(&other.codebook[r.clone()]);
+        self.codebook_version
+            .extend_from_slice(&other.codebook_version[r.clone()]);
+        self.created_at
+            .extend_from_slice(&other.created_at[r.clone()]);
+        let from = if r.start == 0 {
+            0
+        } else {
+            other.spans_end[r.start - 1]
+        };
+        let to = other.spans_end[r.end - 1];
+        let base = self.spans_text.len();
+        self.spans_text.push_str(&other.spans_text[from..to]);
+        self.spans_end
+            .extend(other.spans_end[r].iter().map(|&e| e - from + base));
+    }
+
     /// Append the codings of `other` (whose labels are ignored).
     fn append(&mut self, mut other: CodingColumns) {
         self.id.append(&mut other.id);
@@ -462,6 +527,51 @@ impl CodingColumns {
         self.spans_end
             .extend(other.spans_end.iter().map(|&e| e + shift));
     }
+}
+
+/// The codings of `a` and `b` in id order; labels are not carried over. Both
+/// are read in id order, so runs of either are copied whole; should one not be
+/// sorted, every coding is sorted by id.
+fn merge_by_id(a: CodingColumns, b: CodingColumns) -> CodingColumns {
+    let sorted = |c: &CodingColumns| c.id.windows(2).all(|w| w[0] <= w[1]);
+    if !(sorted(&a) && sorted(&b)) {
+        let mut order: Vec<(i64, bool, u32)> = Vec::with_capacity(a.len() + b.len());
+        order.extend(
+            a.id.iter()
+                .enumerate()
+                .map(|(i, &id)| (id, false, i as u32)),
+        );
+        order.extend(b.id.iter().enumerate().map(|(i, &id)| (id, true, i as u32)));
+        order.sort_unstable();
+        let mut out = CodingColumns::with_capacity(order.len());
+        for (_, from_b, i) in order {
+            let from = if from_b { &b } else { &a };
+            out.append_range(from, i as usize..i as usize + 1);
+        }
+        return out;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = CodingColumns::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a.id[i] <= b.id[j] {
+            let to = i + a.id[i..].partition_point(|&id| id <= b.id[j]);
+            out.append_range(&a, i..to);
+            i = to;
+        } else {
+            let to = j + b.id[j..].partition_point(|&id| id < a.id[i]);
+            out.append_range(&b, j..to);
+            j = to;
+        }
+    }
+    out.append_range(&a, i..a.len());
+    out.append_range(&b, j..b.len());
+    out
 }
 
 /// Below this many codings, reading them on a second thread costs more than it saves.
@@ -593,6 +703,7 @@ impl Store {
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
                 store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
             }
             Some(2) => {
                 store.migrate_to_v3()?;
@@ -600,23 +711,31 @@ impl Store {
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
                 store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
             }
             Some(3) => {
                 store.migrate_to_v4()?;
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
                 store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
             }
             Some(4) => {
                 store.migrate_to_v5()?;
                 store.migrate_to_v6()?;
                 store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
             }
             Some(5) => {
                 store.migrate_to_v6()?;
                 store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
             }
-            Some(6) => store.migrate_to_v7()?,
+            Some(6) => {
+                store.migrate_to_v7()?;
+                store.migrate_to_v8()?;
+            }
+            Some(7) => store.migrate_to_v8()?,
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(store.err(format!(
@@ -794,6 +913,15 @@ impl Store {
                      SELECT 'documented_commits', value FROM state WHERE key = 'commits';
                  UPDATE state SET value = '7' WHERE key = 'schema_version';",
             )
+        })
+    }
+
+    /// Version 7 kept every machine coding in `codings`. Add `machine_blocks`;
+    /// the rows stay until their codebook runs again.
+    fn migrate_to_v8(&self) -> Result<(), StoreError> {
+        self.migrate(7, |c| {
+            c.execute_batch(SCHEMA)?;
+            c.execute_batch("UPDATE state SET value = '8' WHERE key = 'schema_version';")
         })
     }
 
@@ -1247,6 +1375,18 @@ impl Store {
         run.finish()
     }
 
+    /// [`Store::begin_machine_run`], writing a row of `codings` per coding as
+    /// builds before schema version 8 did: for tests of the archives they wrote.
+    #[cfg(test)]
+    pub(crate) fn begin_machine_run_as_rows(
+        &mut self,
+        codebook: (&str, &str, &str, &str),
+    ) -> Result<MachineRun<'_>, StoreError> {
+        let mut run = self.begin_machine_run(codebook)?;
+        run.as_rows = true;
+        Ok(run)
+    }
+
     /// Start replacing every machine coding made with codebook `codebook.0` (any
     /// version) and recording this version (id, version, name, source): the
     /// previous run's codings are deleted at once, the new ones come in batches
@@ -1349,10 +1489,26 @@ impl Store {
                 labels.known,
             )
         };
+        let in_blocks: i64 = tx
+            .query_row(
+                "SELECT coalesce(sum(n), 0) FROM machine_blocks WHERE codebook = ?1",
+                [book],
+                |r| r.get(0),
+            )
+            .map_err(mk)?;
+        tx.execute("DELETE FROM machine_blocks WHERE codebook = ?1", [book])
+            .map_err(mk)?;
+        let next_id: i64 = tx
+            .query_row(&format!("SELECT {NEXT_CODING_ID}"), [], |r| r.get(0))
+            .map_err(mk)?;
         Ok(MachineRun {
             tx,
             path,
-            removed,
+            removed: removed + in_blocks as usize,
+            as_rows: false,
+            next_id,
+            block: Default::default(),
+            block_of: None,
             book,
             book_version,
             now,
@@ -1463,6 +1619,14 @@ pub struct MachineRun<'s> {
     current: Option<(i64, (i64, i64))>,
     /// A batch failed: part of it may be written, so the run cannot go on.
     failed: bool,
+    /// Write a row of `codings` per coding, as builds before schema version 8
+    /// did (for tests of archives those builds wrote).
+    as_rows: bool,
+    /// The id of the run's next coding in a block.
+    next_id: i64,
+    /// The block being filled, and the (document, coder) label ids it is of.
+    block: blocks::BlockWriter,
+    block_of: Option<(i64, i64)>,
 }
 
 impl MachineRun<'_> {
@@ -1590,6 +1754,21 @@ impl MachineRun<'_> {
                         r.spans.1,
                         codings.spans.len(),
                     ))?;
+                if !self.as_rows {
+                    if self.block_of != Some((at.2, coder)) || self.block.len() >= BLOCK_CODINGS {
+                        flush_block(
+                            &self.tx,
+                            &mut self.block,
+                            self.block_of,
+                            (self.book, self.book_version, self.now),
+                        )?;
+                        self.block_of = Some((at.2, coder));
+                    }
+                    self.block
+                        .push(self.next_id, at.1, (code, rule), (r.start, r.end), spans);
+                    self.next_id += 1;
+                    continue;
+                }
                 stmt.raw_bind_parameter(1, at.1)?;
                 stmt.raw_bind_parameter(2, at.2)?;
                 stmt.raw_bind_parameter(3, code)?;
@@ -1629,6 +1808,14 @@ impl MachineRun<'_> {
             path: path.clone(),
             message: e.to_string(),
         };
+        flush_block(
+            &self.tx,
+            &mut self.block,
+            self.block_of,
+            (self.book, self.book_version, self.now),
+        )
+        .map_err(mk)?;
+
         if let Some((doc, r)) = self.current.take() {
             let known = self.documents.get(&doc).copied();
             self.documents.insert(doc, widen(known, r));
@@ -1668,6 +1855,79 @@ impl MachineRun<'_> {
     }
 }
 
+/// Write the block being filled, if it holds any coding, for the (document,
+/// coder) `of`, with the run's (codebook, version, time) label ids.
+fn flush_block(
+    tx: &Transaction,
+    block: &mut blocks::BlockWriter,
+    of: Option<(i64, i64)>,
+    (book, book_version, now): (i64, i64, i64),
+) -> rusqlite::Result<()> {
+    let Some((document, coder)) = of else {
+        return Ok(());
+    };
+    if block.is_empty() {
+        return Ok(());
+    }
+    let (first, last) = block.bounds();
+    let n = block.len() as i64;
+    let bytes = block.finish();
+    tx.prepare_cached(
+        "INSERT INTO machine_blocks(first, last, n, codebook, document, coder,
+                                            codebook_version, created_at, codings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        first,
+        last,
+        n,
+        book,
+        document,
+        coder,
+        book_version,
+        now,
+        bytes
+    ])?;
+    Ok(())
+}
+
+/// A block's bytes could not be read: what is wrong with them.
+fn damaged(message: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(message.into())
+}
+
+/// Remove the machine coding `id` from the block that holds it; false when no
+/// block does. A block left without codings goes.
+fn remove_from_block(tx: &Transaction, id: i64) -> rusqlite::Result<bool> {
+    // Blocks' ranges do not overlap: the one that may hold `id` is the last
+    // to start at or before it.
+    let block: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT first, codings FROM machine_blocks
+             WHERE first = (SELECT max(first) FROM machine_blocks WHERE first <= ?1) AND last >= ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((first, bytes)) = block else {
+        return Ok(false);
+    };
+    let mut entries = blocks::entries(first, &bytes).map_err(damaged)?;
+    let Some(i) = entries.iter().position(|e| e.id == id) else {
+        return Ok(false);
+    };
+    entries.remove(i);
+    if entries.is_empty() {
+        tx.execute("DELETE FROM machine_blocks WHERE first = ?1", [first])?;
+    } else {
+        tx.execute(
+            "UPDATE machine_blocks SET n = ?2, codings = ?3 WHERE first = ?1",
+            params![first, entries.len() as i64, blocks::encode(first, &entries)],
+        )?;
+    }
+    Ok(true)
+}
+
 /// Why a row of a machine run could not be written.
 enum RowError {
     Sql(rusqlite::Error),
@@ -1701,9 +1961,11 @@ impl Store {
         {
             let mut labels = LabelWriter::new(&tx).map_err(mk)?;
             tx.execute(
-                "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
-                                     codebook, codebook_version, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?10)",
+                &format!(
+                    "INSERT INTO codings(id, passage, document, code, start, \"end\", spans, coder,
+                                         machine, rule, codebook, codebook_version, created_at)
+                     VALUES ({NEXT_CODING_ID}, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, ?10)"
+                ),
                 params![
                     labels.id(&c.passage_id).map_err(mk)?,
                     labels.id(&c.document_id).map_err(mk)?,
@@ -1737,13 +1999,13 @@ impl Store {
         {
             let mut labels = LabelWriter::new(&tx).map_err(mk)?;
             let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO codings(passage, document, code, start, \"end\", spans, coder, machine, rule,
-                                         codebook, codebook_version, created_at)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, NULL, ?8
+                .prepare_cached(&format!(
+                    "INSERT INTO codings(id, passage, document, code, start, \"end\", spans, coder,
+                                         machine, rule, codebook, codebook_version, created_at)
+                     SELECT {NEXT_CODING_ID}, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL, NULL, ?8
                      WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage = ?1 AND code = ?3 AND coder = ?7
-                                       AND start = ?4 AND \"end\" = ?5 AND machine = 0)",
-                )
+                                       AND start = ?4 AND \"end\" = ?5 AND machine = 0)"
+                ))
                 .map_err(mk)?;
             let now = labels.id(&now_iso()).map_err(mk)?;
             for r in rows {
@@ -1776,8 +2038,9 @@ impl Store {
         let n = tx
             .execute("DELETE FROM codings WHERE id = ?1", [id])
             .map_err(mk)?;
+        let found = n > 0 || remove_from_block(&tx, id).map_err(mk)?;
         commit(tx).map_err(mk)?;
-        Ok(n > 0)
+        Ok(found)
     }
 
     /// Every label, by id.
@@ -1834,7 +2097,7 @@ impl Store {
             } else {
                 None
             };
-            let mut c = match parts {
+            let rows = match parts {
                 Some(c) => c,
                 None => {
                     // An upper bound on the row count, so that no column grows by copying.
@@ -1843,6 +2106,8 @@ impl Store {
                     c
                 }
             };
+            let in_blocks = self.read_blocks(coder)?;
+            let mut c = merge_by_id(rows, in_blocks);
             c.labels = self.labels()?;
             Ok(c)
         })
@@ -1943,6 +2208,62 @@ impl Store {
             first.append(part);
         }
         Ok(Some(first))
+    }
+
+    /// The machine codings kept in blocks, in id order; `coder` filters as in
+    /// [`Store::coding_columns`].
+    fn read_blocks(&self, coder: Option<&str>) -> Result<CodingColumns, StoreError> {
+        let err = |e: &dyn fmt::Display| self.err(e);
+        let n: i64 = self
+            .conn
+            .query_row("SELECT coalesce(sum(n), 0) FROM machine_blocks", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| err(&e))?;
+        let mut c = CodingColumns::with_capacity(n.clamp(0, 1 << 28) as usize);
+        if n == 0 {
+            return Ok(c);
+        }
+        let mut rows = scan::Scan::new(
+            &self.conn,
+            "SELECT first, document, coder, codebook, codebook_version, created_at, codings
+             FROM machine_blocks
+             WHERE ?1 IS NULL OR ?1 = 'machine' OR coder = (SELECT id FROM labels WHERE value = ?1)
+             ORDER BY first",
+        )
+        .map_err(|e| err(&e))?;
+        rows.bind_text(1, coder).map_err(|e| err(&e))?;
+        let label = |v: i64| u32::try_from(v).unwrap_or(0);
+        while rows.step().map_err(|e| err(&e))? {
+            let first = rows.int(0);
+            let (document, coder, book, version, at) = (
+                label(rows.int(1)),
+                label(rows.int(2)),
+                label(rows.int(3)),
+                label(rows.int(4)),
+                label(rows.int(5)),
+            );
+            blocks::decode(first, rows.blob(6), |e| {
+                c.id.push(e.id);
+                c.passage.push(label(e.passage));
+                c.document.push(document);
+                c.code.push(label(e.code));
+                c.start.push(e.start);
+                c.end.push(e.end);
+                if !e.spans.is_empty() {
+                    crate::table::push_spans_json(&mut c.spans_text, e.spans);
+                }
+                c.spans_end.push(c.spans_text.len());
+                c.coder.push(coder);
+                c.machine.push(true);
+                c.rule.push(label(e.rule));
+                c.codebook.push(book);
+                c.codebook_version.push(version);
+                c.created_at.push(at);
+            })
+            .map_err(|e| err(&e))?;
+        }
+        Ok(c)
     }
 
     fn open_helper(&self) -> rusqlite::Result<Connection> {
@@ -2245,6 +2566,45 @@ fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<(
     for (row, delta, doc) in found {
         let document = labels.id(&moves.documents[doc])?;
         shift_coding(&mut update, row, delta, document)?;
+    }
+    rebase_blocks(tx, moves)
+}
+
+/// Shift the machine codings kept in blocks on the passages in `moves`. A
+/// passage stays in its document (both ids derive from the document's key), so
+/// the blocks to read are those of the moved documents.
+fn rebase_blocks(tx: &Transaction, moves: &Moves) -> rusqlite::Result<()> {
+    let mut of_document = tx.prepare_cached(
+        "SELECT first, codings FROM machine_blocks
+         WHERE document = (SELECT id FROM labels WHERE value = ?1)",
+    )?;
+    let mut update =
+        tx.prepare_cached("UPDATE machine_blocks SET codings = ?2 WHERE first = ?1")?;
+    let mut seen = rustc_hash::FxHashSet::default();
+    for d in &moves.documents {
+        if !seen.insert(d) {
+            continue;
+        }
+        let found: Vec<(i64, Vec<u8>)> = of_document
+            .query_map([d], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (first, bytes) in found {
+            let mut entries = blocks::entries(first, &bytes).map_err(damaged)?;
+            let mut moved = false;
+            for e in &mut entries {
+                if let Some(&(delta, _)) = moves.by_passage.get(&e.passage) {
+                    e.start += delta;
+                    e.end += delta;
+                    for s in &mut e.spans {
+                        *s = (s.0 + delta, s.1 + delta);
+                    }
+                    moved = true;
+                }
+            }
+            if moved {
+                update.execute(params![first, blocks::encode(first, &entries)])?;
+            }
+        }
     }
     Ok(())
 }
@@ -2951,6 +3311,18 @@ mod tests {
         assert_eq!(fk, 0);
     }
 
+    /// [`Store::replace_machine_codings`] as builds before schema version 8 did
+    /// it: a row of `codings` per coding.
+    fn replace_as_rows(
+        s: &mut Store,
+        book: (&str, &str, &str, &str),
+        codings: &MachineCodings,
+    ) -> Result<usize, StoreError> {
+        let mut run = s.begin_machine_run_as_rows(book)?;
+        run.write(codings)?;
+        run.finish()
+    }
+
     fn machine_run(passages: usize, rules: usize) -> MachineCodings {
         let mut m = MachineCodings {
             coder: "machine:bok".into(),
@@ -3013,19 +3385,13 @@ mod tests {
     fn a_rerun_replaces_the_codings_in_its_recorded_range_only() {
         let (_dir, mut s) = store_with_codings(3);
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
-        assert_eq!(
-            s.replace_machine_codings(a, &machine_run(20, 3)).unwrap(),
-            0
-        );
+        assert_eq!(replace_as_rows(&mut s, a, &machine_run(20, 3)).unwrap(), 0);
         s.add_codings(&[coding(7, "kari")]).unwrap();
-        assert_eq!(s.replace_machine_codings(b, &machine_run(5, 2)).unwrap(), 0);
+        assert_eq!(replace_as_rows(&mut s, b, &machine_run(5, 2)).unwrap(), 0);
         assert_eq!(runs(&s), vec![("a".into(), 4, 63), ("b".into(), 65, 74)]);
         // Rerunning a: its 60 codings go, b's and the human ones stay, and its
         // new codings take the ids after the end of the table.
-        assert_eq!(
-            s.replace_machine_codings(a, &machine_run(10, 3)).unwrap(),
-            60
-        );
+        assert_eq!(replace_as_rows(&mut s, a, &machine_run(10, 3)).unwrap(), 60);
         assert_eq!(runs(&s), vec![("a".into(), 75, 104), ("b".into(), 65, 74)]);
         let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
         assert_eq!(all.len(), 4 + 10 + 30);
@@ -3038,7 +3404,7 @@ mod tests {
             coder: "machine:b".into(),
             ..MachineCodings::default()
         };
-        assert_eq!(s.replace_machine_codings(b, &none).unwrap(), 10);
+        assert_eq!(replace_as_rows(&mut s, b, &none).unwrap(), 10);
         assert_eq!(runs(&s), vec![("a".into(), 75, 104)]);
         assert_eq!(
             rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(),
@@ -3053,8 +3419,8 @@ mod tests {
     fn machine_codings_written_by_an_older_build_are_still_replaced() {
         let (_dir, mut s) = store_with_codings(2);
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
-        s.replace_machine_codings(a, &machine_run(4, 2)).unwrap();
-        s.replace_machine_codings(b, &machine_run(2, 1)).unwrap();
+        replace_as_rows(&mut s, a, &machine_run(4, 2)).unwrap();
+        replace_as_rows(&mut s, b, &machine_run(2, 1)).unwrap();
         assert_eq!(commits(&s), ranged_commits(&s));
         // What an older build's rerun of `a` does: delete its codings, insert new
         // ones at the end, count the commit, and leave the ranges alone.
@@ -3078,8 +3444,8 @@ mod tests {
         // A write of this build in between does not hide the older build's write.
         s.add_codings(&[coding(9, "kari")]).unwrap();
         assert_ne!(commits(&s), ranged_commits(&s));
-        assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 2);
-        assert_eq!(s.replace_machine_codings(b, &machine_run(1, 1)).unwrap(), 2);
+        assert_eq!(replace_as_rows(&mut s, a, &machine_run(1, 1)).unwrap(), 2);
+        assert_eq!(replace_as_rows(&mut s, b, &machine_run(1, 1)).unwrap(), 2);
         let all = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
         assert_eq!(all.len(), 3 + 1 + 1, "{all:?}");
         assert_eq!(commits(&s), ranged_commits(&s));
@@ -3095,8 +3461,8 @@ mod tests {
         let mut s = Store::open(&path).unwrap();
         s.add_codings(&[coding(0, "kari")]).unwrap();
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
-        s.replace_machine_codings(a, &machine_run(8, 2)).unwrap();
-        s.replace_machine_codings(b, &machine_run(3, 1)).unwrap();
+        replace_as_rows(&mut s, a, &machine_run(8, 2)).unwrap();
+        replace_as_rows(&mut s, b, &machine_run(3, 1)).unwrap();
         let ranges = runs(&s);
         // The layout of version 4: an index on (machine, codebook), no ranges.
         s.conn
@@ -3119,10 +3485,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(gone, 0);
-        assert_eq!(
-            s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(),
-            16
-        );
+        assert_eq!(replace_as_rows(&mut s, a, &machine_run(1, 1)).unwrap(), 16);
         assert_eq!(
             rows(&s.coding_columns_split(None, i64::MAX).unwrap()).len(),
             1 + 3 + 1
@@ -3224,7 +3587,7 @@ mod tests {
         let book = ("a", "1", "A", "");
         // Passages m0#p0 … m2#p2 of documents m0, m1 and m2, two rules each:
         // passage p takes ids 2 + 2p and 3 + 2p.
-        s.replace_machine_codings(book, &machine_run(3, 2)).unwrap();
+        replace_as_rows(&mut s, book, &machine_run(3, 2)).unwrap();
         assert_eq!(
             document_ranges(&s, "a"),
             vec![
@@ -3235,7 +3598,7 @@ mod tests {
         );
         // The rerun's one coding takes the first free id after the human coding
         // (the previous run was the end of the table).
-        s.replace_machine_codings(book, &machine_run(1, 1)).unwrap();
+        replace_as_rows(&mut s, book, &machine_run(1, 1)).unwrap();
         assert_eq!(document_ranges(&s, "a"), vec![("m0".into(), 2, 2)]);
         assert_eq!(documented_commits(&s), commits(&s));
     }
@@ -3251,7 +3614,7 @@ mod tests {
             .unwrap();
         let run = |start: i64| one_coding("p2", "d1", start);
         let book = ("bok", "1", "Bok", "");
-        s.replace_machine_codings(book, &run(4)).unwrap();
+        replace_as_rows(&mut s, book, &run(4)).unwrap();
         // What a build of version 6 does on a rerun: its codings take other ids,
         // it counts the commit and its ranges, but knows nothing of documents.
         s.conn
@@ -3280,7 +3643,7 @@ mod tests {
         let c = s.coding_columns_split(None, i64::MAX).unwrap();
         assert_eq!((c.start.clone(), c.end.clone()), (vec![6], vec![8]));
         // The next run forgets the stale ranges and records its own.
-        s.replace_machine_codings(book, &run(6)).unwrap();
+        replace_as_rows(&mut s, book, &run(6)).unwrap();
         assert_eq!(documented_commits(&s), commits(&s));
         let c = s.coding_columns_split(None, i64::MAX).unwrap();
         let id = c.id[0];
@@ -3299,8 +3662,8 @@ mod tests {
             .unwrap();
         let run = one_coding("p2", "d1", 4);
         let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
-        s.replace_machine_codings(a, &run).unwrap();
-        s.replace_machine_codings(b, &run).unwrap();
+        replace_as_rows(&mut s, a, &run).unwrap();
+        replace_as_rows(&mut s, b, &run).unwrap();
         // An older build's write: it counts in `commits` only.
         s.conn
             .execute_batch(
@@ -3308,7 +3671,7 @@ mod tests {
                  WHERE key = 'commits';",
             )
             .unwrap();
-        assert_eq!(s.replace_machine_codings(a, &run).unwrap(), 1);
+        assert_eq!(replace_as_rows(&mut s, a, &run).unwrap(), 1);
         assert_eq!(runs(&s).len(), 2);
         s.write_batch(&[document("d1", "a.txt", &["p1xx", "p2"])])
             .unwrap();
@@ -3326,8 +3689,7 @@ mod tests {
         s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
             .unwrap();
         let run = one_coding("p2", "d1", 4);
-        s.replace_machine_codings(("a", "1", "A", ""), &run)
-            .unwrap();
+        replace_as_rows(&mut s, ("a", "1", "A", ""), &run).unwrap();
         // The layout of version 6.
         s.conn
             .execute_batch(
@@ -3370,8 +3732,7 @@ mod tests {
             .execute_batch("CREATE INDEX codings_by_passage ON codings(passage);")
             .unwrap();
         assert_eq!(commits(&s), ranged_commits(&s));
-        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(3, 1))
-            .unwrap();
+        replace_as_rows(&mut s, ("a", "1", "A", ""), &machine_run(3, 1)).unwrap();
         assert_eq!(codings_indexes(&s), vec!["human_codings_by_passage"]);
     }
 
@@ -3424,8 +3785,7 @@ mod tests {
         let mut s = Store::open(&path).unwrap();
         s.add_codings(&[coding(0, "kari"), coding(1, "ola")])
             .unwrap();
-        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(8, 2))
-            .unwrap();
+        replace_as_rows(&mut s, ("a", "1", "A", ""), &machine_run(8, 2)).unwrap();
         let before = rows(&s.coding_columns_split(None, i64::MAX).unwrap());
         // The layout of version 5: every coding in the passage index.
         s.conn
@@ -3500,12 +3860,37 @@ mod tests {
     }
 
     /// Everything a run leaves in the store: its codings (in id order, with
-    /// their ids) and its ranges.
+    /// their ids), its ranges and its blocks.
     type RunState = (
         Vec<(i64, String, String, String, String)>,
         Vec<(String, i64, i64)>,
         (i64, i64),
+        Vec<(String, i64, i64, i64)>,
     );
+
+    /// (document, first, last, codings) of each block of codebook `book`.
+    fn blocks_of(s: &Store, book: &str) -> Vec<(String, i64, i64, i64)> {
+        let mut q = s
+            .conn
+            .prepare(
+                "SELECT l.value, b.first, b.last, b.n FROM machine_blocks b
+                 JOIN labels l ON l.id = b.document
+                 WHERE b.codebook = (SELECT id FROM labels WHERE value = ?1) ORDER BY b.first",
+            )
+            .unwrap();
+        q.query_map([book], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn machine_rows(s: &Store) -> i64 {
+        s.conn
+            .query_row("SELECT count(*) FROM codings WHERE machine = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    }
 
     fn run_state(s: &Store, book: &str) -> RunState {
         let range = s
@@ -3521,30 +3906,43 @@ mod tests {
             rows(&s.coding_columns(None).unwrap()),
             document_ranges(s, book),
             range,
+            blocks_of(s, book),
         )
     }
 
     /// A run written in batches, a document's passages split between two of
-    /// them, stores what the same run written at once stores: the same rows
-    /// with the same ids, and the same ranges.
+    /// them, stores what the same run written at once stores: the same codings
+    /// with the same ids, and the same blocks (or, as rows, the same ranges).
     #[test]
     fn a_run_written_in_batches_stores_what_it_stores_written_at_once() {
         let book = ("a", "1", "A", "");
         let whole = run_by_document(30, 3);
-        let (_d1, mut at_once) = store_with_codings(2);
-        at_once.replace_machine_codings(book, &whole).unwrap();
-        let expected = run_state(&at_once, "a");
-        assert_eq!(expected.0.len(), 2 + 90);
-        assert_eq!(expected.1.len(), 5);
-        for per in [1, 4, 10, 30] {
-            let (_d2, mut s) = store_with_codings(2);
-            let mut run = s.begin_machine_run(book).unwrap();
-            for b in batches(&whole, per) {
-                run.write(&b).unwrap();
+        for as_rows in [false, true] {
+            let (_d1, mut at_once) = store_with_codings(2);
+            if as_rows {
+                replace_as_rows(&mut at_once, book, &whole).unwrap();
+            } else {
+                at_once.replace_machine_codings(book, &whole).unwrap();
             }
-            assert_eq!(run.finish().unwrap(), 0);
-            assert_eq!(run_state(&s, "a"), expected, "{per} passages a batch");
-            assert_eq!(documented_commits(&s), commits(&s));
+            let expected = run_state(&at_once, "a");
+            assert_eq!(expected.0.len(), 2 + 90);
+            // Passages of 5 documents: a range or a block each.
+            assert_eq!(expected.1.len(), if as_rows { 5 } else { 0 });
+            assert_eq!(expected.3.len(), if as_rows { 0 } else { 5 });
+            for per in [1, 4, 10, 30] {
+                let (_d2, mut s) = store_with_codings(2);
+                let mut run = if as_rows {
+                    s.begin_machine_run_as_rows(book).unwrap()
+                } else {
+                    s.begin_machine_run(book).unwrap()
+                };
+                for b in batches(&whole, per) {
+                    run.write(&b).unwrap();
+                }
+                assert_eq!(run.finish().unwrap(), 0);
+                assert_eq!(run_state(&s, "a"), expected, "{per} passages a batch");
+                assert_eq!(documented_commits(&s), commits(&s));
+            }
         }
     }
 
@@ -3622,6 +4020,264 @@ mod tests {
             assert!(e.message.contains("cannot go on"), "{e}");
         }
         assert_eq!(run_state(&s, "a"), before);
+    }
+
+    /// Columns of codings with these ids and stored spans ("" for none).
+    fn columns(ids: &[i64], spans: &[&str]) -> CodingColumns {
+        let mut c = CodingColumns::with_capacity(ids.len());
+        for (&id, &sp) in ids.iter().zip(spans) {
+            c.id.push(id);
+            c.passage.push(id as u32);
+            c.document.push(1);
+            c.code.push(2);
+            c.start.push(id * 10);
+            c.end.push(id * 10 + 1);
+            c.coder.push(3);
+            c.machine.push(id % 2 == 0);
+            c.rule.push(4);
+            c.codebook.push(5);
+            c.codebook_version.push(6);
+            c.created_at.push(7);
+            c.spans_text.push_str(sp);
+            c.spans_end.push(c.spans_text.len());
+        }
+        c
+    }
+
+    fn ids_and_spans(c: &CodingColumns) -> Vec<(i64, u32, i64, String)> {
+        (0..c.len())
+            .map(|i| (c.id[i], c.passage[i], c.start[i], c.spans_json(i)))
+            .collect()
+    }
+
+    /// Rows and blocks merge into one id order, runs of either copied whole,
+    /// their spans with them; out-of-order input is sorted.
+    #[test]
+    fn codings_of_rows_and_blocks_merge_in_id_order() {
+        let a = columns(&[1, 2, 7, 8, 20], &["", "[[1,2]]", "", "[[3,4],[5,6]]", ""]);
+        let b = columns(
+            &[3, 4, 5, 9, 21, 22],
+            &["[[7,8]]", "", "", "", "[[9,9]]", ""],
+        );
+        let merged = ids_and_spans(&merge_by_id(a, b));
+        let ids: Vec<i64> = merged.iter().map(|m| m.0).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 7, 8, 9, 20, 21, 22]);
+        assert_eq!(merged[1].3, "[[1,2]]");
+        assert_eq!(merged[2].3, "[[7,8]]");
+        assert_eq!(merged[3].3, "[[40,41]]");
+        assert_eq!(merged[6].3, "[[3,4],[5,6]]");
+        assert_eq!(merged[9].3, "[[9,9]]");
+        assert!(merged.iter().all(|m| m.1 as i64 == m.0 && m.2 == m.0 * 10));
+        let unsorted = merge_by_id(
+            columns(&[8, 1], &["[[3,4]]", ""]),
+            columns(&[5, 2], &["", "[[1,1]]"]),
+        );
+        assert_eq!(
+            ids_and_spans(&unsorted),
+            vec![
+                (1, 1, 10, "[[10,11]]".to_string()),
+                (2, 2, 20, "[[1,1]]".to_string()),
+                (5, 5, 50, "[[50,51]]".to_string()),
+                (8, 8, 80, "[[3,4]]".to_string()),
+            ]
+        );
+        assert!(merge_by_id(columns(&[], &[]), columns(&[], &[])).is_empty());
+    }
+
+    /// A run keeps its codings in one block per document, none of them a row;
+    /// they read back with consecutive ids after the human codings, spans and
+    /// all, and the human codings added later take ids above the blocks.
+    #[test]
+    fn a_run_keeps_its_codings_in_blocks_and_later_codings_take_ids_above_them() {
+        let (_dir, mut s) = store_with_codings(3);
+        let mut m = run_by_document(30, 3);
+        // One coding with two spans.
+        m.spans.push((5, 6));
+        m.spans.push((8, 9));
+        m.rows[4].spans = (m.spans.len() - 2, m.spans.len());
+        assert_eq!(
+            s.replace_machine_codings(("a", "1", "A", ""), &m).unwrap(),
+            0
+        );
+        assert_eq!(machine_rows(&s), 0);
+        let blocks = blocks_of(&s, "a");
+        assert_eq!(blocks.len(), 5);
+        assert_eq!(blocks.iter().map(|b| b.3).sum::<i64>(), 90);
+        let all = rows(&s.coding_columns(None).unwrap());
+        let ids: Vec<i64> = all.iter().map(|r| r.0).collect();
+        assert_eq!(ids, (1..=93).collect::<Vec<i64>>());
+        let machine = &all[3..];
+        assert_eq!(machine[0].1, "d0#p0");
+        assert_eq!(machine[0].2, "kode.0");
+        assert_eq!(machine[0].3, "machine:bok");
+        assert_eq!(machine[0].4, "[[0,2]]");
+        assert_eq!(machine[4].4, "[[5,6],[8,9]]");
+        assert_eq!(machine[89].1, "d4#p29");
+        // A human coding added now takes the id after the last block.
+        s.add_codings(&[coding(5, "kari")]).unwrap();
+        let id = s.add_coding(&coding(6, "ola")).unwrap();
+        assert_eq!(id, 95);
+        // A second codebook's run goes after them; every id is read once, in order.
+        s.replace_machine_codings(("b", "1", "B", ""), &machine_run(2, 2))
+            .unwrap();
+        let ids: Vec<i64> = rows(&s.coding_columns(None).unwrap())
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, (1..=99).collect::<Vec<i64>>());
+        // The same on two threads.
+        let split: Vec<i64> = rows(&s.coding_columns_split(None, 2).unwrap())
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(split, ids);
+        // Coder filters see the blocks' coder.
+        assert_eq!(s.coding_columns(Some("machine")).unwrap().len(), 94);
+        assert_eq!(s.coding_columns(Some("human")).unwrap().len(), 5);
+        assert_eq!(s.coding_columns(Some("machine:bok")).unwrap().len(), 94);
+        assert_eq!(s.coding_columns(Some("kari")).unwrap().len(), 3);
+    }
+
+    /// A rerun replaces the codebook's blocks and any rows an older build
+    /// wrote for it, and counts both; other codebooks and human codings stay.
+    #[test]
+    fn a_rerun_replaces_its_blocks_and_the_rows_of_an_older_build() {
+        let (_dir, mut s) = store_with_codings(2);
+        let (a, b) = (("a", "1", "A", ""), ("b", "1", "B", ""));
+        replace_as_rows(&mut s, a, &machine_run(5, 2)).unwrap();
+        s.replace_machine_codings(b, &machine_run(4, 1)).unwrap();
+        assert_eq!(machine_rows(&s), 10);
+        assert_eq!(
+            s.replace_machine_codings(a, &machine_run(3, 3)).unwrap(),
+            10
+        );
+        assert_eq!(machine_rows(&s), 0);
+        assert!(runs(&s).is_empty());
+        assert_eq!(s.coding_columns(None).unwrap().len(), 2 + 4 + 9);
+        assert_eq!(s.replace_machine_codings(a, &machine_run(1, 1)).unwrap(), 9);
+        assert_eq!(s.replace_machine_codings(b, &machine_run(0, 1)).unwrap(), 4);
+        assert!(blocks_of(&s, "b").is_empty());
+        let all = rows(&s.coding_columns(None).unwrap());
+        assert_eq!(all.len(), 3, "{all:?}");
+    }
+
+    /// A machine coding in a block can be removed by its id, like any coding;
+    /// a block whose last coding goes is dropped, and the ids of the rest stay.
+    #[test]
+    fn a_machine_coding_in_a_block_is_removed_by_its_id() {
+        let (_dir, mut s) = store_with_codings(1);
+        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(2, 2))
+            .unwrap();
+        // m0#p0 takes ids 2 and 3, m1#p1 4 and 5: one block each.
+        assert_eq!(blocks_of(&s, "a").len(), 2);
+        assert!(s.remove_coding(2).unwrap());
+        assert!(!s.remove_coding(2).unwrap());
+        assert!(s.remove_coding(5).unwrap());
+        let ids: Vec<i64> = rows(&s.coding_columns(None).unwrap())
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, vec![1, 3, 4]);
+        assert!(s.remove_coding(3).unwrap());
+        assert_eq!(blocks_of(&s, "a"), vec![("m1".into(), 4, 5, 1)]);
+        assert!(!s.remove_coding(99).unwrap());
+        assert!(s.remove_coding(1).unwrap());
+        assert_eq!(rows(&s.coding_columns(None).unwrap()).len(), 1);
+    }
+
+    /// Machine codings in blocks move with their passage when the document is
+    /// ingested again with earlier text changed; those of a passage that did not
+    /// move stay.
+    #[test]
+    fn machine_codings_in_blocks_move_with_their_passages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        let mut m = one_coding("p2", "d1", 4);
+        m.passages.push(("p1".into(), "d1".into()));
+        m.spans = vec![(4, 6), (0, 2), (4, 5), (5, 6)];
+        m.rows.push(MachineCoding {
+            passage: 1,
+            rule: 0,
+            start: 0,
+            end: 2,
+            spans: (1, 2),
+        });
+        m.rows.push(MachineCoding {
+            passage: 0,
+            rule: 0,
+            start: 4,
+            end: 6,
+            spans: (2, 4),
+        });
+        s.replace_machine_codings(("a", "1", "A", ""), &m).unwrap();
+        assert_eq!(machine_rows(&s), 0);
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p0", "p2"])])
+            .unwrap();
+        let c = s.coding_columns(None).unwrap();
+        // p2 moved from 4 to 8; p1 stayed.
+        assert_eq!(c.start, vec![8, 0, 8]);
+        assert_eq!(c.end, vec![10, 2, 10]);
+        assert_eq!(c.spans_json(1), "[[0,2]]");
+        assert_eq!(c.spans_json(2), "[[8,9],[9,10]]");
+    }
+
+    /// A block whose bytes are damaged is an error that names it, not a panic
+    /// and not codings made up.
+    #[test]
+    fn a_damaged_block_is_an_error_naming_it() {
+        let (dir, mut s) = store_with_codings(1);
+        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(1, 2))
+            .unwrap();
+        s.conn
+            .execute_batch("UPDATE machine_blocks SET codings = substr(codings, 1, 5)")
+            .unwrap();
+        let e = s.coding_columns(None).unwrap_err();
+        assert!(
+            e.message
+                .contains("machine-coding block at id 2: truncated"),
+            "{e}"
+        );
+        assert_eq!(e.path, dir.path().join("store.sqlite"));
+        assert!(s.remove_coding(3).is_err());
+        // A rerun replaces it.
+        s.replace_machine_codings(("a", "1", "A", ""), &machine_run(1, 1))
+            .unwrap();
+        assert_eq!(s.coding_columns(None).unwrap().len(), 2);
+    }
+
+    /// An archive of version 7 gets the table of blocks; its machine codings
+    /// stay rows, read and moved as before, until their codebook runs again.
+    #[test]
+    fn archive_of_schema_version_7_keeps_its_rows_until_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.write_batch(&[document("d1", "a.txt", &["p1", "p2"])])
+            .unwrap();
+        let book = ("a", "1", "A", "");
+        replace_as_rows(&mut s, book, &one_coding("p2", "d1", 4)).unwrap();
+        s.conn
+            .execute_batch(
+                "DROP TABLE machine_blocks;
+                 UPDATE state SET value = '7' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(machine_rows(&s), 1);
+        s.write_batch(&[document("d1", "a.txt", &["p1xx", "p2"])])
+            .unwrap();
+        assert_eq!(s.coding_columns(None).unwrap().start, vec![6]);
+        assert_eq!(
+            s.replace_machine_codings(book, &one_coding("p2", "d1", 6))
+                .unwrap(),
+            1
+        );
+        assert_eq!(machine_rows(&s), 0);
+        assert_eq!(blocks_of(&s, "a").len(), 1);
     }
 
     /// Without WAL a reader's lock would keep a writer from spilling its pages,

@@ -137,6 +137,23 @@ impl<'c> Scan<'c> {
     }
 }
 
+impl Scan<'_> {
+    /// Column `i` of the current row as blob bytes (empty for NULL).
+    #[inline]
+    pub(super) fn blob(&self, i: c_int) -> &[u8] {
+        // SAFETY: as in `text`; for a zero-length blob or NULL SQLite returns a
+        // null pointer, read as empty.
+        unsafe {
+            let p = ffi::sqlite3_column_blob(self.stmt, i);
+            if p.is_null() {
+                return &[];
+            }
+            let n = ffi::sqlite3_column_bytes(self.stmt, i);
+            std::slice::from_raw_parts(p.cast(), n.max(0) as usize)
+        }
+    }
+}
+
 impl Drop for Scan<'_> {
     fn drop(&mut self) {
         // SAFETY: `stmt` was prepared on `db` and is finalized once, here.

@@ -95,6 +95,18 @@ def test_human_codings_survive_autocoding(tmp_path, root, pd_codebook):
     assert before.equals(after)
     assert p.uncode(cid) and len(p.codings("human")) == 0
     assert len(p.codings("machine")) == r1.codings
+    # A human coding added after the run, and every machine coding, has its own id;
+    # a machine coding is removed by its id like any other, and only it.
+    cid2 = p.code(pid, "tema.tid", coder="kari")
+    ids = p.codings().to_pandas()["coding_id"]
+    assert ids.is_unique and ids.is_monotonic_increasing and cid2 == ids.max()
+    gone = int(machine["coding_id"].iloc[len(machine) // 2])
+    assert p.uncode(gone) and not p.uncode(gone)
+    left = p.codings("machine").to_pandas()
+    assert len(left) == r1.codings - 1 and gone not in set(left["coding_id"])
+    assert left.drop(columns="coding_id").equals(
+        machine[machine["coding_id"] != gone].drop(columns="coding_id").reset_index(drop=True)
+    )
 
 
 def test_analyses_on_the_sample(tmp_path, root, pd_codebook):

@@ -1,0 +1,374 @@
+//! Machine codings packed into blocks: a run's codings of one document, in one
+//! value of `machine_blocks` instead of a row each. A coding takes 10–20 bytes
+//! in a block, against a row of 13 columns and SQLite's work per row.
+//!
+//! Layout (every number an unsigned LEB128 varint; "signed" ones zigzag-coded):
+//! a format byte (1); the block's (code label, rule label) pairs, their count
+//! first; the number of codings; then per coding: its id minus the previous
+//! coding's id (the block's first id for the first coding), the signed change of
+//! its passage label and of its start (from the previous coding's; 0 before
+//! the first), the index of its (code, rule) pair, its signed length, and its
+//! number of spans: 0 when its one span is start..end (as `codings` stores no
+//! spans then), else each span as its signed start from the coding's start and
+//! its signed length.
+//!
+//! Only encodes and decodes bytes; knows nothing of SQLite, and the labels it
+//! carries are the store's.
+
+/// The format byte of every block written by this build.
+const FORMAT: u8 = 1;
+
+/// One machine coding of a block. `spans` is empty when the coding's one span
+/// is `start..end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub id: i64,
+    pub passage: i64,
+    pub code: i64,
+    pub rule: i64,
+    pub start: i64,
+    pub end: i64,
+    pub spans: Vec<(i64, i64)>,
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, v: i64) {
+    put(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Builds one block, coding by coding, in id order.
+#[derive(Debug, Default)]
+pub(super) struct BlockWriter {
+    /// The id the first coding's id is counted from (its own when none).
+    base: Option<i64>,
+    pairs: Vec<(i64, i64)>,
+    pair_index: rustc_hash::FxHashMap<(i64, i64), u64>,
+    body: Vec<u8>,
+    n: u64,
+    first: i64,
+    last: i64,
+    passage: i64,
+    start: i64,
+}
+
+impl BlockWriter {
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The ids of the first and the last coding added.
+    pub fn bounds(&self) -> (i64, i64) {
+        (self.first, self.last)
+    }
+
+    /// Add a coding; its id must be above the last one's.
+    pub fn push(
+        &mut self,
+        id: i64,
+        passage: i64,
+        (code, rule): (i64, i64),
+        (start, end): (i64, i64),
+        spans: &[(i64, i64)],
+    ) {
+        debug_assert!(self.n == 0 || id > self.last);
+        if self.n == 0 {
+            self.first = id;
+            self.last = self.base.unwrap_or(id);
+        }
+        let pair = match self.pair_index.get(&(code, rule)) {
+            Some(&i) => i,
+            None => {
+                let i = self.pairs.len() as u64;
+                self.pairs.push((code, rule));
+                self.pair_index.insert((code, rule), i);
+                i
+            }
+        };
+        let b = &mut self.body;
+        put(b, (id - self.last) as u64);
+        put_signed(b, passage.wrapping_sub(self.passage));
+        put_signed(b, start.wrapping_sub(self.start));
+        put(b, pair);
+        put_signed(b, end.wrapping_sub(start));
+        if spans == [(start, end)] || spans.is_empty() {
+            put(b, 0);
+        } else {
+            put(b, spans.len() as u64);
+            for &(a, z) in spans {
+                put_signed(b, a.wrapping_sub(start));
+                put_signed(b, z.wrapping_sub(a));
+            }
+        }
+        self.last = id;
+        self.passage = passage;
+        self.start = start;
+        self.n += 1;
+    }
+
+    /// The block's bytes; the writer is empty again after.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 8 + self.pairs.len() * 6);
+        out.push(FORMAT);
+        put(&mut out, self.pairs.len() as u64);
+        for &(code, rule) in &self.pairs {
+            put_signed(&mut out, code);
+            put_signed(&mut out, rule);
+        }
+        put(&mut out, self.n);
+        out.extend_from_slice(&self.body);
+        *self = BlockWriter {
+            body: std::mem::take(&mut self.body),
+            ..BlockWriter::default()
+        };
+        self.body.clear();
+        out
+    }
+}
+
+/// A block's bytes, read coding by coding.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn get(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            if shift == 63 && b > 1 {
+                return None;
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+    }
+
+    #[inline]
+    fn get_signed(&mut self) -> Option<i64> {
+        let v = self.get()?;
+        Some((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+}
+
+/// Read the block whose first coding has id `first`, calling `f` with each
+/// coding (its `spans` borrowed, empty for one span from start to end).
+/// Errors name what is wrong with the bytes.
+pub(super) fn decode(
+    first: i64,
+    bytes: &[u8],
+    mut f: impl FnMut(EntryRef<'_>),
+) -> Result<(), String> {
+    let bad = |what: &str| format!("machine-coding block at id {first}: {what}");
+    let mut c = Cursor { bytes, at: 0 };
+    match bytes.first() {
+        Some(&FORMAT) => c.at = 1,
+        Some(v) => return Err(bad(&format!("unknown format {v}"))),
+        None => return Err(bad("empty")),
+    }
+    let truncated = || bad("truncated");
+    let n_pairs = c.get().ok_or_else(truncated)?;
+    if n_pairs > bytes.len() as u64 {
+        return Err(bad("more rules than bytes"));
+    }
+    let mut pairs = Vec::with_capacity(n_pairs as usize);
+    for _ in 0..n_pairs {
+        let code = c.get_signed().ok_or_else(truncated)?;
+        let rule = c.get_signed().ok_or_else(truncated)?;
+        pairs.push((code, rule));
+    }
+    let n = c.get().ok_or_else(truncated)?;
+    let (mut id, mut passage, mut start) = (first, 0i64, 0i64);
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for _ in 0..n {
+        id = id.wrapping_add(c.get().ok_or_else(truncated)? as i64);
+        passage = passage.wrapping_add(c.get_signed().ok_or_else(truncated)?);
+        start = start.wrapping_add(c.get_signed().ok_or_else(truncated)?);
+        let pair = c.get().ok_or_else(truncated)?;
+        let &(code, rule) = pairs
+            .get(pair as usize)
+            .ok_or_else(|| bad(&format!("rule {pair} of {n_pairs}")))?;
+        let end = start.wrapping_add(c.get_signed().ok_or_else(truncated)?);
+        let k = c.get().ok_or_else(truncated)?;
+        spans.clear();
+        for _ in 0..k {
+            let a = start.wrapping_add(c.get_signed().ok_or_else(truncated)?);
+            let z = a.wrapping_add(c.get_signed().ok_or_else(truncated)?);
+            spans.push((a, z));
+        }
+        f(EntryRef {
+            id,
+            passage,
+            code,
+            rule,
+            start,
+            end,
+            spans: &spans,
+        });
+    }
+    if c.at != bytes.len() {
+        return Err(bad("bytes after its last coding"));
+    }
+    Ok(())
+}
+
+/// An [`Entry`] with its spans borrowed from the decoder.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EntryRef<'s> {
+    pub id: i64,
+    pub passage: i64,
+    pub code: i64,
+    pub rule: i64,
+    pub start: i64,
+    pub end: i64,
+    pub spans: &'s [(i64, i64)],
+}
+
+/// Every coding of a block, owned.
+pub(super) fn entries(first: i64, bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    decode(first, bytes, |e| {
+        out.push(Entry {
+            id: e.id,
+            passage: e.passage,
+            code: e.code,
+            rule: e.rule,
+            start: e.start,
+            end: e.end,
+            spans: e.spans.to_vec(),
+        })
+    })?;
+    Ok(out)
+}
+
+/// A block of `entries` (in id order, from `first` on), for writing back
+/// after a change.
+pub(super) fn encode(first: i64, entries: &[Entry]) -> Vec<u8> {
+    let mut w = BlockWriter {
+        base: Some(first),
+        ..BlockWriter::default()
+    };
+    for e in entries {
+        w.push(
+            e.id,
+            e.passage,
+            (e.code, e.rule),
+            (e.start, e.end),
+            &e.spans,
+        );
+    }
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(
+        id: i64,
+        passage: i64,
+        rule: i64,
+        start: i64,
+        end: i64,
+        spans: &[(i64, i64)],
+    ) -> Entry {
+        Entry {
+            id,
+            passage,
+            code: rule * 10,
+            rule,
+            start,
+            end,
+            spans: spans.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_block_reads_back_what_was_written() {
+        let written = vec![
+            entry(100, 7, 3, 0, 5, &[]),
+            entry(101, 7, 4, 3, 20, &[(3, 9), (15, 20)]),
+            entry(102, 300_000, 3, 1_000_000, 1_000_010, &[]),
+            entry(150, 2, 5, 40, 40, &[]),
+            entry(151, 2, 3, 12, 8, &[]),
+            entry(
+                i64::MAX / 2,
+                i64::from(u32::MAX),
+                1 << 40,
+                -5,
+                i64::MAX / 4,
+                &[(-5, 0)],
+            ),
+        ];
+        let bytes = encode(100, &written);
+        assert_eq!(entries(100, &bytes).unwrap(), written);
+    }
+
+    #[test]
+    fn a_block_whose_first_coding_was_removed_still_reads_its_ids() {
+        let left = vec![entry(12, 1, 1, 0, 3, &[]), entry(13, 1, 1, 5, 8, &[])];
+        assert_eq!(entries(10, &encode(10, &left)).unwrap(), left);
+    }
+
+    #[test]
+    fn one_span_from_start_to_end_is_stored_as_none() {
+        let bytes = encode(1, &[entry(1, 1, 1, 4, 9, &[(4, 9)])]);
+        assert_eq!(entries(1, &bytes).unwrap()[0].spans, vec![]);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let bytes = encode(
+            5,
+            &[
+                entry(5, 1, 1, 0, 3, &[(0, 1), (2, 3)]),
+                entry(6, 2, 2, 9, 12, &[]),
+            ],
+        );
+        for cut in 0..bytes.len() {
+            let e = entries(5, &bytes[..cut]).unwrap_err();
+            assert!(e.starts_with("machine-coding block at id 5: "), "{e}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(entries(5, &longer).unwrap_err().contains("bytes after"));
+        let mut format = bytes.clone();
+        format[0] = 9;
+        assert!(entries(5, &format)
+            .unwrap_err()
+            .contains("unknown format 9"));
+        // Every single-byte change decodes or fails; none panics.
+        for i in 0..bytes.len() {
+            for v in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                let _ = entries(5, &b);
+            }
+        }
+        assert!(entries(
+            5,
+            &[1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]
+        )
+        .is_err());
+    }
+}
