@@ -11,10 +11,11 @@ words of their own). Run once by hand when the corpus or the lexicon changes:
     python3 tools/build_attested.py ../shared/corpora/stortinget/proceedings-2010
 
 A noun's count is the count of its forms in the corpus (lower-cased words). Where
-`tools/build_lexicon.py` folded a verb into the noun (*ringe* into *ring*, *skape*
-into *skap*), the verb's forms would count for the noun, so only the lemma and
-the noun's masculine definite forms are counted for those (*ringen*, *ringene*),
-whether the extract lists them or not.
+a verb is the noun plus a final "e" (*ringe* beside *ring*, *anse* beside *ans*,
+and the verbs `tools/build_lexicon.py` folds into their nouns), the verb's forms
+would count for the noun, so only the lemma and the noun's masculine definite
+forms are counted for those (*ringen*, *ringene*), whether the extract lists them
+or not.
 """
 import collections
 import gzip
@@ -31,23 +32,24 @@ WORD = re.compile(r"[^\W\d_]+")
 def noun_forms():
     """(lemma, forms to count) for every noun entry of the compact lexicon."""
     with gzip.open(LEXICON, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) < 2 or cols[1] != "n":
-                continue
-            lemma = cols[0]
-            forms = {lemma}
-            for item in filter(None, (cols[2] if len(cols) > 2 else "").split(",")):
-                drop, suffix = item.split(":", 1)
-                forms.add(lemma[: len(lemma) - int(drop)] + suffix)
-            folded = not lemma.endswith("e") and lemma + "e" in forms
-            if folded:
-                # The extract lists the folded verb's forms but often not the
-                # noun's own (*klubben*, *klubbene*); none of these is a verb form.
-                forms = {lemma} | {lemma + s for s in ("en", "ene", "ens", "enes")}
-            yield lemma, forms
+        entries = [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
+    verbs = {cols[0] for cols in entries if len(cols) > 1 and cols[1] == "v"}
+    for cols in entries:
+        if len(cols) < 2 or cols[1] != "n":
+            continue
+        lemma = cols[0]
+        forms = {lemma}
+        for item in filter(None, (cols[2] if len(cols) > 2 else "").split(",")):
+            drop, suffix = item.split(":", 1)
+            forms.add(lemma[: len(lemma) - int(drop)] + suffix)
+        # A verb folded into the noun, or one beside it (*anse* beside *ans*):
+        # *anser* is far likelier the verb's than the noun's.
+        paired = not lemma.endswith("e") and (lemma + "e" in forms or lemma + "e" in verbs)
+        if paired:
+            # The extract lists the verb's forms but often not the noun's own
+            # (*klubben*, *klubbene*); none of these is a verb form.
+            forms = {lemma} | {lemma + s for s in ("en", "ene", "ens", "enes")}
+        yield lemma, forms
 
 
 def main(folders):

@@ -503,6 +503,58 @@ mod tests {
         all(word).iter().any(|t| q.contains(t))
     }
 
+    /// The lexicon folds a verb into a noun only where it is the noun's action:
+    /// *være* is not the weather (*vær*), *finne* not a Finn, *lage* not a team,
+    /// while *samarbeider* and *hjelper* still meet their nouns.
+    #[test]
+    fn verbs_are_folded_only_into_the_noun_of_their_action() {
+        for (form, not) in [
+            ("er", "vær"),
+            ("vært", "vær"),
+            ("fant", "finn"),
+            ("funnet", "finn"),
+            ("lagde", "lag"),
+            ("gjaldt", "gjeld"),
+            ("mente", "men"),
+            ("regnes", "regn"),
+            ("stolte", "stol"),
+        ] {
+            let terms = all(form);
+            assert!(!terms.contains(&not.to_string()), "{form}: {terms:?}");
+        }
+        for (form, noun) in [
+            ("samarbeider", "samarbeid"),
+            ("samarbeidet", "samarbeid"),
+            ("hjelper", "hjelp"),
+            ("brukte", "bruk"),
+            ("svarte", "svar"),
+        ] {
+            let terms = all(form);
+            assert!(terms.contains(&noun.to_string()), "{form}: {terms:?}");
+        }
+    }
+
+    /// Where the Ordbank extract gave a common noun's definite forms only to a
+    /// rare homograph in *-e* (*sake*, *bile*), the noun has them too; a form of
+    /// a common *-e* noun stays its own (*tanken* is *tanke*, not a tank).
+    #[test]
+    fn common_nouns_keep_their_definite_forms() {
+        for (form, noun) in [
+            ("saken", "sak"),
+            ("sakene", "sak"),
+            ("bilen", "bil"),
+            ("klubben", "klubb"),
+            ("grunnen", "grunn"),
+            ("gangen", "gang"),
+            ("retten", "rett"),
+        ] {
+            let terms = all(form);
+            assert!(terms.contains(&noun.to_string()), "{form}: {terms:?}");
+        }
+        assert!(!all("tanken").contains(&"tank".to_string()));
+        assert!(!all("rollen").contains(&"roll".to_string()));
+    }
+
     #[test]
     fn known_words_are_not_split_into_parts_that_are_not_words() {
         // Each was read as a compound of short words through the nynorsk rules
