@@ -1,29 +1,62 @@
 //! Machine codings packed into blocks: a run's codings of one document, in one
-//! value of `machine_blocks` instead of a row each. A coding takes 10–20 bytes
-//! in a block, against a row of 13 columns and SQLite's work per row.
+//! value of `machine_blocks` instead of a row each. A coding takes 5–20 bytes in
+//! a block, against a row of 13 columns and SQLite's work per row.
 //!
 //! Layout (every number an unsigned LEB128 varint; "signed" ones zigzag-coded):
-//! a format byte (1); the block's (code label, rule label) pairs, their count
-//! first; the number of codings; then per coding: its id minus the previous
-//! coding's id (the block's first id for the first coding), the signed change of
-//! its passage label and of its start (from the previous coding's; 0 before
-//! the first), the index of its (code, rule) pair, its signed length, and its
-//! number of spans: 0 when its one span is start..end (as `codings` stores no
-//! spans then), else each span as its signed start from the coding's start and
-//! its signed length.
+//! a format byte (2); the block's (code label, rule label) pairs, their count
+//! first; its passages, their count first, each a tag and a key: 1 and the 64
+//! bits of a passage id of the form `p` + 16 hex digits (the ids ingest makes;
+//! such a passage needs no label), or 0 and the passage's label; the number of
+//! codings; then per coding: its id minus the previous coding's id (the block's
+//! first id for the first coding), the signed change of its passage's index and
+//! of its start (from the previous coding's; 0 before the first), the index of
+//! its (code, rule) pair, its signed length, and its number of spans: 0 when
+//! its one span is start..end (as `codings` stores no spans then), else each
+//! span as its signed start from the coding's start and its signed length.
+//! Format 1 (written on 2026-12-06 only, still read) had no passage table: each
+//! coding had the signed change of its passage label.
 //!
 //! Only encodes and decodes bytes; knows nothing of SQLite, and the labels it
 //! carries are the store's.
 
 /// The format byte of every block written by this build.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The format of blocks that named passages by label only.
+const FORMAT_LABELS: u8 = 1;
+
+/// Which passage a coding is of: a label of the store, or the 64 bits of an id
+/// that [`passage_hash`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum PassageKey {
+    Label(i64),
+    Hash(u64),
+}
+
+/// The 64 bits of a passage id of the form ingest makes, `p` and 16 lower-case
+/// hex digits, which [`passage_id`] writes back exactly; `None` for any other id.
+pub(super) fn passage_hash(id: &str) -> Option<u64> {
+    let hex = id.strip_prefix('p')?;
+    if hex.len() != 16
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// The passage id whose bits [`passage_hash`] read.
+pub(super) fn passage_id(hash: u64) -> String {
+    format!("p{hash:016x}")
+}
 
 /// One machine coding of a block. `spans` is empty when the coding's one span
 /// is `start..end`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Entry {
     pub id: i64,
-    pub passage: i64,
+    pub passage: PassageKey,
     pub code: i64,
     pub rule: i64,
     pub start: i64,
@@ -50,6 +83,8 @@ pub(super) struct BlockWriter {
     base: Option<i64>,
     pairs: Vec<(i64, i64)>,
     pair_index: rustc_hash::FxHashMap<(i64, i64), u64>,
+    passages: Vec<PassageKey>,
+    passage_index: rustc_hash::FxHashMap<PassageKey, u64>,
     body: Vec<u8>,
     n: u64,
     first: i64,
@@ -76,7 +111,7 @@ impl BlockWriter {
     pub fn push(
         &mut self,
         id: i64,
-        passage: i64,
+        passage: PassageKey,
         (code, rule): (i64, i64),
         (start, end): (i64, i64),
         spans: &[(i64, i64)],
@@ -95,9 +130,18 @@ impl BlockWriter {
                 i
             }
         };
+        let index = match self.passage_index.get(&passage) {
+            Some(&i) => i,
+            None => {
+                let i = self.passages.len() as u64;
+                self.passages.push(passage);
+                self.passage_index.insert(passage, i);
+                i
+            }
+        } as i64;
         let b = &mut self.body;
         put(b, (id - self.last) as u64);
-        put_signed(b, passage.wrapping_sub(self.passage));
+        put_signed(b, index - self.passage);
         put_signed(b, start.wrapping_sub(self.start));
         put(b, pair);
         put_signed(b, end.wrapping_sub(start));
@@ -111,19 +155,34 @@ impl BlockWriter {
             }
         }
         self.last = id;
-        self.passage = passage;
+        self.passage = index;
         self.start = start;
         self.n += 1;
     }
 
     /// The block's bytes; the writer is empty again after.
     pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 8 + self.pairs.len() * 6);
+        let mut out = Vec::with_capacity(
+            self.body.len() + 16 + self.pairs.len() * 6 + self.passages.len() * 9,
+        );
         out.push(FORMAT);
         put(&mut out, self.pairs.len() as u64);
         for &(code, rule) in &self.pairs {
             put_signed(&mut out, code);
             put_signed(&mut out, rule);
+        }
+        put(&mut out, self.passages.len() as u64);
+        for p in &self.passages {
+            match *p {
+                PassageKey::Label(l) => {
+                    out.push(0);
+                    put_signed(&mut out, l);
+                }
+                PassageKey::Hash(h) => {
+                    out.push(1);
+                    out.extend_from_slice(&h.to_le_bytes());
+                }
+            }
         }
         put(&mut out, self.n);
         out.extend_from_slice(&self.body);
@@ -169,23 +228,58 @@ impl Cursor<'_> {
         let v = self.get()?;
         Some((v >> 1) as i64 ^ -((v & 1) as i64))
     }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn u64_le(&mut self) -> Option<u64> {
+        let b = self.bytes.get(self.at..self.at + 8)?;
+        self.at += 8;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+}
+
+/// An [`Entry`] with its spans borrowed from the decoder.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EntryRef<'s> {
+    pub id: i64,
+    pub passage: PassageKey,
+    /// The passage's place in the block's table of passages (given to the
+    /// `table` callback of [`decode_with_table`]); 0 in a block of format 1.
+    pub slot: usize,
+    pub code: i64,
+    pub rule: i64,
+    pub start: i64,
+    pub end: i64,
+    pub spans: &'s [(i64, i64)],
 }
 
 /// Read the block whose first coding has id `first`, calling `f` with each
 /// coding (its `spans` borrowed, empty for one span from start to end).
 /// Errors name what is wrong with the bytes.
-pub(super) fn decode(
+pub(super) fn decode(first: i64, bytes: &[u8], f: impl FnMut(EntryRef<'_>)) -> Result<(), String> {
+    decode_with_table(first, bytes, |_| {}, f)
+}
+
+/// [`decode`], first calling `table` with the block's passages (empty for a
+/// block of format 1), so that a reader can look each up once per block.
+pub(super) fn decode_with_table(
     first: i64,
     bytes: &[u8],
+    table: impl FnOnce(&[PassageKey]),
     mut f: impl FnMut(EntryRef<'_>),
 ) -> Result<(), String> {
     let bad = |what: &str| format!("machine-coding block at id {first}: {what}");
     let mut c = Cursor { bytes, at: 0 };
-    match bytes.first() {
-        Some(&FORMAT) => c.at = 1,
+    let labels_only = match c.byte() {
+        Some(FORMAT) => false,
+        Some(FORMAT_LABELS) => true,
         Some(v) => return Err(bad(&format!("unknown format {v}"))),
         None => return Err(bad("empty")),
-    }
+    };
     let truncated = || bad("truncated");
     let n_pairs = c.get().ok_or_else(truncated)?;
     if n_pairs > bytes.len() as u64 {
@@ -197,6 +291,22 @@ pub(super) fn decode(
         let rule = c.get_signed().ok_or_else(truncated)?;
         pairs.push((code, rule));
     }
+    let mut passages = Vec::new();
+    if !labels_only {
+        let n = c.get().ok_or_else(truncated)?;
+        if n > bytes.len() as u64 {
+            return Err(bad("more passages than bytes"));
+        }
+        passages.reserve(n as usize);
+        for _ in 0..n {
+            passages.push(match c.byte().ok_or_else(truncated)? {
+                0 => PassageKey::Label(c.get_signed().ok_or_else(truncated)?),
+                1 => PassageKey::Hash(c.u64_le().ok_or_else(truncated)?),
+                t => return Err(bad(&format!("unknown passage tag {t}"))),
+            });
+        }
+    }
+    table(&passages);
     let n = c.get().ok_or_else(truncated)?;
     let (mut id, mut passage, mut start) = (first, 0i64, 0i64);
     let mut spans: Vec<(i64, i64)> = Vec::new();
@@ -216,9 +326,18 @@ pub(super) fn decode(
             let z = a.wrapping_add(c.get_signed().ok_or_else(truncated)?);
             spans.push((a, z));
         }
+        let (key, slot) = if labels_only {
+            (PassageKey::Label(passage), 0)
+        } else {
+            usize::try_from(passage)
+                .ok()
+                .and_then(|i| Some((*passages.get(i)?, i)))
+                .ok_or_else(|| bad(&format!("passage {passage} of {}", passages.len())))?
+        };
         f(EntryRef {
             id,
-            passage,
+            passage: key,
+            slot,
             code,
             rule,
             start,
@@ -230,18 +349,6 @@ pub(super) fn decode(
         return Err(bad("bytes after its last coding"));
     }
     Ok(())
-}
-
-/// An [`Entry`] with its spans borrowed from the decoder.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct EntryRef<'s> {
-    pub id: i64,
-    pub passage: i64,
-    pub code: i64,
-    pub rule: i64,
-    pub start: i64,
-    pub end: i64,
-    pub spans: &'s [(i64, i64)],
 }
 
 /// Every coding of a block, owned.
@@ -286,7 +393,7 @@ mod tests {
 
     fn entry(
         id: i64,
-        passage: i64,
+        passage: PassageKey,
         rule: i64,
         start: i64,
         end: i64,
@@ -303,17 +410,19 @@ mod tests {
         }
     }
 
+    use PassageKey::{Hash, Label};
+
     #[test]
     fn a_block_reads_back_what_was_written() {
         let written = vec![
-            entry(100, 7, 3, 0, 5, &[]),
-            entry(101, 7, 4, 3, 20, &[(3, 9), (15, 20)]),
-            entry(102, 300_000, 3, 1_000_000, 1_000_010, &[]),
-            entry(150, 2, 5, 40, 40, &[]),
-            entry(151, 2, 3, 12, 8, &[]),
+            entry(100, Hash(7), 3, 0, 5, &[]),
+            entry(101, Hash(7), 4, 3, 20, &[(3, 9), (15, 20)]),
+            entry(102, Label(300_000), 3, 1_000_000, 1_000_010, &[]),
+            entry(150, Hash(u64::MAX), 5, 40, 40, &[]),
+            entry(151, Hash(7), 3, 12, 8, &[]),
             entry(
                 i64::MAX / 2,
-                i64::from(u32::MAX),
+                Label(i64::from(u32::MAX)),
                 1 << 40,
                 -5,
                 i64::MAX / 4,
@@ -326,14 +435,105 @@ mod tests {
 
     #[test]
     fn a_block_whose_first_coding_was_removed_still_reads_its_ids() {
-        let left = vec![entry(12, 1, 1, 0, 3, &[]), entry(13, 1, 1, 5, 8, &[])];
+        let left = vec![
+            entry(12, Hash(1), 1, 0, 3, &[]),
+            entry(13, Hash(1), 1, 5, 8, &[]),
+        ];
         assert_eq!(entries(10, &encode(10, &left)).unwrap(), left);
     }
 
     #[test]
     fn one_span_from_start_to_end_is_stored_as_none() {
-        let bytes = encode(1, &[entry(1, 1, 1, 4, 9, &[(4, 9)])]);
+        let bytes = encode(1, &[entry(1, Label(1), 1, 4, 9, &[(4, 9)])]);
         assert_eq!(entries(1, &bytes).unwrap()[0].spans, vec![]);
+    }
+
+    /// A coding of a passage with an ingest-made id takes a few bytes, the
+    /// passage's 64 bits once per block.
+    #[test]
+    fn codings_of_one_passage_take_a_few_bytes_each() {
+        let many: Vec<Entry> = (0..100)
+            .map(|i| entry(i, Hash(0xfeed_beef_dead_cafe), i % 7, i * 9, i * 9 + 4, &[]))
+            .collect();
+        let bytes = encode(0, &many);
+        assert!(bytes.len() < 100 * 6 + 40, "{}", bytes.len());
+    }
+
+    #[test]
+    fn ingest_passage_ids_are_read_and_written_exactly() {
+        for id in [
+            "p0000000000000000",
+            "p8c3c4a0a64d2cd79",
+            "pffffffffffffffff",
+        ] {
+            let h = passage_hash(id).unwrap();
+            assert_eq!(passage_id(h), id);
+        }
+        for other in [
+            "p8C3C4A0A64D2CD79",
+            "p8c3c4a0a64d2cd7",
+            "q8c3c4a0a64d2cd79",
+            "p8c3c4a0a64d2cd79x",
+            "p+c3c4a0a64d2cd7",
+            "m1#p1",
+            "",
+        ] {
+            assert_eq!(passage_hash(other), None, "{other}");
+        }
+    }
+
+    /// A block written by the first build with blocks (format 1: passage labels
+    /// in every coding) still reads.
+    #[test]
+    fn a_block_of_format_1_still_reads() {
+        // Pairs (30, 3); two codings: id 5 passage label 7 at 0..5, id 6
+        // passage label 9 at 3..20 with spans 3..9 and 15..20.
+        let mut b = vec![FORMAT_LABELS];
+        put(&mut b, 1);
+        put_signed(&mut b, 30);
+        put_signed(&mut b, 3);
+        put(&mut b, 2);
+        for v in [(0u64, 7i64, 0i64, 0u64, 5i64)] {
+            put(&mut b, v.0);
+            put_signed(&mut b, v.1);
+            put_signed(&mut b, v.2);
+            put(&mut b, v.3);
+            put_signed(&mut b, v.4);
+            put(&mut b, 0);
+        }
+        put(&mut b, 1);
+        put_signed(&mut b, 2);
+        put_signed(&mut b, 3);
+        put(&mut b, 0);
+        put_signed(&mut b, 17);
+        put(&mut b, 2);
+        for s in [0i64, 6, 12, 5] {
+            put_signed(&mut b, s);
+        }
+        let e = entries(5, &b).unwrap();
+        assert_eq!(
+            e,
+            vec![
+                Entry {
+                    id: 5,
+                    passage: Label(7),
+                    code: 30,
+                    rule: 3,
+                    start: 0,
+                    end: 5,
+                    spans: vec![]
+                },
+                Entry {
+                    id: 6,
+                    passage: Label(9),
+                    code: 30,
+                    rule: 3,
+                    start: 3,
+                    end: 20,
+                    spans: vec![(3, 9), (15, 20)]
+                },
+            ]
+        );
     }
 
     #[test]
@@ -341,8 +541,8 @@ mod tests {
         let bytes = encode(
             5,
             &[
-                entry(5, 1, 1, 0, 3, &[(0, 1), (2, 3)]),
-                entry(6, 2, 2, 9, 12, &[]),
+                entry(5, Hash(1), 1, 0, 3, &[(0, 1), (2, 3)]),
+                entry(6, Label(2), 2, 9, 12, &[]),
             ],
         );
         for cut in 0..bytes.len() {
@@ -359,7 +559,7 @@ mod tests {
             .contains("unknown format 9"));
         // Every single-byte change decodes or fails; none panics.
         for i in 0..bytes.len() {
-            for v in [0u8, 1, 0x7f, 0x80, 0xff] {
+            for v in [0u8, 1, 2, 0x7f, 0x80, 0xff] {
                 let mut b = bytes.clone();
                 b[i] = v;
                 let _ = entries(5, &b);
@@ -367,7 +567,7 @@ mod tests {
         }
         assert!(entries(
             5,
-            &[1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]
+            &[2, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]
         )
         .is_err());
     }

@@ -1702,11 +1702,19 @@ impl MachineRun<'_> {
             // Passage ids are hashes: looked up in passage order, each would land
             // on another page of the labels' index. In the order of the ids, the
             // lookups (and the inserts of new ones) walk the index once.
-            let mut order: Vec<usize> = (0..codings.passages.len()).collect();
+            // In a block, a passage whose id ingest made is kept as the id's
+            // 64 bits and needs no label: a run of 100 MB would add 300,000.
+            let mut keys = vec![blocks::PassageKey::Label(0); codings.passages.len()];
+            let mut order: Vec<usize> = Vec::with_capacity(codings.passages.len());
+            for (i, (id, _)) in codings.passages.iter().enumerate() {
+                match blocks::passage_hash(id).filter(|_| !self.as_rows) {
+                    Some(h) => keys[i] = blocks::PassageKey::Hash(h),
+                    None => order.push(i),
+                }
+            }
             order.sort_unstable_by(|&a, &b| codings.passages[a].0.cmp(&codings.passages[b].0));
-            let mut passage_labels = vec![0i64; codings.passages.len()];
             for i in order {
-                passage_labels[i] = labels.id_once(&codings.passages[i].0)?;
+                keys[i] = blocks::PassageKey::Label(labels.id_once(&codings.passages[i].0)?);
             }
             // What every row of the batch shares is bound once (SQLite keeps
             // bindings across executions); each row binds the rest.
@@ -1714,7 +1722,7 @@ impl MachineRun<'_> {
             stmt.raw_bind_parameter(9, self.book)?;
             stmt.raw_bind_parameter(10, self.book_version)?;
             stmt.raw_bind_parameter(11, self.now)?;
-            let mut at = (u32::MAX, 0, 0);
+            let mut at = (u32::MAX, blocks::PassageKey::Label(0), 0);
             for r in &codings.rows {
                 if r.passage != at.0 {
                     let (_, document) =
@@ -1726,11 +1734,7 @@ impl MachineRun<'_> {
                                 r.passage as usize,
                                 codings.passages.len(),
                             ))?;
-                    at = (
-                        r.passage,
-                        passage_labels[r.passage as usize],
-                        labels.id(document)?,
-                    );
+                    at = (r.passage, keys[r.passage as usize], labels.id(document)?);
                 }
                 let slot = rules.get_mut(r.rule as usize).ok_or(RowError::Bad(
                     "rule",
@@ -1769,7 +1773,10 @@ impl MachineRun<'_> {
                     self.next_id += 1;
                     continue;
                 }
-                stmt.raw_bind_parameter(1, at.1)?;
+                let blocks::PassageKey::Label(passage) = at.1 else {
+                    unreachable!("a run written as rows labels every passage")
+                };
+                stmt.raw_bind_parameter(1, passage)?;
                 stmt.raw_bind_parameter(2, at.2)?;
                 stmt.raw_bind_parameter(3, code)?;
                 stmt.raw_bind_parameter(4, r.start)?;
@@ -2106,9 +2113,14 @@ impl Store {
                     c
                 }
             };
-            let in_blocks = self.read_blocks(coder)?;
+            let (in_blocks, passages) = self.read_blocks(coder)?;
             let mut c = merge_by_id(rows, in_blocks);
             c.labels = self.labels()?;
+            // The passages that blocks keep by their ids' bits take the label
+            // ids after the store's, in the order `read_blocks` numbered them.
+            for h in passages {
+                c.labels.push(&blocks::passage_id(h));
+            }
             Ok(c)
         })
     }
@@ -2211,8 +2223,10 @@ impl Store {
     }
 
     /// The machine codings kept in blocks, in id order; `coder` filters as in
-    /// [`Store::coding_columns`].
-    fn read_blocks(&self, coder: Option<&str>) -> Result<CodingColumns, StoreError> {
+    /// [`Store::coding_columns`]. A passage kept by its id's bits gets a label id
+    /// above the store's highest, in the order of the list returned with the
+    /// codings (the caller adds their texts to the labels).
+    fn read_blocks(&self, coder: Option<&str>) -> Result<(CodingColumns, Vec<u64>), StoreError> {
         let err = |e: &dyn fmt::Display| self.err(e);
         let n: i64 = self
             .conn
@@ -2221,9 +2235,20 @@ impl Store {
             })
             .map_err(|e| err(&e))?;
         let mut c = CodingColumns::with_capacity(n.clamp(0, 1 << 28) as usize);
+        let mut hashes = Vec::new();
         if n == 0 {
-            return Ok(c);
+            return Ok((c, hashes));
         }
+        let base: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM labels", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| err(&e))?;
+        let base = u32::try_from(base).map_err(|_| err(&"label ids out of range"))?;
+        let mut numbered: rustc_hash::FxHashMap<u64, u32> = Default::default();
+        // By slot of the block being read: its passages' label ids.
+        let slots: std::cell::RefCell<Vec<u32>> = Default::default();
         let mut rows = scan::Scan::new(
             &self.conn,
             "SELECT first, document, coder, codebook, codebook_version, created_at, codings
@@ -2243,9 +2268,24 @@ impl Store {
                 label(rows.int(4)),
                 label(rows.int(5)),
             );
-            blocks::decode(first, rows.blob(6), |e| {
+            let table = |keys: &[blocks::PassageKey]| {
+                let mut slots = slots.borrow_mut();
+                slots.clear();
+                slots.extend(keys.iter().map(|k| match *k {
+                    blocks::PassageKey::Label(l) => label(l),
+                    blocks::PassageKey::Hash(h) => *numbered.entry(h).or_insert_with(|| {
+                        hashes.push(h);
+                        base.saturating_add(hashes.len() as u32 - 1)
+                    }),
+                }));
+            };
+            let slots = &slots;
+            blocks::decode_with_table(first, rows.blob(6), table, |e| {
                 c.id.push(e.id);
-                c.passage.push(label(e.passage));
+                c.passage.push(match e.passage {
+                    blocks::PassageKey::Label(l) => label(l),
+                    blocks::PassageKey::Hash(_) => slots.borrow()[e.slot],
+                });
                 c.document.push(document);
                 c.code.push(label(e.code));
                 c.start.push(e.start);
@@ -2263,7 +2303,7 @@ impl Store {
             })
             .map_err(|e| err(&e))?;
         }
-        Ok(c)
+        Ok((c, hashes))
     }
 
     fn open_helper(&self) -> rusqlite::Result<Connection> {
@@ -2390,12 +2430,14 @@ impl Store {
     }
 }
 
-/// Passages of a batch's documents that moved: by passage label id, how far
+/// Passages of a batch's documents that moved: by passage label id (those that
+/// have one) and by the bits of their ids (those that ingest made), how far
 /// and the index of their document (in [`Moves::documents`]), so that the
 /// machine codings on them are shifted in one pass after the batch.
 #[derive(Default)]
 struct Moves {
     by_passage: rustc_hash::FxHashMap<i64, (i64, usize)>,
+    by_hash: rustc_hash::FxHashMap<u64, (i64, usize)>,
     documents: Vec<String>,
 }
 
@@ -2447,18 +2489,26 @@ fn rebase_codings(
         if delta == 0 {
             continue;
         }
-        // A passage never coded has no label.
+        if moves.documents.last() != Some(&d.id) {
+            moves.documents.push(d.id.clone());
+        }
+        // The same document twice in a batch moves a passage twice.
+        let doc = moves.documents.len() - 1;
+        // Blocks keep a passage whose id ingest made by the id's bits.
+        if let Some(h) = blocks::passage_hash(&p.id) {
+            moves
+                .by_hash
+                .entry(h)
+                .and_modify(|m| *m = (m.0 + delta, doc))
+                .or_insert((delta, doc));
+        }
+        // A passage that no person coded (nor a run written as rows) has no label.
         let Some(label) = passage
             .query_row([&p.id], |r| r.get::<_, i64>(0))
             .optional()?
         else {
             continue;
         };
-        if moves.documents.last() != Some(&d.id) {
-            moves.documents.push(d.id.clone());
-        }
-        // The same document twice in a batch moves a passage twice.
-        let doc = moves.documents.len() - 1;
         moves
             .by_passage
             .entry(label)
@@ -2486,7 +2536,7 @@ fn rebase_codings(
 /// ranges the runs recorded for the moved passages' documents.
 fn rebase_machine_codings(tx: &Transaction, moves: &Moves) -> rusqlite::Result<()> {
     if moves.by_passage.is_empty() {
-        return Ok(());
+        return rebase_blocks(tx, moves);
     }
     // Every machine coding lies in the id range of its run, and a document's in
     // the range its run recorded for it, unless an older build wrote since (see
@@ -2592,7 +2642,11 @@ fn rebase_blocks(tx: &Transaction, moves: &Moves) -> rusqlite::Result<()> {
             let mut entries = blocks::entries(first, &bytes).map_err(damaged)?;
             let mut moved = false;
             for e in &mut entries {
-                if let Some(&(delta, _)) = moves.by_passage.get(&e.passage) {
+                let by = match e.passage {
+                    blocks::PassageKey::Label(l) => moves.by_passage.get(&l),
+                    blocks::PassageKey::Hash(h) => moves.by_hash.get(&h),
+                };
+                if let Some(&(delta, _)) = by {
                     e.start += delta;
                     e.end += delta;
                     for s in &mut e.spans {
@@ -4223,7 +4277,71 @@ mod tests {
         assert_eq!(c.spans_json(2), "[[8,9],[9,10]]");
     }
 
-    /// A block whose bytes are damaged is an error that names it, not a panic
+    /// Passages with the ids ingest makes are kept in blocks by the ids' bits,
+    /// without a label each; they read back as the same ids, beside human
+    /// codings of the same passages, and move with their passages.
+    #[test]
+    fn passages_with_ingest_ids_need_no_label_and_still_read_and_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let (p1, p2) = ("p00000000000000a1", "pffffffff000000a2");
+        s.write_batch(&[document("d1", "a.txt", &[p1, p2])])
+            .unwrap();
+        let labels = |s: &Store| -> i64 {
+            s.conn
+                .query_row("SELECT count(*) FROM labels", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut m = one_coding(p2, "d1", 19);
+        m.passages.push((p1.into(), "d1".into()));
+        m.spans.push((1, 3));
+        m.rows.push(MachineCoding {
+            passage: 1,
+            rule: 0,
+            start: 1,
+            end: 3,
+            spans: (1, 2),
+        });
+        let before = labels(&s);
+        s.replace_machine_codings(("a", "1", "A", ""), &m).unwrap();
+        // The codebook, its version, the time, the coder, the code, the rule and
+        // the document: no passage.
+        assert_eq!(labels(&s) - before, 7);
+        s.add_coding(&NewCoding {
+            passage_id: p2.into(),
+            document_id: "d1".into(),
+            code_id: "k".into(),
+            start: 19,
+            end: 21,
+            spans: vec![(19, 21)],
+            coder: "kari".into(),
+            machine: false,
+            rule: None,
+        })
+        .unwrap();
+        let c = s.coding_columns(None).unwrap();
+        let passages: Vec<&str> = c.passage.iter().map(|&l| c.labels.get(l)).collect();
+        assert_eq!(passages, vec![p2, p1, p2]);
+        assert_eq!(c.start, vec![19, 1, 19]);
+        // The first passage grows by two characters: both codings of p2 move.
+        let longer = format!("{p1}xx");
+        let mut d = document("d1", "a.txt", &[p1, p2]);
+        d.passages[1].start += 2;
+        d.passages[1].end += 2;
+        d.text = format!("{longer}\n\n{p2}");
+        d.content_hash = "h-2".into();
+        s.write_batch(&[d]).unwrap();
+        let c = s.coding_columns(None).unwrap();
+        assert_eq!(c.start, vec![21, 1, 21]);
+        assert_eq!(c.end, vec![23, 3, 23]);
+        let rows_of = |s: &Store| rows(&s.coding_columns(Some("machine")).unwrap());
+        assert_eq!(rows_of(&s)[0].1, p2);
+        assert!(s.remove_coding(c.id[0]).unwrap());
+        assert_eq!(rows_of(&s).len(), 1);
+        assert_eq!(rows_of(&s)[0].1, p1);
+    }
+
+    /// A block whose bytes are damaged is an error that names it, not a panic    /// A block whose bytes are damaged is an error that names it, not a panic
     /// and not codings made up.
     #[test]
     fn a_damaged_block_is_an_error_naming_it() {
