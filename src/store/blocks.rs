@@ -493,14 +493,12 @@ mod tests {
         put_signed(&mut b, 30);
         put_signed(&mut b, 3);
         put(&mut b, 2);
-        for v in [(0u64, 7i64, 0i64, 0u64, 5i64)] {
-            put(&mut b, v.0);
-            put_signed(&mut b, v.1);
-            put_signed(&mut b, v.2);
-            put(&mut b, v.3);
-            put_signed(&mut b, v.4);
-            put(&mut b, 0);
-        }
+        put(&mut b, 0);
+        put_signed(&mut b, 7);
+        put_signed(&mut b, 0);
+        put(&mut b, 0);
+        put_signed(&mut b, 5);
+        put(&mut b, 0);
         put(&mut b, 1);
         put_signed(&mut b, 2);
         put_signed(&mut b, 3);
