@@ -260,12 +260,8 @@ pub(super) struct EntryRef<'s> {
 /// Read the block whose first coding has id `first`, calling `f` with each
 /// coding (its `spans` borrowed, empty for one span from start to end).
 /// Errors name what is wrong with the bytes.
-pub(super) fn decode(first: i64, bytes: &[u8], f: impl FnMut(EntryRef<'_>)) -> Result<(), String> {
-    decode_with_table(first, bytes, |_| {}, f)
-}
-
-/// [`decode`], first calling `table` with the block's passages (empty for a
-/// block of format 1), so that a reader can look each up once per block.
+/// First `table` is called with the block's passages (empty for a block of
+/// format 1), so that a reader can look each up once per block.
 pub(super) fn decode_with_table(
     first: i64,
     bytes: &[u8],
@@ -354,17 +350,22 @@ pub(super) fn decode_with_table(
 /// Every coding of a block, owned.
 pub(super) fn entries(first: i64, bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let mut out = Vec::new();
-    decode(first, bytes, |e| {
-        out.push(Entry {
-            id: e.id,
-            passage: e.passage,
-            code: e.code,
-            rule: e.rule,
-            start: e.start,
-            end: e.end,
-            spans: e.spans.to_vec(),
-        })
-    })?;
+    decode_with_table(
+        first,
+        bytes,
+        |_| {},
+        |e| {
+            out.push(Entry {
+                id: e.id,
+                passage: e.passage,
+                code: e.code,
+                rule: e.rule,
+                start: e.start,
+                end: e.end,
+                spans: e.spans.to_vec(),
+            })
+        },
+    )?;
     Ok(out)
 }
 
