@@ -1181,12 +1181,67 @@ impl Codebook {
     }
 
     /// Code one text. For many texts, make one [`Matcher`] and reuse it.
+    /// This codebook's terms of the forms of vocabulary `lines` (each a
+    /// lower-case form and the terms its analysis gives, full then parts,
+    /// separated by tabs; a line without a term is skipped). A form listed
+    /// twice keeps its first line.
+    pub fn known_forms(&self, lines: &str) -> KnownForms {
+        let mut known = KnownForms::default();
+        for line in lines.lines() {
+            let mut fields = line.split('\t');
+            let form = fields.next().unwrap_or_default();
+            let start = known.ids.len();
+            for t in fields {
+                if let Some(&id) = self.terms.get(t) {
+                    if !known.ids[start..].contains(&id) {
+                        known.ids.push(id);
+                    }
+                }
+            }
+            if !line.contains('\t') || known.forms.contains_key(form) {
+                known.ids.truncate(start);
+                continue;
+            }
+            known
+                .forms
+                .insert(form.into(), (start as u32, known.ids.len() as u32));
+        }
+        known
+    }
+
     pub fn apply(&self, text: &str, ctx: &Context) -> Vec<Hit> {
         Matcher::new(self).apply(text, ctx)
     }
 }
 
 /// The number of worker threads to use when none is given: one per core, at most 8.
+/// The codebook terms of the word forms of a vocabulary (an index keeps one:
+/// each lower-case form it met with its terms), for a [`Matcher`] to take
+/// instead of analysing a form it has not met. Built for one codebook.
+#[derive(Debug, Default)]
+pub struct KnownForms {
+    /// Lower-case form → range of `ids`.
+    forms: FxHashMap<Box<str>, (u32, u32)>,
+    ids: Vec<u32>,
+}
+
+impl KnownForms {
+    /// The forms held.
+    pub fn len(&self) -> usize {
+        self.forms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
+    /// The codebook term ids of a lower-case form, if it is held.
+    fn get(&self, lower: &str) -> Option<&[u32]> {
+        let &(a, b) = self.forms.get(lower)?;
+        Some(&self.ids[a as usize..b as usize])
+    }
+}
+
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
 }
@@ -1210,6 +1265,16 @@ impl<'a> Matchers<'a> {
             workers: (0..threads.max(1)).map(|_| Matcher::new(cb)).collect(),
             min_share: MIN_BYTES_PER_THREAD,
         }
+    }
+
+    /// Let every worker take a form's codebook terms from `known` before it
+    /// analyses the form (the hits are the same when `known` was made from
+    /// this build's analysis).
+    pub fn with_known_forms(mut self, known: &'a KnownForms) -> Self {
+        for w in &mut self.workers {
+            w.known = Some(known);
+        }
+        self
     }
 
     /// Split batches with at least `bytes` of text per thread (default 2 MiB).
@@ -1304,6 +1369,8 @@ const MATCHER_CACHE_LIMIT: usize = 1 << 20;
 /// rules are evaluated only when one of their terms occurs.
 pub struct Matcher<'a> {
     cb: &'a Codebook,
+    /// Codebook terms of forms a vocabulary holds, taken instead of analysing.
+    known: Option<&'a KnownForms>,
     /// By codebook term: the rules it triggers. Starts as the codebook's
     /// default; after `TUNE_AFTER_BYTES` of text, each rule is triggered by the
     /// necessary set of terms the matcher has met least (see [`Trigger`]).
@@ -1364,6 +1431,7 @@ impl<'a> Matcher<'a> {
         });
         Matcher {
             cb,
+            known: None,
             term_rules,
             term_passages,
             untuned_bytes,
@@ -1392,21 +1460,26 @@ impl<'a> Matcher<'a> {
     #[cold]
     fn codebook_terms(
         cb: &Codebook,
+        known: Option<&KnownForms>,
         form: &str,
         arena: &mut Vec<u32>,
         exact_key: &mut String,
     ) -> (u32, u32) {
         let lower = form.to_lowercase();
-        let terms = NorwegianTokenizer.terms(&lower);
         let start = arena.len() as u32;
         let add = |arena: &mut Vec<u32>, id: u32| {
             if !arena[start as usize..].contains(&id) {
                 arena.push(id);
             }
         };
-        for t in terms.full.iter().chain(terms.parts.iter()) {
-            if let Some(&id) = cb.terms.get(t.as_str()) {
-                add(arena, id);
+        if let Some(ids) = known.and_then(|k| k.get(&lower)) {
+            arena.extend_from_slice(ids);
+        } else {
+            let terms = NorwegianTokenizer.terms(&lower);
+            for t in terms.full.iter().chain(terms.parts.iter()) {
+                if let Some(&id) = cb.terms.get(t.as_str()) {
+                    add(arena, id);
+                }
             }
         }
         if cb.exact_forms {
@@ -1469,9 +1542,9 @@ impl<'a> Matcher<'a> {
             self.forms.clear();
             self.arena.clear();
         }
-        let (arena, exact_key) = (&mut self.arena, &mut self.exact_key);
+        let (arena, exact_key, known) = (&mut self.arena, &mut self.exact_key, self.known);
         self.forms.look_up(text, &spans, &mut self.ranges, |form| {
-            Self::codebook_terms(cb, form, arena, exact_key)
+            Self::codebook_terms(cb, known, form, arena, exact_key)
         });
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
@@ -2313,6 +2386,62 @@ name = "Skole"
             fired[rule as usize / 2] += 1;
         }
         fired
+    }
+
+    /// A matcher takes a form's terms from the known forms before it analyses
+    /// the form: with a vocabulary made by the analysis the hits are the same,
+    /// and a form the vocabulary gives another term hits by that term.
+    #[test]
+    fn known_forms_stand_in_for_the_analysis_of_the_forms_they_hold() {
+        let codes = r#"
+[[code]]
+id = "krise"
+name = "Krise"
+  [[code.rule]]
+  id = "r1"
+  query = 'krise OR barn OR "ingen løsning"'
+[[code]]
+id = "sak"
+name = "Sak"
+  [[code.rule]]
+  id = "r1"
+  query = 'sak NEAR/3 barnehage'
+"#;
+        // A codebook of its own for each matcher: one keeps what the last learnt.
+        let cb = book(codes);
+        let texts: Vec<String> = crate::analysis::sample_texts()
+            .into_iter()
+            .chain(["Finanskrisen rammet saken om barnehagen, og krisa fant ingen løsning.".into()])
+            .collect();
+        let ctxs = vec![Context::new(); texts.len()];
+        let mut lines = String::new();
+        for t in &texts {
+            for w in crate::analysis::words(t) {
+                let a = crate::analysis::analyze_word(&w.lower);
+                let terms: Vec<&str> = a.full.iter().chain(&a.parts).map(String::as_str).collect();
+                lines.push_str(&format!("{}\t{}\n", w.lower, terms.join("\t")));
+            }
+        }
+        let known = cb.known_forms(&lines);
+        assert!(known.len() > 1000, "{}", known.len());
+        let plain = Matchers::new(&book(codes), 1).apply_all(&texts, &ctxs);
+        let with = Matchers::new(&cb, 1)
+            .with_known_forms(&known)
+            .apply_all(&texts, &ctxs);
+        assert!(plain.len() > 20, "{}", plain.len());
+        assert_eq!(with, plain);
+        // The vocabulary is taken at its word: *kaos* is listed as *krise*.
+        let odd = cb.known_forms("kaos\tkrise\nsaken\tsak\n");
+        let texts = ["Det ble kaos.", "Saken er kaos."];
+        let hits = Matchers::new(&book(codes), 1)
+            .with_known_forms(&odd)
+            .apply_all(&texts, &[Context::new(), Context::new()]);
+        let codes: Vec<(u32, &str)> = hits
+            .rows()
+            .iter()
+            .map(|r| (r.text, cb.codes[r.code as usize].id.as_str()))
+            .collect();
+        assert_eq!(codes, [(0, "krise"), (1, "krise")]);
     }
 
     #[test]

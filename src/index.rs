@@ -4,13 +4,17 @@
 //! Each commit records the store generation it reflects and the version of the
 //! analysis that made its terms; an index whose generation differs from the
 //! store's, or whose analysis differs from this build's, is stale and is
-//! rebuilt from the store.
+//! rebuilt from the store. Beside it, its [`vocabulary`]: the forms its
+//! analyzer met, with their terms, for coding runs to look up.
 //!
 //! Never writes to the store.
 
-use crate::analysis::{ExactTokenizer, NorwegianTokenizer, ANALYSIS_VERSION};
+pub mod vocabulary;
+
+use crate::analysis::{ExactTokenizer, FormLog, LoggingTokenizer, ANALYSIS_VERSION};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
@@ -73,9 +77,12 @@ pub fn schema() -> (Schema, Fields) {
     )
 }
 
-fn register_tokenizers(index: &Index) {
+fn register_tokenizers(index: &Index, log: &Arc<FormLog>) {
     let m = index.tokenizers();
-    m.register(TOKENIZER_NB, TextAnalyzer::from(NorwegianTokenizer));
+    m.register(
+        TOKENIZER_NB,
+        TextAnalyzer::from(LoggingTokenizer { log: log.clone() }),
+    );
     m.register(TOKENIZER_EXACT, TextAnalyzer::from(ExactTokenizer));
     m.register(
         TOKENIZER_KEYWORD,
@@ -122,6 +129,10 @@ pub struct SearchIndex {
     pub reader: IndexReader,
     pub fields: Fields,
     path: PathBuf,
+    /// The forms the analyzer met since the index was opened, for the vocabulary.
+    log: Arc<FormLog>,
+    /// What the last write of the vocabulary knew of its file.
+    vocabulary: Mutex<Option<vocabulary::Known>>,
 }
 
 impl SearchIndex {
@@ -148,7 +159,8 @@ impl SearchIndex {
             Index::create(mmap, schema, tantivy::IndexSettings::default())
                 .map_err(|e| Self::err(dir, e))?
         };
-        register_tokenizers(&index);
+        let log = Arc::new(FormLog::new());
+        register_tokenizers(&index, &log);
         // Segments are searched in parallel, one thread per core.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         if threads > 1 {
@@ -166,7 +178,29 @@ impl SearchIndex {
             reader,
             fields,
             path: dir.to_path_buf(),
+            log,
+            vocabulary: Mutex::new(None),
         })
+    }
+
+    /// The vocabulary's lines (a lower-case form and its terms, separated by
+    /// tabs) as this build's analysis gives them; None when there is none.
+    pub fn vocabulary(&self) -> Option<String> {
+        vocabulary::read(&self.path.join(vocabulary::FILE))
+            .map(|c| c.lines)
+            .filter(|l| !l.is_empty())
+    }
+
+    /// Adds the forms met since the last call to the vocabulary. A failure
+    /// is not an error of the caller's: the vocabulary is a cache, and what
+    /// could not be written is analysed again where it is needed.
+    fn save_vocabulary(&self) {
+        let new = self.log.take();
+        if new.is_empty() {
+            return;
+        }
+        let mut known = self.vocabulary.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = vocabulary::append(&self.path.join(vocabulary::FILE), &mut known, &new);
     }
 
     pub fn path(&self) -> &Path {
@@ -315,6 +349,7 @@ impl IndexUpdate<'_> {
             "generation={generation} analysis={ANALYSIS_VERSION}"
         ));
         prepared.commit().map_err(err)?;
+        self.index.save_vocabulary();
         self.index.reload()
     }
 

@@ -790,7 +790,16 @@ impl Project {
         let _guard = lock(&self.root)?;
         let meta = self.store.metadata()?;
         let (_, total) = self.store.counts()?;
+        // The forms the index's analyzer met, with their terms: a form found
+        // there is not analysed again (on a first run, most of the matching's
+        // work beyond the words themselves).
+        let known = self
+            .index
+            .vocabulary()
+            .map(|lines| codebook.known_forms(&lines))
+            .unwrap_or_default();
         let mut coder = BatchCoder::new(codebook, &meta, threads, batch_bytes);
+        coder.matchers = coder.matchers.with_known_forms(&known);
         let uses_context = coder.uses_context;
         let m = &codebook.meta;
         let book = (&*m.id, &*m.version, &*m.name, &*codebook.source);
@@ -1810,6 +1819,45 @@ name = "A"
             with_speaker > 10 && with_speaker < full.len(),
             "{with_speaker}"
         );
+    }
+
+    /// Ingest leaves the index a vocabulary of every word form in the archive
+    /// with its terms; autocoding with it writes what autocoding without it
+    /// writes, and a rebuilt index makes it again.
+    #[test]
+    fn the_index_vocabulary_holds_every_form_and_autocoding_with_it_changes_nothing() {
+        let (_dir, mut p, cb) = sample();
+        let file = p.index.path().join(crate::index::vocabulary::FILE);
+        let lines = p.index.vocabulary().expect("ingest wrote a vocabulary");
+        let held: std::collections::HashMap<&str, &str> =
+            lines.lines().map(|l| l.split_once('\t').unwrap()).collect();
+        assert_eq!(held.len(), lines.lines().count(), "each form once");
+        let mut forms = std::collections::BTreeSet::new();
+        p.store
+            .for_each_passage(|row| {
+                forms.extend(crate::analysis::words(&row.text).map(|w| w.lower));
+                Ok(true)
+            })
+            .unwrap();
+        assert!(forms.len() > 1000, "{}", forms.len());
+        for f in &forms {
+            let a = crate::analysis::analyze_word(f);
+            let terms: Vec<&str> = a.full.iter().chain(&a.parts).map(String::as_str).collect();
+            assert_eq!(held.get(f.as_str()), Some(&&*terms.join("\t")), "{f}");
+        }
+        p.autocode(&cb, &mut Silent).unwrap();
+        let with = machine_codings(&p);
+        assert!(with.len() > 100, "{}", with.len());
+        std::fs::remove_file(&file).unwrap();
+        let cb = Codebook::parse(&cb.source, false, None).unwrap();
+        p.autocode(&cb, &mut Silent).unwrap();
+        assert_eq!(machine_codings(&p), with);
+        assert!(p.index.vocabulary().is_none());
+        // A rebuild, in a new process as far as the index knows: every form again.
+        drop(p);
+        let mut p = Project::open(_dir.path().join("arkiv")).unwrap();
+        p.reindex(&mut Silent).unwrap();
+        assert_eq!(p.index.vocabulary().unwrap().lines().count(), held.len());
     }
 
     /// A run writes each batch as it is coded (on a thread of its own when it

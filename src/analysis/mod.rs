@@ -26,7 +26,9 @@ pub use norwegian::{analyze_word, snowball_stem, WordTerms};
 /// *finn*), and gives a common noun the definite forms the lexicon gave only to
 /// a homograph in *-e* (*saken* is *sak*, not only *sake*).
 pub const ANALYSIS_VERSION: u32 = 7;
-pub use tokenizer::{split_words, words, ExactTokenizer, NorwegianTokenizer, Word};
+pub use tokenizer::{
+    split_words, words, ExactTokenizer, FormLog, LoggingTokenizer, NorwegianTokenizer, Word,
+};
 
 /// Every text file of the sample corpus, read whole (for tests that run on it).
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! and compound parts, several terms at one position) and [`ExactTokenizer`]
 //! (lower-cased word forms, for prefix and exact-form search). Both split text
 //! the same way, through [`words`], so positions agree between the two fields.
+//! [`LoggingTokenizer`] is the Norwegian one that also notes, in a [`FormLog`],
+//! each word form the first time it meets it, with its terms: what an index
+//! keeps as its vocabulary.
 
 use super::forms::FormMap;
 use super::norwegian::{analyze_word, WordTerms};
@@ -462,6 +465,9 @@ struct FormTerms {
     terms: Vec<(u32, u32)>,
     text: String,
     generation: u64,
+    /// By the first term of a form (each form has at least one): the id of
+    /// the last [`FormLog`] it was noted in, 0 for none.
+    logged: Vec<u32>,
 }
 
 impl FormTerms {
@@ -485,6 +491,42 @@ impl FormTerms {
             terms: Vec::new(),
             text: String::new(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            logged: Vec::new(),
+        }
+    }
+
+    /// Notes in `log` each word (its `spans` in `text`, its `ranges` here)
+    /// whose form the log has not had from this table: its lower case and its
+    /// terms. One look at a slot per word; the log's lock is taken once, and
+    /// only when there is something new.
+    fn note_new(
+        &mut self,
+        text: &str,
+        spans: &[(usize, usize)],
+        ranges: &[(u32, u32)],
+        log: &FormLog,
+    ) {
+        if self.logged.len() < self.terms.len() {
+            self.logged.resize(self.terms.len(), 0);
+        }
+        let mut lines = String::new();
+        for (&(a, b), &(start, len)) in spans.iter().zip(ranges) {
+            if len == 0 || self.logged[start as usize] == log.id {
+                continue;
+            }
+            self.logged[start as usize] = log.id;
+            lines.push_str(&text[a..b].to_lowercase());
+            for k in start..start + len {
+                lines.push('\t');
+                lines.push_str(self.term(k));
+            }
+            lines.push('\n');
+        }
+        if !lines.is_empty() {
+            log.lines
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_str(&lines);
         }
     }
 
@@ -664,25 +706,86 @@ fn first_token() -> Token {
     }
 }
 
+/// The Norwegian token stream of `text`, noting new forms in `log` if given.
+fn norwegian_stream<'a>(text: &'a str, log: Option<&FormLog>) -> NorwegianStream<'a> {
+    let mut spans = Vec::new();
+    split_words(text, &mut spans);
+    let mut ranges = Vec::with_capacity(spans.len());
+    let generation = FORMS.with(|t| {
+        t.with_borrow_mut(|f| {
+            let generation = f.look_up(text, &spans, &mut ranges);
+            if let Some(log) = log {
+                f.note_new(text, &spans, &ranges, log);
+            }
+            generation
+        })
+    });
+    NorwegianStream {
+        text,
+        spans,
+        ranges,
+        generation,
+        next_word: 0,
+        current: (0, 0),
+        next_term: 0,
+        token: first_token(),
+    }
+}
+
 impl Tokenizer for NorwegianTokenizer {
     type TokenStream<'a> = NorwegianStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> NorwegianStream<'a> {
-        let mut spans = Vec::new();
-        split_words(text, &mut spans);
-        let mut ranges = Vec::with_capacity(spans.len());
-        let generation =
-            FORMS.with(|t| t.with_borrow_mut(|f| f.look_up(text, &spans, &mut ranges)));
-        NorwegianStream {
-            text,
-            spans,
-            ranges,
-            generation,
-            next_word: 0,
-            current: (0, 0),
-            next_term: 0,
-            token: first_token(),
+        norwegian_stream(text, None)
+    }
+}
+
+/// Ids of [`FormLog`]s, unique in the process (0 is no log's).
+static LOG_IDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// The word forms a [`LoggingTokenizer`] met, each with its terms, as lines of
+/// the lower-case form and its terms (full, then parts), separated by tabs.
+/// A form is noted once per thread's table of forms: a form met on two
+/// threads, or again after a table started over, may be noted twice.
+#[derive(Debug)]
+pub struct FormLog {
+    id: u32,
+    lines: std::sync::Mutex<String>,
+}
+
+impl FormLog {
+    pub fn new() -> FormLog {
+        FormLog {
+            id: LOG_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            lines: Default::default(),
         }
+    }
+
+    /// The lines noted since the last call, which the log forgets (the forms
+    /// in them are not noted again).
+    pub fn take(&self) -> String {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Default for FormLog {
+    fn default() -> Self {
+        FormLog::new()
+    }
+}
+
+/// [`NorwegianTokenizer`] that notes every word form it meets for the first
+/// time in its [`FormLog`]. Its tokens are the Norwegian tokenizer's.
+#[derive(Clone, Debug)]
+pub struct LoggingTokenizer {
+    pub log: Arc<FormLog>,
+}
+
+impl Tokenizer for LoggingTokenizer {
+    type TokenStream<'a> = NorwegianStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> NorwegianStream<'a> {
+        norwegian_stream(text, Some(&self.log))
     }
 }
 
@@ -810,6 +913,37 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The logging tokenizer gives the Norwegian tokens, and notes each form
+    /// in lower case with the terms of its analysis, once per log.
+    #[test]
+    fn a_logging_tokenizer_notes_each_new_form_once_with_its_terms() {
+        let text = "Saken om barnehagen: saken var vanskelig, og «Barnehagen» fant ingen løsning.";
+        let log = Arc::new(FormLog::new());
+        let mut tok = LoggingTokenizer { log: log.clone() };
+        assert_eq!(tokens(&mut tok.token_stream(text)), expected_tokens(text));
+        let lines = log.take();
+        let mut noted: Vec<&str> = lines.lines().collect();
+        noted.sort_unstable();
+        noted.dedup();
+        let mut want: Vec<String> = words(text)
+            .map(|w| {
+                let t = analyze_word(&w.lower);
+                let terms: Vec<&str> = t.full.iter().chain(&t.parts).map(String::as_str).collect();
+                format!("{}\t{}", w.lower, terms.join("\t"))
+            })
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(noted, want);
+        assert!(lines.starts_with("saken\tsak"), "{lines}");
+        // Met again: nothing new for this log, everything for another.
+        tokens(&mut tok.token_stream(text));
+        assert_eq!(log.take(), "");
+        let other = Arc::new(FormLog::new());
+        tokens(&mut LoggingTokenizer { log: other.clone() }.token_stream(text));
+        assert_eq!(other.take().lines().count(), lines.lines().count());
     }
 
     #[test]
