@@ -1277,6 +1277,28 @@ impl<'a> Matchers<'a> {
         self
     }
 
+    /// Let every worker note each form it had to analyse, in lower case with
+    /// the terms of its analysis (the lines of an index's vocabulary), for
+    /// [`Matchers::take_noted`].
+    pub fn noting(mut self) -> Self {
+        for w in &mut self.workers {
+            w.noted = Some(String::new());
+        }
+        self
+    }
+
+    /// The lines the workers noted since the last call (see [`Matchers::noting`]).
+    pub fn take_noted(&mut self) -> String {
+        let mut all = String::new();
+        for w in &mut self.workers {
+            if let Some(n) = &mut w.noted {
+                all.push_str(n);
+                n.clear();
+            }
+        }
+        all
+    }
+
     /// Split batches with at least `bytes` of text per thread (default 2 MiB).
     pub fn min_bytes_per_thread(mut self, bytes: usize) -> Self {
         self.min_share = bytes;
@@ -1371,6 +1393,8 @@ pub struct Matcher<'a> {
     cb: &'a Codebook,
     /// Codebook terms of forms a vocabulary holds, taken instead of analysing.
     known: Option<&'a KnownForms>,
+    /// Forms analysed, with their terms, when the caller asked for them.
+    noted: Option<String>,
     /// By codebook term: the rules it triggers. Starts as the codebook's
     /// default; after `TUNE_AFTER_BYTES` of text, each rule is triggered by the
     /// necessary set of terms the matcher has met least (see [`Trigger`]).
@@ -1432,6 +1456,7 @@ impl<'a> Matcher<'a> {
         Matcher {
             cb,
             known: None,
+            noted: None,
             term_rules,
             term_passages,
             untuned_bytes,
@@ -1461,6 +1486,7 @@ impl<'a> Matcher<'a> {
     fn codebook_terms(
         cb: &Codebook,
         known: Option<&KnownForms>,
+        noted: &mut Option<String>,
         form: &str,
         arena: &mut Vec<u32>,
         exact_key: &mut String,
@@ -1476,10 +1502,20 @@ impl<'a> Matcher<'a> {
             arena.extend_from_slice(ids);
         } else {
             let terms = NorwegianTokenizer.terms(&lower);
+            if let Some(n) = noted {
+                n.push_str(&lower);
+            }
             for t in terms.full.iter().chain(terms.parts.iter()) {
+                if let Some(n) = noted {
+                    n.push('\t');
+                    n.push_str(t);
+                }
                 if let Some(&id) = cb.terms.get(t.as_str()) {
                     add(arena, id);
                 }
+            }
+            if let Some(n) = noted {
+                n.push('\n');
             }
         }
         if cb.exact_forms {
@@ -1542,9 +1578,14 @@ impl<'a> Matcher<'a> {
             self.forms.clear();
             self.arena.clear();
         }
-        let (arena, exact_key, known) = (&mut self.arena, &mut self.exact_key, self.known);
+        let (arena, exact_key, known, noted) = (
+            &mut self.arena,
+            &mut self.exact_key,
+            self.known,
+            &mut self.noted,
+        );
         self.forms.look_up(text, &spans, &mut self.ranges, |form| {
-            Self::codebook_terms(cb, known, form, arena, exact_key)
+            Self::codebook_terms(cb, known, noted, form, arena, exact_key)
         });
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {

@@ -195,12 +195,18 @@ impl SearchIndex {
     /// is not an error of the caller's: the vocabulary is a cache, and what
     /// could not be written is analysed again where it is needed.
     fn save_vocabulary(&self) {
-        let new = self.log.take();
-        if new.is_empty() {
+        self.add_to_vocabulary(&self.log.take());
+    }
+
+    /// Adds vocabulary `lines` (a lower-case form and the terms this build's
+    /// analysis gives it, separated by tabs) whose forms it lacks. As with
+    /// the index's own, a failure to write them is not the caller's error.
+    pub fn add_to_vocabulary(&self, lines: &str) {
+        if lines.is_empty() {
             return;
         }
         let mut known = self.vocabulary.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = vocabulary::append(&self.path.join(vocabulary::FILE), &mut known, &new);
+        let _ = vocabulary::append(&self.path.join(vocabulary::FILE), &mut known, lines);
     }
 
     pub fn path(&self) -> &Path {

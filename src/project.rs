@@ -799,7 +799,10 @@ impl Project {
             .map(|lines| codebook.known_forms(&lines))
             .unwrap_or_default();
         let mut coder = BatchCoder::new(codebook, &meta, threads, batch_bytes);
-        coder.matchers = coder.matchers.with_known_forms(&known);
+        // Forms the vocabulary lacks (an archive made before it was kept, or
+        // forms of passages an older build stored) are noted as they are
+        // analysed, and added to it after the run.
+        coder.matchers = coder.matchers.with_known_forms(&known).noting();
         let uses_context = coder.uses_context;
         let m = &codebook.meta;
         let book = (&*m.id, &*m.version, &*m.name, &*codebook.source);
@@ -934,6 +937,7 @@ impl Project {
                 stopped
             }
         };
+        self.index.add_to_vocabulary(&coder.matchers.take_noted());
         if cancelled {
             // Nothing was committed: the earlier machine codings stay as they were.
             return Err(Error::Cancelled);
@@ -1823,7 +1827,8 @@ name = "A"
 
     /// Ingest leaves the index a vocabulary of every word form in the archive
     /// with its terms; autocoding with it writes what autocoding without it
-    /// writes, and a rebuilt index makes it again.
+    /// writes, which notes the forms it analysed, and a rebuilt index makes
+    /// it again.
     #[test]
     fn the_index_vocabulary_holds_every_form_and_autocoding_with_it_changes_nothing() {
         let (_dir, mut p, cb) = sample();
@@ -1852,7 +1857,14 @@ name = "A"
         let cb = Codebook::parse(&cb.source, false, None).unwrap();
         p.autocode(&cb, &mut Silent).unwrap();
         assert_eq!(machine_codings(&p), with);
-        assert!(p.index.vocabulary().is_none());
+        // The run without a vocabulary noted the forms it analysed.
+        let noted = p.index.vocabulary().expect("autocoding wrote a vocabulary");
+        let mut noted: Vec<&str> = noted.lines().collect();
+        let mut all: Vec<&str> = lines.lines().collect();
+        noted.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(noted, all);
+        std::fs::remove_file(&file).unwrap();
         // A rebuild, in a new process as far as the index knows: every form again.
         drop(p);
         let mut p = Project::open(_dir.path().join("arkiv")).unwrap();

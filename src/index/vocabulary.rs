@@ -103,6 +103,14 @@ fn append_as(
     new: &str,
     analysis: u32,
 ) -> std::io::Result<()> {
+    // A file shorter than the last write left it was replaced or cut
+    // meanwhile: read it again.
+    if known
+        .as_ref()
+        .is_some_and(|k| std::fs::metadata(path).map_or(true, |m| m.len() < k.end))
+    {
+        *known = None;
+    }
     let k = known.get_or_insert_with(|| {
         match std::fs::read(path).ok().and_then(|b| parse(&b, analysis)) {
             Some(c) => Known {
@@ -232,6 +240,19 @@ mod tests {
         assert!(read(&path).is_none());
         append(&path, &mut None, "fant\tfinne\n").unwrap();
         assert_eq!(lines(&read(&path)), ["fant\tfinne"]);
+    }
+
+    #[test]
+    fn a_writer_whose_file_was_removed_starts_it_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let mut known = None;
+        append(&path, &mut known, "saken\tsak\nfant\tfinne\n").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        append(&path, &mut known, "var\tvære\n").unwrap();
+        assert_eq!(lines(&read(&path)), ["var\tvære"]);
+        append(&path, &mut known, "saken\tsak\n").unwrap();
+        assert_eq!(lines(&read(&path)), ["var\tvære", "saken\tsak"]);
     }
 
     #[test]
