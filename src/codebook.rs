@@ -1188,23 +1188,37 @@ impl Codebook {
     pub fn known_forms(&self, lines: &str) -> KnownForms {
         let mut known = KnownForms::default();
         for line in lines.lines() {
-            let mut fields = line.split('\t');
-            let form = fields.next().unwrap_or_default();
-            let start = known.ids.len();
-            for t in fields {
+            let Some((form, terms)) = line.split_once('\t') else {
+                continue;
+            };
+            if known.text.len() + form.len() > u32::MAX as usize
+                || known.ids.len() + terms.len() > u32::MAX as usize
+            {
+                // Offsets are u32: forms past that are analysed where they occur.
+                break;
+            }
+            let std::collections::hash_map::Entry::Vacant(slot) =
+                known.slots.entry(KnownForms::hash(form))
+            else {
+                continue;
+            };
+            let from = known.ids.len();
+            for t in terms.split('\t') {
                 if let Some(&id) = self.terms.get(t) {
-                    if !known.ids[start..].contains(&id) {
+                    if !known.ids[from..].contains(&id) {
                         known.ids.push(id);
                     }
                 }
             }
-            if !line.contains('\t') || known.forms.contains_key(form) {
-                known.ids.truncate(start);
-                continue;
-            }
-            known
-                .forms
-                .insert(form.into(), (start as u32, known.ids.len() as u32));
+            slot.insert(known.entries.len() as u32);
+            let a = known.text.len();
+            known.text.push_str(form);
+            known.entries.push([
+                a as u32,
+                known.text.len() as u32,
+                from as u32,
+                known.ids.len() as u32,
+            ]);
         }
         known
     }
@@ -1220,25 +1234,35 @@ impl Codebook {
 /// instead of analysing a form it has not met. Built for one codebook.
 #[derive(Debug, Default)]
 pub struct KnownForms {
-    /// Lower-case form → range of `ids`.
-    forms: FxHashMap<Box<str>, (u32, u32)>,
+    /// By the hash of a lower-case form: its entry. Of two forms with one hash
+    /// only the first is held (the other is analysed where it occurs).
+    slots: FxHashMap<u64, u32>,
+    /// Each form's range of `text` and range of `ids`.
+    entries: Vec<[u32; 4]>,
+    text: String,
     ids: Vec<u32>,
 }
 
 impl KnownForms {
     /// The forms held.
     pub fn len(&self) -> usize {
-        self.forms.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
+        self.entries.is_empty()
+    }
+
+    fn hash(form: &str) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(form)
     }
 
     /// The codebook term ids of a lower-case form, if it is held.
     fn get(&self, lower: &str) -> Option<&[u32]> {
-        let &(a, b) = self.forms.get(lower)?;
-        Some(&self.ids[a as usize..b as usize])
+        let &e = self.slots.get(&Self::hash(lower))?;
+        let [a, b, from, to] = self.entries[e as usize];
+        (&self.text[a as usize..b as usize] == lower).then(|| &self.ids[from as usize..to as usize])
     }
 }
 

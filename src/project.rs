@@ -1569,7 +1569,7 @@ impl<'a> BatchCoder<'a> {
     fn code(&mut self) -> u64 {
         let batch = &mut self.batch;
         let out = &mut self.out;
-        let texts: Vec<&str> = batch.slots.iter().map(|p| batch.get(p.text)).collect();
+        let texts: Vec<&str> = batch.slots.iter().map(|p| batch.text(p)).collect();
         let hits = if self.uses_context {
             self.matchers.apply_all(&texts, &batch.contexts)
         } else {
@@ -1584,8 +1584,8 @@ impl<'a> BatchCoder<'a> {
             if hit.text != last {
                 last = hit.text;
                 out.passages.push((
-                    batch.get(p.id).to_string(),
-                    batch.get(p.document_id).to_string(),
+                    batch.id(p.id).to_string(),
+                    batch.id(p.document_id).to_string(),
                 ));
             }
             let from = out.spans.len();
@@ -1624,7 +1624,11 @@ impl<'a> BatchCoder<'a> {
 /// costs no allocation once the buffer has grown.
 #[derive(Default)]
 struct PassageBatch {
+    /// The passages' texts.
     buf: String,
+    /// Their ids and document ids, apart from the texts: the codings of a
+    /// batch look them up after the texts have left the CPU's caches.
+    ids: String,
     slots: Vec<PassageSlot>,
     /// One per slot, when the codebook has `where` scopes.
     contexts: Vec<Context>,
@@ -1640,14 +1644,18 @@ struct PassageSlot {
 }
 
 impl PassageBatch {
-    fn put(&mut self, s: &str) -> (usize, usize) {
-        let from = self.buf.len();
-        self.buf.push_str(s);
-        (from, self.buf.len())
+    fn put(buf: &mut String, s: &str) -> (usize, usize) {
+        let from = buf.len();
+        buf.push_str(s);
+        (from, buf.len())
     }
 
-    fn get(&self, (from, to): (usize, usize)) -> &str {
-        &self.buf[from..to]
+    fn text(&self, p: &PassageSlot) -> &str {
+        &self.buf[p.text.0..p.text.1]
+    }
+
+    fn id(&self, (from, to): (usize, usize)) -> &str {
+        &self.ids[from..to]
     }
 
     /// Add a passage; `context` makes its context when the scan read one.
@@ -1657,9 +1665,9 @@ impl PassageBatch {
         context: impl FnOnce(&crate::store::PassageContext<'_>) -> Context,
     ) {
         let slot = PassageSlot {
-            id: self.put(p.id),
-            document_id: self.put(p.document_id),
-            text: self.put(p.text),
+            id: Self::put(&mut self.ids, p.id),
+            document_id: Self::put(&mut self.ids, p.document_id),
+            text: Self::put(&mut self.buf, p.text),
             start: p.start,
             end: p.end,
         };
@@ -1672,6 +1680,7 @@ impl PassageBatch {
 
     fn clear(&mut self) {
         self.buf.clear();
+        self.ids.clear();
         self.slots.clear();
         self.contexts.clear();
         self.text_bytes = 0;

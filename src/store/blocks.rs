@@ -130,15 +130,21 @@ impl BlockWriter {
                 i
             }
         };
-        let index = match self.passage_index.get(&passage) {
-            Some(&i) => i,
-            None => {
-                let i = self.passages.len() as u64;
-                self.passages.push(passage);
-                self.passage_index.insert(passage, i);
-                i
-            }
-        } as i64;
+        // Codings come passage by passage: most are of the passage before.
+        let index = if self.n > 0 && self.passages[self.passage as usize] == passage {
+            self.passage
+        } else {
+            let i = match self.passage_index.get(&passage) {
+                Some(&i) => i,
+                None => {
+                    let i = self.passages.len() as u64;
+                    self.passages.push(passage);
+                    self.passage_index.insert(passage, i);
+                    i
+                }
+            };
+            i as i64
+        };
         let b = &mut self.body;
         put(b, (id - self.last) as u64);
         put_signed(b, index - self.passage);
