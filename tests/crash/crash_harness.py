@@ -13,7 +13,9 @@ After every kill it checks that:
     passages of one version of its file that was written;
   - the index agrees with the store (every passage found, per document too);
   - machine codings come from one complete autocoding run (never a mix or a part);
-and at the end that re-running both commands completes and leaves the latest files.
+and at the end that re-running both commands completes and leaves the latest files,
+and that the index's vocabulary, written and cut off by all those kills, changes no
+coding: an autocoding run without it writes the same codings.
 """
 from __future__ import annotations
 
@@ -181,6 +183,21 @@ class Harness:
         by_doc = passages.sort_values(["document", "ordinal"]).groupby("document")["text"].apply(list)
         for key, digest in self.current.items():
             assert passages_digest(by_doc[key]) == digest, f"{key}: not the latest version after re-run"
+        vocabulary = self.archive / "index" / "vocabulary"
+        assert vocabulary.is_file(), "no index vocabulary after ingest and autocode"
+        self.stats["vocabulary_bytes"] = vocabulary.stat().st_size
+        columns = ["coding_id", "passage_id", "code_id", "start", "end", "spans", "rule"]
+        with_it = p.codings("machine").to_pandas()[columns]
+        del p
+        vocabulary.unlink()
+        done = subprocess.run(self.command("autocode"), capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+        without = innsikt.Project.open(self.archive).codings("machine").to_pandas()[columns]
+        # The rerun's ids are new; everything else is the same, in the same order.
+        assert len(with_it) > 0, "no machine codings"
+        assert with_it.drop(columns="coding_id").reset_index(drop=True).equals(
+            without.drop(columns="coding_id").reset_index(drop=True)
+        ), "the vocabulary changed the machine codings"
         return self.stats
 
 
