@@ -768,6 +768,9 @@ fn check_id(id: &str) -> bool {
 
 impl Codebook {
     /// Load a codebook file (`.toml` or `.json`).
+    // A codebook error is large (file, line, column, code, rule): it is made
+    // once per failed load, never on a hot path, so it is not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn load(path: &Path) -> Result<Codebook, CodebookError> {
         if let Ok(m) = std::fs::metadata(path) {
             if m.len() as usize > MAX_SOURCE_BYTES {
@@ -800,6 +803,9 @@ impl Codebook {
     }
 
     /// Parse a codebook from text (TOML, or JSON when `json`).
+    // A codebook error is large (file, line, column, code, rule): it is made
+    // once per failed load, never on a hot path, so it is not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn parse(src: &str, json: bool, path: Option<&Path>) -> Result<Codebook, CodebookError> {
         let base = CodebookError {
             path: path.map(Path::to_path_buf),

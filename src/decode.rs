@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(cp.text, "blåbær «sitat»");
         assert_eq!(decode(b"a\r\nb\rc").unwrap().text, "a\nb\nc");
         assert!(decode(b"\x00\x01\x02binary\x00").is_err());
-        let mixed = [&"blå\n".as_bytes()[..], b"\n\xe5"].concat();
+        let mixed = ["blå\n".as_bytes(), b"\n\xe5"].concat();
         assert_eq!(decode(&mixed).unwrap_err().line, Some(3));
     }
 }

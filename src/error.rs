@@ -33,8 +33,10 @@ pub enum Error {
         line: usize,
         message: String,
     },
+    /// Boxed: a codebook error carries where it came from (file, line, column,
+    /// code, rule), which would make every `Result` of this layer as large.
     #[error("{0}")]
-    Codebook(#[from] CodebookError),
+    Codebook(Box<CodebookError>),
     #[error("{0}")]
     Invalid(String),
     #[error("cancelled")]
@@ -62,6 +64,12 @@ impl Error {
             path: path.into(),
             message: e.to_string().to_lowercase(),
         }
+    }
+}
+
+impl From<CodebookError> for Error {
+    fn from(e: CodebookError) -> Error {
+        Error::Codebook(Box::new(e))
     }
 }
 

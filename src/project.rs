@@ -528,7 +528,7 @@ impl Project {
                 message: e.message,
             })?;
             n += 1;
-            if n % 10_000 == 0 && !progress.update(n, total, "reindex") {
+            if n.is_multiple_of(10_000) && !progress.update(n, total, "reindex") {
                 cancelled = true;
                 return Ok(false);
             }
@@ -651,7 +651,7 @@ impl Project {
     /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
     pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
         let (found, rows) = self.run(query, limit)?;
-        let mut analyzer = NorwegianTokenizer::default();
+        let mut analyzer = NorwegianTokenizer;
         let score_of: std::collections::HashMap<i64, f32> =
             found.hits.iter().map(|(s, r)| (*r as i64, *s)).collect();
         let scores: Vec<f32> = rows
@@ -681,15 +681,9 @@ impl Project {
     pub fn kwic(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
         let (found, rows) = self.run(query, None)?;
         let meta = self.store.metadata()?;
-        let mut analyzer = NorwegianTokenizer::default();
-        let mut cols: (
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        ) = Default::default();
+        let mut analyzer = NorwegianTokenizer;
+        // passage id, document id, document, left context, keyword, right context
+        let mut cols: [Vec<String>; 6] = Default::default();
         let mut starts = Vec::new();
         let mut ends = Vec::new();
         let mut speakers = Vec::new();
@@ -705,12 +699,12 @@ impl Project {
                 let left: String = chars[a.saturating_sub(width)..a].iter().collect();
                 let right: String = chars[b..(b + width).min(chars.len())].iter().collect();
                 let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
-                cols.0.push(r.id.clone());
-                cols.1.push(r.document_id.clone());
-                cols.2.push(r.document.clone());
-                cols.3.push(flat(left));
-                cols.4.push(chars[a..b].iter().collect());
-                cols.5.push(flat(right));
+                cols[0].push(r.id.clone());
+                cols[1].push(r.document_id.clone());
+                cols[2].push(r.document.clone());
+                cols[3].push(flat(left));
+                cols[4].push(chars[a..b].iter().collect());
+                cols[5].push(flat(right));
                 starts.push(Some(r.start + a as i64));
                 ends.push(Some(r.start + b as i64));
                 speakers.push(r.speaker.clone());
@@ -722,12 +716,12 @@ impl Project {
             }
         }
         Ok(TableBuilder::new()
-            .str("passage_id", cols.0.iter().map(Some))
-            .str("document_id", cols.1.iter().map(Some))
-            .str("document", cols.2.iter().map(Some))
-            .str("left", cols.3.iter().map(Some))
-            .str("keyword", cols.4.iter().map(Some))
-            .str("right", cols.5.iter().map(Some))
+            .str("passage_id", cols[0].iter().map(Some))
+            .str("document_id", cols[1].iter().map(Some))
+            .str("document", cols[2].iter().map(Some))
+            .str("left", cols[3].iter().map(Some))
+            .str("keyword", cols[4].iter().map(Some))
+            .str("right", cols[5].iter().map(Some))
             .i64("start", starts)
             .i64("end", ends)
             .str("speaker", speakers)
@@ -1178,8 +1172,8 @@ impl Project {
         Ok(TableBuilder::new()
             .str("code_id", cols.iter().map(|c| Some(&c.0)))
             .i64("passages", as_i(0))
-            .i64(&format!("{a}"), as_i(1))
-            .i64(&format!("{b}"), as_i(2))
+            .i64(a, as_i(1))
+            .i64(b, as_i(2))
             .i64("both", as_i(3))
             .f64("precision", f(4))
             .f64("recall", f(5))

@@ -67,7 +67,7 @@ fn ingested() -> (Fixture, Project) {
     let mut p = Project::create(&f.archive).unwrap();
     let rep = p
         .ingest(
-            &[f.files.clone()],
+            std::slice::from_ref(&f.files),
             Some(&f.files.join("metadata.csv")),
             &mut Silent,
         )
@@ -118,7 +118,7 @@ fn reingest_of_unchanged_files_is_a_no_op() {
     let before = p.passages().unwrap();
     let rep = p
         .ingest(
-            &[f.files.clone()],
+            std::slice::from_ref(&f.files),
             Some(&f.files.join("metadata.csv")),
             &mut Silent,
         )
@@ -140,7 +140,7 @@ fn changed_file_replaces_its_document_and_keeps_ids_of_unchanged_passages() {
     );
     let rep = p
         .ingest(
-            &[f.files.clone()],
+            std::slice::from_ref(&f.files),
             Some(&f.files.join("metadata.csv")),
             &mut Silent,
         )
@@ -172,7 +172,9 @@ fn a_failing_file_is_reported_and_the_rest_is_ingested() {
     )
     .unwrap();
     let mut p = Project::create(&f.archive).unwrap();
-    let rep = p.ingest(&[f.files.clone()], None, &mut Silent).unwrap();
+    let rep = p
+        .ingest(std::slice::from_ref(&f.files), None, &mut Silent)
+        .unwrap();
     assert_eq!(rep.added, 3);
     assert_eq!(rep.errors.len(), 2, "{:?}", rep.errors);
     let (bin, msg) = rep
@@ -495,12 +497,14 @@ fn a_second_writer_gets_a_locked_error() {
         .open(f.archive.join("write.lock"))
         .unwrap();
     lock.try_lock().unwrap();
-    match p.ingest(&[f.files.clone()], None, &mut Silent) {
+    match p.ingest(std::slice::from_ref(&f.files), None, &mut Silent) {
         Err(Error::Locked { pid, .. }) => assert!(!pid.is_empty()),
         other => panic!("expected a lock error, got {:?}", other.map(|r| r.added)),
     }
     drop(lock);
-    assert!(p.ingest(&[f.files.clone()], None, &mut Silent).is_ok());
+    assert!(p
+        .ingest(std::slice::from_ref(&f.files), None, &mut Silent)
+        .is_ok());
 }
 
 #[test]
@@ -555,7 +559,7 @@ fn limited_search_is_the_head_of_the_full_ranking() {
         write(&files, "metadata.csv", &meta);
         let rep = p
             .ingest(
-                &[files.clone()],
+                std::slice::from_ref(&files),
                 Some(&files.join("metadata.csv")),
                 &mut Silent,
             )

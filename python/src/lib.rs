@@ -332,6 +332,9 @@ impl RawProject {
     }
 }
 
+/// A facet as search hands it to Python: the field and each value's count.
+type Facet = (String, Vec<(String, u64)>);
+
 #[pymethods]
 impl RawProject {
     #[staticmethod]
@@ -430,7 +433,7 @@ impl RawProject {
         py: Python<'_>,
         query: String,
         limit: Option<usize>,
-    ) -> PyResult<(ArrowTable, usize, Vec<(String, Vec<(String, u64)>)>)> {
+    ) -> PyResult<(ArrowTable, usize, Vec<Facet>)> {
         let r = self.with(py, |p| p.search(&query, limit))?;
         Ok((table(r.table), r.total, r.facets.into_iter().collect()))
     }

@@ -586,11 +586,14 @@ const SHARDS: usize = 16;
 /// Entries per shard; a full shard is emptied (about 4 MiB of analyses each).
 const SHARD_LIMIT: usize = 16_384;
 
+/// The shards of [`SHARED`], each a map from a word form to its terms.
+type SharedForms = [RwLock<FxHashMap<Box<str>, Arc<WordTerms>>>; SHARDS];
+
 /// Analysed word forms shared by every thread, behind the per-thread caches.
 /// tantivy starts new indexing threads at every commit and a coding run's
 /// threads live for one call; without this each of them would analyse the
 /// vocabulary again. Only a per-thread miss reaches it, under a read lock.
-static SHARED: std::sync::LazyLock<[RwLock<FxHashMap<Box<str>, Arc<WordTerms>>>; SHARDS]> =
+static SHARED: std::sync::LazyLock<SharedForms> =
     std::sync::LazyLock::new(|| std::array::from_fn(|_| RwLock::default()));
 
 fn shared_terms(lower: &str) -> Arc<WordTerms> {
