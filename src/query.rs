@@ -18,7 +18,9 @@ use crate::analysis::{analyze_word, words};
 use crate::index::Fields;
 use std::collections::BTreeSet;
 use std::fmt;
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
@@ -408,6 +410,18 @@ fn union(mut qs: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     }
 }
 
+/// Passages with any of `terms`, all scored alike: a metadata prefix or range is a
+/// filter, not a measure of relevance. tantivy makes each segment's matches into
+/// one bit set, where a union of term queries would seek every term's postings
+/// for every candidate of the query around it (a date range is hundreds of terms).
+fn any_term(terms: Vec<Term>) -> Box<dyn Query> {
+    if terms.is_empty() {
+        Box::new(EmptyQuery)
+    } else {
+        Box::new(TermSetQuery::new(terms))
+    }
+}
+
 impl<'a> Builder<'a> {
     pub fn new(searcher: &'a Searcher, fields: Fields) -> Self {
         Builder {
@@ -573,7 +587,7 @@ impl<'a> Builder<'a> {
                     let lo = self.json_term(name, p);
                     let terms =
                         self.expand(self.fields.meta, lo.serialized_value_bytes(), None, true)?;
-                    union(terms.into_iter().map(term_query).collect())
+                    any_term(terms)
                 }
                 FieldValue::Range(lo, hi) => {
                     let lo_t = self.json_term(name, lo.as_deref().unwrap_or(""));
@@ -587,7 +601,7 @@ impl<'a> Builder<'a> {
                     )?;
                     let path_prefix = path_only.serialized_value_bytes().to_vec();
                     terms.retain(|t| t.serialized_value_bytes().starts_with(&path_prefix));
-                    union(terms.into_iter().map(term_query).collect())
+                    any_term(terms)
                 }
             },
             Ast::Not(inner) => {

@@ -267,6 +267,60 @@ fn not_works_as_users_mean_it() {
     );
 }
 
+/// A metadata range or prefix narrows the hits and leaves their order, and their
+/// scores but for one constant, to the words of the query.
+#[test]
+fn metadata_ranges_and_prefixes_filter_without_reranking() {
+    let (_f, p) = ingested();
+    let words = "skole OR samarbeid OR ungdom OR kommunen";
+    let ranked = hits(&p, words);
+    for filter in [
+        "date:[2022-03-01 TO 2022-12-31]",
+        "date:2022-0*",
+        "municipality:Sør*",
+    ] {
+        let within: std::collections::HashSet<String> = hits(&p, filter).into_iter().collect();
+        let want: Vec<String> = ranked
+            .iter()
+            .filter(|t| within.contains(*t))
+            .cloned()
+            .collect();
+        assert!(
+            !want.is_empty() && want.len() < ranked.len(),
+            "{filter}: {want:?}"
+        );
+        let filtered = format!("({words}) AND {filter}");
+        assert_eq!(hits(&p, &filtered), want, "{filter}");
+        // Each hit scores what the words give it, plus the same constant for the filter.
+        let plus: Vec<f32> = scores(&p, &filtered)
+            .iter()
+            .map(|(text, s)| s - scores(&p, words)[text])
+            .collect();
+        assert!(
+            plus.iter().all(|d| (d - plus[0]).abs() < 1e-4),
+            "{filter}: {plus:?}"
+        );
+    }
+}
+
+/// Each hit's text with its score.
+fn scores(p: &Project, q: &str) -> std::collections::HashMap<String, f32> {
+    let r = p.search(q, None).unwrap();
+    let col = |name: &str| r.table.column_by_name(name).unwrap().clone();
+    let (texts, scores) = (col("text"), col("score"));
+    let texts = texts
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap();
+    let scores = scores
+        .as_any()
+        .downcast_ref::<arrow_array::Float32Array>()
+        .unwrap();
+    (0..texts.len())
+        .map(|i| (texts.value(i).to_string(), scores.value(i)))
+        .collect()
+}
+
 #[test]
 fn filters_facets_and_limits() {
     let (_f, p) = ingested();
