@@ -597,12 +597,25 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
     out: Dict[str, Any] = {"text_bytes": text_bytes}
     for n in books(codebook_paths):
         row: Dict[str, Any] = {}
+        # Every core count codes the archive as it was before this codebook's first
+        # run: the runs after the first go to copies made before it, so that each is
+        # a first run (a rerun would also delete the codings of the run before).
+        fresh: Dict[int, str] = {}
+        for c in core_counts[1:]:
+            fresh[c] = f"{arch}.fresh-{c}"
+            shutil.rmtree(fresh[c], ignore_errors=True)
+            shutil.copytree(arch, fresh[c])
+        if fresh:
+            os.sync()
         for c in core_counts:
             log(f"{name}: Project.autocode, {book_label(n)}, {c} core(s)")
+            target = fresh.get(c, arch)
             r = measure(
                 f"autocode {name} {book_label(n)} {c} cores",
-                lambda: run_worker("innsikt_autocode", {"archive": arch, "codebook": codebook_paths[n], "threads": c}, cpus=c),
+                lambda: run_worker("innsikt_autocode", {"archive": target, "codebook": codebook_paths[n], "threads": c}, cpus=c),
             )
+            if c in fresh:
+                shutil.rmtree(fresh[c], ignore_errors=True)
             if "error" not in r:
                 r["mb_s"] = mb(text_bytes) / r["autocode_s"]
                 log(f"    {r['autocode_s']:.2f} s, {r['mb_s']:.1f} MB/s, {r['codings']} codings")
