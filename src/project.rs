@@ -830,10 +830,16 @@ impl Project {
                     // two coded batches exist at a time.
                     std::thread::scope(|s| -> Result<bool> {
                         let (to_writer, batches) = std::sync::mpsc::sync_channel::<CodedBatch>(0);
+                        // Written batches go back to the reader for their buffers.
+                        let (to_reader, written) =
+                            std::sync::mpsc::sync_channel::<MachineCodings>(1);
                         let coder = &mut coder;
                         let scanner = s.spawn(move || {
                             let send = |c: &mut BatchCoder| {
                                 let n = c.code();
+                                if let Ok(done) = written.try_recv() {
+                                    c.recycle(done);
+                                }
                                 to_writer.send(Ok((c.take(), n))).is_ok()
                             };
                             match reader.scan(uses_context, |p| Ok(!coder.push(&p) || send(coder)))
@@ -849,10 +855,12 @@ impl Project {
                         });
                         let mut outcome = Ok(false);
                         for batch in batches.iter() {
-                            match batch
-                                .map_err(Error::from)
-                                .and_then(|(c, n)| take(&c, n, &mut run))
-                            {
+                            match batch.map_err(Error::from).and_then(|(c, n)| {
+                                let more = take(&c, n, &mut run);
+                                // Full or gone: the buffers are then simply dropped.
+                                let _ = to_reader.try_send(c);
+                                more
+                            }) {
                                 Ok(true) => {}
                                 Ok(false) => {
                                     outcome = Ok(true);
@@ -1489,6 +1497,10 @@ struct BatchCoder<'a> {
     batch_bytes: usize,
     /// The codings of the batches coded since the last [`BatchCoder::take`].
     out: MachineCodings,
+    /// Codings the writer has written and handed back ([`BatchCoder::recycle`]):
+    /// their buffers hold the next batch, so a run does not fault in fresh pages
+    /// for every batch.
+    spare: Option<MachineCodings>,
     /// The empty contexts of a batch, when no rule has a `where` scope.
     none: Vec<Context>,
 }
@@ -1524,6 +1536,7 @@ impl<'a> BatchCoder<'a> {
                     .collect(),
                 ..MachineCodings::default()
             },
+            spare: None,
             none: Vec::new(),
         }
     }
@@ -1604,12 +1617,21 @@ impl<'a> BatchCoder<'a> {
 
     /// The codings coded so far, leaving none.
     fn take(&mut self) -> MachineCodings {
-        let empty = MachineCodings {
-            coder: self.out.coder.clone(),
-            rules: self.out.rules.clone(),
-            ..MachineCodings::default()
+        let empty = match self.spare.take() {
+            Some(spare) => spare,
+            None => MachineCodings {
+                coder: self.out.coder.clone(),
+                rules: self.out.rules.clone(),
+                ..MachineCodings::default()
+            },
         };
         std::mem::replace(&mut self.out, empty)
+    }
+
+    /// Keep written codings' buffers for the next [`BatchCoder::take`].
+    fn recycle(&mut self, mut written: MachineCodings) {
+        written.clear();
+        self.spare = Some(written);
     }
 }
 
