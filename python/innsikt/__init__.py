@@ -205,20 +205,25 @@ class Codebook:
         return Table(self._raw.apply(list(texts), md, threads))
 
 
-def _progress(progress: ProgressArg, desc: str) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
+def _progress(
+    progress: ProgressArg, desc: str, unit: str
+) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
+    """A tqdm bar counting ``unit`` (files for ingest, passages for the rest), or
+    the caller's callable, or none."""
     if progress is None or progress is False:
         return None, None
     if callable(progress):
         return progress, None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="file")
+    bar = tqdm(total=0, desc=desc, unit=unit)
 
     def update(done: int, total: int, what: str) -> None:
         if bar.total != total:
             bar.total = total
         bar.n = done
-        if what:
+        # The file being read; a step's own name would only repeat ``desc``.
+        if what and what != desc:
             bar.set_postfix_str(what[-40:], refresh=False)
         bar.refresh()
 
@@ -270,7 +275,7 @@ class Project:
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        cb, bar = _progress(progress, "ingest")
+        cb, bar = _progress(progress, "ingest", "file")
         seen = len(self._raw.notes)
         try:
             d = self._raw.ingest(
@@ -289,7 +294,7 @@ class Project:
 
     def reindex(self, progress: ProgressArg = True) -> int:
         """Rebuild the search index from the store; returns the number of passages."""
-        cb, bar = _progress(progress, "reindex")
+        cb, bar = _progress(progress, "reindex", "passage")
         try:
             return int(self._raw.reindex(cb))
         finally:
@@ -334,7 +339,7 @@ class Project:
         """
         if not isinstance(codebook, Codebook):
             codebook = Codebook.load(codebook)
-        cb, bar = _progress(progress, "autocode")
+        cb, bar = _progress(progress, "autocode", "passage")
         try:
             d = self._raw.autocode(codebook._raw, cb, threads)
         finally:

@@ -71,6 +71,43 @@ def test_progress_callback_and_errors_in_batch(tmp_path):
     assert calls[-1][0] == calls[-1][1] == 3
 
 
+def test_progress_bars_count_files_for_ingest_and_passages_for_autocode(tmp_path, monkeypatch, root):
+    # The autocode bar used to say "file/s" while it counted passages.
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, desc, unit):
+            self.total, self.desc, self.unit, self.n, self.postfix = total, desc, unit, 0, []
+            bars.append(self)
+
+        def set_postfix_str(self, s, refresh=True):
+            self.postfix.append(s)
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    p = innsikt.Project.create(tmp_path / "a")
+    p.ingest([root / "corpus-sample"], metadata=root / "corpus-sample" / "metadata.csv")
+    with pytest.warns(UserWarning, match="matched nothing"):
+        p.autocode(root / "corpus-sample" / "codebooks" / "pd.toml")
+    passages = len(p.passages())
+    p.reindex()
+    ingest, autocode, reindex = bars
+    assert (ingest.desc, ingest.unit) == ("ingest", "file")
+    assert ingest.n == ingest.total > 1
+    assert any(s.endswith((".txt", ".vtt", ".docx", ".srt", ".md")) for s in ingest.postfix)
+    for bar, desc in ((autocode, "autocode"), (reindex, "reindex")):
+        assert (bar.desc, bar.unit) == (desc, "passage")
+        assert bar.n == bar.total == passages
+        assert bar.postfix == []
+
+
 def test_exception_hierarchy(tmp_path, sample_archive):
     with pytest.raises(innsikt.ArchiveNotFoundError):
         innsikt.Project.open(tmp_path / "nothing")
