@@ -2,7 +2,9 @@
 //! codebook there: `cargo run --release --example profile_autocode -- <archive>
 //! <codebook> [threads] [runs]`. Each run codes a fresh copy of the archive
 //! (made in the archive's parent folder and removed after), so every run writes
-//! what a first run writes.
+//! what a first run writes. The copy is flushed to disk before the clock
+//! starts: otherwise the run's commit, whose checkpoint syncs the database
+//! file, would also wait for the copy's pages to be written.
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,7 +16,8 @@ fn copy_dir(from: &Path, to: &Path) {
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &dst);
         } else {
-            std::fs::copy(e.path(), dst).unwrap();
+            std::fs::copy(e.path(), &dst).unwrap();
+            std::fs::File::open(&dst).unwrap().sync_all().unwrap();
         }
     }
 }
