@@ -133,6 +133,10 @@ pub struct SearchIndex {
     log: Arc<FormLog>,
     /// What the last write of the vocabulary knew of its file.
     vocabulary: Mutex<Option<vocabulary::Known>>,
+    /// The bytes of `meta.json` when the reader last loaded the index (read
+    /// before it loaded, so never newer than what it loaded). Every commit
+    /// and merge writes a new `meta.json` with a higher opstamp.
+    loaded_meta: Mutex<Option<Vec<u8>>>,
 }
 
 impl SearchIndex {
@@ -180,6 +184,8 @@ impl SearchIndex {
             path: dir.to_path_buf(),
             log,
             vocabulary: Mutex::new(None),
+            // The reader has just loaded the index; the first reload checks again.
+            loaded_meta: Mutex::new(None),
         })
     }
 
@@ -254,8 +260,20 @@ impl SearchIndex {
         })
     }
 
+    /// Make searches see the index's latest commit. A reload opens every
+    /// segment again (about a millisecond with ten segments), so it happens
+    /// only when `meta.json` differs from what the last one saw.
     pub fn reload(&self) -> Result<(), IndexError> {
-        self.reader.reload().map_err(|e| Self::err(&self.path, e))
+        let meta = std::fs::read(self.path.join("meta.json")).ok();
+        let mut loaded = self.loaded_meta.lock().unwrap_or_else(|p| p.into_inner());
+        if meta.is_some() && *loaded == meta {
+            return Ok(());
+        }
+        // On failure the next call tries again.
+        *loaded = None;
+        self.reader.reload().map_err(|e| Self::err(&self.path, e))?;
+        *loaded = meta;
+        Ok(())
     }
 }
 
@@ -366,5 +384,56 @@ impl IndexUpdate<'_> {
             .wait_merging_threads()
             .map_err(|e| SearchIndex::err(&index.path, e))?;
         index.reload()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(index: &SearchIndex, text: &str, rowid: i64) {
+        let mut w = index.writer().unwrap();
+        let metadata = BTreeMap::new();
+        let doc = DocumentFields {
+            id: "d1",
+            key: "d1.txt",
+            format: "txt",
+            metadata: &metadata,
+        };
+        let p = PassageFields {
+            rowid,
+            text,
+            kind: "paragraph",
+            speaker: None,
+            speaker_role: None,
+            section: None,
+        };
+        w.add_passage(&doc, &p).unwrap();
+        w.commit(rowid as u64).unwrap();
+        w.finish().unwrap();
+    }
+
+    fn generation(index: &SearchIndex) -> u64 {
+        index.reader.searcher().generation().generation_id()
+    }
+
+    #[test]
+    fn a_reload_opens_the_segments_again_only_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::open_or_create(dir.path()).unwrap();
+        add(&index, "Ungdomsrådet møttes.", 1);
+        index.reload().unwrap();
+        let g = generation(&index);
+        index.reload().unwrap();
+        index.reload().unwrap();
+        assert_eq!(generation(&index), g, "nothing was committed in between");
+        assert_eq!(index.reader.searcher().num_docs(), 1);
+
+        // A second handle on the same folder commits: the first sees it.
+        let other = SearchIndex::open_or_create(dir.path()).unwrap();
+        add(&other, "Skolen samarbeider med NAV.", 2);
+        index.reload().unwrap();
+        assert_ne!(generation(&index), g);
+        assert_eq!(index.reader.searcher().num_docs(), 2);
     }
 }
