@@ -1271,12 +1271,32 @@ impl Project {
             })
             .collect();
         let (views, keys) = (&views, &keys);
+        // Each column of label ids goes to the job that makes its views and is
+        // freed when that job ends, so that the peak does not hold them all
+        // beside the finished table.
+        let mut ids = [
+            &mut cols.passage,
+            &mut cols.document,
+            &mut cols.code,
+            &mut cols.coder,
+            &mut cols.rule,
+            &mut cols.codebook,
+            &mut cols.codebook_version,
+            &mut cols.created_at,
+        ]
+        .map(std::mem::take)
+        .into_iter();
+        let mut own = move || -> ColumnJob {
+            let ids = ids.next().expect("a column of label ids per job");
+            Box::new(move || views.column(&ids))
+        };
+        let c = &cols;
         let mut jobs: Vec<ColumnJob> = vec![
             Box::new(move || view_column(c.len(), |i, s| c.write_spans(i, s))),
-            Box::new(move || views.column(&c.passage)),
-            Box::new(move || views.column(&c.document)),
-            Box::new(move || views.column(&c.code)),
-            Box::new(move || views.column(&c.coder)),
+            own(),
+            own(),
+            own(),
+            own(),
             Box::new(move || {
                 let mut kinds = crate::store::Labels::default();
                 let (machine, human) = (kinds.push("machine"), kinds.push("human"));
@@ -1288,10 +1308,10 @@ impl Project {
                     }
                 }))
             }),
-            Box::new(move || views.column(&c.rule)),
-            Box::new(move || views.column(&c.codebook)),
-            Box::new(move || views.column(&c.codebook_version)),
-            Box::new(move || views.column(&c.created_at)),
+            own(),
+            own(),
+            own(),
+            own(),
         ];
         for per_doc in &per_field {
             jobs.push(Box::new(move || LabelViews::by_key(keys, per_doc)));
