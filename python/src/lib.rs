@@ -633,10 +633,10 @@ impl RawCodebook {
         self.inner.rule_count()
     }
 
-    fn codes(&self) -> ArrowTable {
+    fn codes(&self, py: Python<'_>) -> PyResult<ArrowTable> {
         let c = &self.inner.codes;
-        table(
-            innsikt::table::TableBuilder::new()
+        let batch = guarded(py, || {
+            Ok(innsikt::table::TableBuilder::new()
                 .str("code_id", c.iter().map(|x| Some(&x.id)))
                 .str("name", c.iter().map(|x| Some(&x.name)))
                 .str("parent_id", c.iter().map(|x| x.parent.as_ref()))
@@ -647,8 +647,9 @@ impl RawCodebook {
                 .str("examples", c.iter().map(|x| Some(x.examples.join("\n"))))
                 .str("colour", c.iter().map(|x| x.colour.as_ref()))
                 .str("rules", c.iter().map(|x| Some(x.rules.join(";"))))
-                .build(),
-        )
+                .build())
+        })?;
+        Ok(table(batch))
     }
 
     /// Code a batch of texts; `contexts` (one dict per text) feed the rules' `where`.
@@ -702,10 +703,23 @@ impl RawCodebook {
 
     /// Hits for one text as JSON, the shape of the rule test cases.
     #[pyo3(signature = (text, context=None))]
-    fn hits_json(&self, text: &str, context: Option<Bound<'_, PyDict>>) -> PyResult<String> {
+    fn hits_json(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        context: Option<Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        if u32::try_from(text.len()).is_err() {
+            return Err(InputError::new_err(
+                "the text is longer than 4 GiB, the most a text to code can be",
+            ));
+        }
         let ctx = context_of(context.as_ref())?;
-        let hits = self.inner.apply(text, &ctx);
-        Ok(self.inner.hits_json(&hits).to_string())
+        let cb = &self.inner;
+        guarded(py, || {
+            let hits = cb.apply(text, &ctx);
+            Ok(cb.hits_json(&hits).to_string())
+        })
     }
 }
 
@@ -743,15 +757,20 @@ impl RawCodebook {
     }
 }
 
+/// One word as `analyze` gives it: the word, its own terms, its compound-part terms.
+type AnalysedWord = (String, Vec<String>, Vec<String>);
+
 /// Terms the Norwegian analyzer gives each word of `text`: (word, own terms, compound-part terms).
 #[pyfunction]
-fn analyze(text: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
-    innsikt::analysis::words(text)
-        .map(|w| {
-            let t = innsikt::analysis::analyze_word(&w.lower);
-            (w.lower, t.full, t.parts)
-        })
-        .collect()
+fn analyze(py: Python<'_>, text: &str) -> PyResult<Vec<AnalysedWord>> {
+    guarded(py, || {
+        Ok(innsikt::analysis::words(text)
+            .map(|w| {
+                let t = innsikt::analysis::analyze_word(&w.lower);
+                (w.lower, t.full, t.parts)
+            })
+            .collect())
+    })
 }
 
 /// The parse of one file as JSON (the shape of the test cases' expected files).
