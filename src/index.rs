@@ -172,6 +172,8 @@ impl SearchIndex {
                 .set_multithread_executor(threads)
                 .map_err(|e| Self::err(dir, e))?;
         }
+        // Read before the reader loads the index: never newer than what it loaded.
+        let meta = std::fs::read(dir.join("meta.json")).ok();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -184,8 +186,7 @@ impl SearchIndex {
             path: dir.to_path_buf(),
             log,
             vocabulary: Mutex::new(None),
-            // The reader has just loaded the index; the first reload checks again.
-            loaded_meta: Mutex::new(None),
+            loaded_meta: Mutex::new(meta),
         })
     }
 
@@ -422,6 +423,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = SearchIndex::open_or_create(dir.path()).unwrap();
         add(&index, "Ungdomsrådet møttes.", 1);
+        let opened = SearchIndex::open_or_create(dir.path()).unwrap();
+        let g = generation(&opened);
+        opened.reload().unwrap();
+        assert_eq!(
+            generation(&opened),
+            g,
+            "an index just opened is not loaded again"
+        );
         index.reload().unwrap();
         let g = generation(&index);
         index.reload().unwrap();
