@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -268,7 +268,7 @@ def parse_args(argv=None):
     ap.add_argument("--sample-mb", type=float, help="sub-sample for the pure-Python autocoding peers (quick 0.25, full 2)")
     ap.add_argument("--reps", type=int, help="timed repetitions of the search mix (quick 5, full 30)")
     ap.add_argument("--autocode-max-mb", type=float, help="autocode and apply_table only on corpora up to this size (quick: all, full: 100)")
-    ap.add_argument("--apply-procs", type=int, help="fresh processes per apply_table measurement, the median reported (quick 1, full 3)")
+    ap.add_argument("--apply-procs", type=int, help="fresh processes per apply_table and Project.autocode measurement, the median reported (quick 1, full 3)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: tantivy,sqlite,peers,autocode,search,kwic")
     ap.add_argument("--keep-archives", action="store_true", help="keep the archives and peer indexes in the work folder")
     ap.add_argument("--render", metavar="JSON", help="only re-render the Markdown summary of an earlier JSON result")
@@ -597,25 +597,42 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
     out: Dict[str, Any] = {"text_bytes": text_bytes}
     for n in books(codebook_paths):
         row: Dict[str, Any] = {}
-        # Every core count codes the archive as it was before this codebook's first
-        # run: the runs after the first go to copies made before it, so that each is
-        # a first run (a rerun would also delete the codings of the run before).
-        fresh: Dict[int, str] = {}
-        for c in core_counts[1:]:
-            fresh[c] = f"{arch}.fresh-{c}"
-            shutil.rmtree(fresh[c], ignore_errors=True)
-            shutil.copytree(arch, fresh[c])
-        if fresh:
+        # Every run codes the archive as it was before this codebook's first run, so
+        # that each is a first run (a rerun would also delete the codings of the run
+        # before): `procs` runs per core count, each in a fresh process, all but the
+        # last one-core run on copies made (and flushed to disk) before any of them.
+        # The last one-core run codes the archive itself, which the hand-over of
+        # codings to DataFrames reads afterwards.
+        plan = [(c, k) for c in core_counts for k in range(procs)]
+        on_archive = (1, procs - 1)
+        copies: Dict[Tuple[int, int], str] = {}
+        for c, k in plan:
+            if (c, k) != on_archive:
+                copies[(c, k)] = f"{arch}.fresh-{c}-{k}"
+                shutil.rmtree(copies[(c, k)], ignore_errors=True)
+                shutil.copytree(arch, copies[(c, k)])
+        if copies:
             os.sync()
         for c in core_counts:
             log(f"{name}: Project.autocode, {book_label(n)}, {c} core(s)")
-            target = fresh.get(c, arch)
-            r = measure(
-                f"autocode {name} {book_label(n)} {c} cores",
-                lambda: run_worker("innsikt_autocode", {"archive": target, "codebook": codebook_paths[n], "threads": c}, cpus=c),
-            )
-            if c in fresh:
-                shutil.rmtree(fresh[c], ignore_errors=True)
+
+            def first_runs(c: int = c) -> Dict[str, Any]:
+                runs = []
+                # The run on the archive itself last, so that the copies' runs
+                # cannot see its codings.
+                for k in sorted(range(procs), key=lambda k: (c, k) == on_archive):
+                    target = copies.get((c, k), arch)
+                    try:
+                        runs.append(run_worker("innsikt_autocode", {"archive": target, "codebook": codebook_paths[n], "threads": c}, cpus=c))
+                    finally:
+                        if target != arch:
+                            shutil.rmtree(target, ignore_errors=True)
+                runs.sort(key=lambda r: r["autocode_s"])
+                res = dict(runs[len(runs) // 2])
+                res["autocode_s_runs"] = [r["autocode_s"] for r in runs]
+                return res
+
+            r = measure(f"autocode {name} {book_label(n)} {c} cores", first_runs)
             if "error" not in r:
                 r["mb_s"] = mb(text_bytes) / r["autocode_s"]
                 log(f"    {r['autocode_s']:.2f} s, {r['mb_s']:.1f} MB/s, {r['codings']} codings")
@@ -909,7 +926,9 @@ def render_markdown(res: Dict[str, Any]) -> str:
              "and stores the codings; `Codebook.apply_table` only matches. Core counts are set with CPU affinity, "
              "and `threads=` is passed where the installed API accepts it (`threads_param` in the JSON). "
              "Each `apply_table` figure is the median of a first call in each of "
-             f"{_get(res, 'config', 'apply_procs') or 1} fresh process(es), run one after the other.")
+             f"{_get(res, 'config', 'apply_procs') or 1} fresh process(es), run one after the other; "
+             "so is each `Project.autocode` figure whose row lists its processes (each a first run of the "
+             "codebook, on a copy of the archive made before any of them).")
     L.append("")
     rows = []
     for name, a in res["autocode"].items():
@@ -928,7 +947,7 @@ def render_markdown(res: Dict[str, Any]) -> str:
                 else:
                     secs = r.get("autocode_s") or r.get("apply_s")
                     hits = r.get("codings") if "codings" in r else r.get("text_code_pairs")
-                    runs = " / ".join(f(x, 2) for x in r.get("apply_s_runs") or [])
+                    runs = " / ".join(f(x, 2) for x in r.get("apply_s_runs") or r.get("autocode_s_runs") or [])
                     rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), f(secs, 2), f(r.get("mb_s")), f(hits), runs])
     L.append(table(["corpus", "rules", "method", "cores", "s", "MB/s", "codings / hits", "each process (s)"], rows))
     L.append("")
