@@ -646,6 +646,9 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
                 r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
                 log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s, {r['text_code_pairs']} text×code hits")
             row[f"apply_{c}core"] = r
+        # Copies a failed run left behind.
+        for path in copies.values():
+            shutil.rmtree(path, ignore_errors=True)
         # The same call on the texts as an Arrow column (a DataFrame's column, read
         # in place) instead of a list of str; one core.
         log(f"{name}: Codebook.apply_table on an Arrow column, {book_label(n)}, 1 core")
