@@ -1274,7 +1274,7 @@ impl Project {
         // Each column of label ids goes to the job that makes its views and is
         // freed when that job ends, so that the peak does not hold them all
         // beside the finished table.
-        let mut ids = [
+        let [passage, document, code, coder, rule, book, version, created] = [
             &mut cols.passage,
             &mut cols.document,
             &mut cols.code,
@@ -1284,19 +1284,14 @@ impl Project {
             &mut cols.codebook_version,
             &mut cols.created_at,
         ]
-        .map(std::mem::take)
-        .into_iter();
-        let mut own = move || -> ColumnJob {
-            let ids = ids.next().expect("a column of label ids per job");
-            Box::new(move || views.column(&ids))
-        };
+        .map(std::mem::take);
         let c = &cols;
         let mut jobs: Vec<ColumnJob> = vec![
             Box::new(move || view_column(c.len(), |i, s| c.write_spans(i, s))),
-            own(),
-            own(),
-            own(),
-            own(),
+            Box::new(move || views.column(&passage)),
+            Box::new(move || views.column(&document)),
+            Box::new(move || views.column(&code)),
+            Box::new(move || views.column(&coder)),
             Box::new(move || {
                 let mut kinds = crate::store::Labels::default();
                 let (machine, human) = (kinds.push("machine"), kinds.push("human"));
@@ -1308,10 +1303,10 @@ impl Project {
                     }
                 }))
             }),
-            own(),
-            own(),
-            own(),
-            own(),
+            Box::new(move || views.column(&rule)),
+            Box::new(move || views.column(&book)),
+            Box::new(move || views.column(&version)),
+            Box::new(move || views.column(&created)),
         ];
         for per_doc in &per_field {
             jobs.push(Box::new(move || LabelViews::by_key(keys, per_doc)));
