@@ -13,6 +13,7 @@
 //! - [`codebook`]: codebooks, their rules compiled into a one-pass matcher.
 //! - [`table`]: Arrow record batches, the shape in which tables leave the core.
 //! - [`project`]: an archive directory and the operations on it.
+//! - [`memory`]: large buffers, advised for huge pages.
 //! - [`progress`], [`error`]: progress callbacks and the public error type.
 
 pub mod analysis;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod formats;
 pub mod index;
 pub mod ingest;
+pub mod memory;
 pub mod progress;
 pub mod project;
 pub mod query;

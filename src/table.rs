@@ -2,6 +2,7 @@
 //! (for pandas, polars and the command line's JSON).
 
 use crate::codebook::{Codebook, Hits};
+use crate::memory::large_vec;
 use crate::store::Labels;
 use arrow_array::builder::make_view;
 use arrow_array::{
@@ -121,10 +122,11 @@ impl LabelViews {
     /// Like [`LabelViews::column`], with the ids from an iterator (which is
     /// read twice when an id is 0).
     pub fn column_of(&self, ids: impl Iterator<Item = u32> + Clone) -> ArrayRef {
-        let views: Vec<u128> = ids
-            .clone()
-            .map(|i| self.views.get(i as usize).copied().unwrap_or(0))
-            .collect();
+        let mut views: Vec<u128> = large_vec(ids.size_hint().0);
+        views.extend(
+            ids.clone()
+                .map(|i| self.views.get(i as usize).copied().unwrap_or(0)),
+        );
         let nulls = views
             .contains(&0)
             .then(|| NullBuffer::from_iter(ids.map(|i| i != 0)));
@@ -162,7 +164,7 @@ impl LabelViews {
 /// offsets), so the column costs two large allocations however many rows it has.
 pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> ArrayRef {
     const BUFFER_LIMIT: usize = 1 << 31;
-    let mut views: Vec<u128> = Vec::with_capacity(n);
+    let mut views: Vec<u128> = large_vec(n);
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut data: Vec<u8> = Vec::new();
     let mut s = String::new();
@@ -243,12 +245,8 @@ fn hits_table_with(cb: &Codebook, hits: &Hits, spans: impl FnOnce() -> ArrayRef)
     let rule_of: Vec<u128> = rule_of.iter().map(|&id| views.view(id)).collect();
     let rows = hits.rows();
     let n = rows.len();
-    let (mut text, mut start, mut end) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut codes, mut rules) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut text, mut start, mut end) = (large_vec(n), large_vec(n), large_vec(n));
+    let (mut codes, mut rules) = (large_vec(n), large_vec(n));
     for h in rows {
         // A hit has at least one span (the whole text when its rule names no words).
         let spans = hits.spans(h);

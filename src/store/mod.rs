@@ -433,22 +433,23 @@ pub struct CodingColumns {
 
 impl CodingColumns {
     fn with_capacity(n: usize) -> CodingColumns {
+        use crate::memory::large_vec;
         CodingColumns {
-            id: Vec::with_capacity(n),
-            passage: Vec::with_capacity(n),
-            document: Vec::with_capacity(n),
-            code: Vec::with_capacity(n),
-            start: Vec::with_capacity(n),
-            end: Vec::with_capacity(n),
-            coder: Vec::with_capacity(n),
-            machine: Vec::with_capacity(n),
-            rule: Vec::with_capacity(n),
-            codebook: Vec::with_capacity(n),
-            codebook_version: Vec::with_capacity(n),
-            created_at: Vec::with_capacity(n),
+            id: large_vec(n),
+            passage: large_vec(n),
+            document: large_vec(n),
+            code: large_vec(n),
+            start: large_vec(n),
+            end: large_vec(n),
+            coder: large_vec(n),
+            machine: large_vec(n),
+            rule: large_vec(n),
+            codebook: large_vec(n),
+            codebook_version: large_vec(n),
+            created_at: large_vec(n),
             labels: Labels::default(),
             spans_text: String::new(),
-            spans_end: Vec::with_capacity(n),
+            spans_end: large_vec(n),
         }
     }
 

@@ -1,0 +1,98 @@
+//! Large buffers: vectors of many megabytes that are filled once, front to back,
+//! such as the columns of a table of millions of codings.
+//!
+//! On Linux such a buffer's memory is marked for transparent huge pages where the
+//! host allows them on request (`madvise` mode, the common default), so that the
+//! kernel maps it 2 MiB at a time instead of taking one page fault, and one
+//! memory-cgroup charge, per 4 KiB page. Elsewhere, or when the host has huge
+//! pages off, it is a plain `Vec::with_capacity`. The hint changes how memory is
+//! mapped, never what a buffer holds. This module allocates and advises; it keeps
+//! no memory of its own and knows nothing of tables or stores.
+
+/// Buffers below this size are left to the allocator as they are: a huge page
+/// is 2 MiB, and the hint only pays for itself over many of them.
+const MIN_ADVISED_BYTES: usize = 8 << 20;
+
+/// An empty vector with room for `n` values; when that room is large, its
+/// memory is advised for huge pages (see the module's documentation).
+pub fn large_vec<T>(n: usize) -> Vec<T> {
+    let v: Vec<T> = Vec::with_capacity(n);
+    let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+    if bytes >= MIN_ADVISED_BYTES {
+        advise_huge_pages(v.as_ptr() as usize, bytes);
+    }
+    v
+}
+
+/// Advises the whole 2 MiB-aligned pages inside `start..start + len`.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(start: usize, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let from = start.next_multiple_of(HUGE);
+    let to = (start + len) / HUGE * HUGE;
+    if to > from {
+        // SAFETY: `from..to` lies inside an allocation this process owns and
+        // has not yet written (a vector's spare capacity); MADV_HUGEPAGE only
+        // asks how pages are backed on their first touch and changes neither
+        // the mapping's contents nor its protection. A failure (a kernel
+        // without the mode) leaves the memory as it was and is ignored.
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_start: usize, _len: usize) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_vector_holds_what_is_written_to_it_small_or_large() {
+        for n in [0usize, 1, 1000, 3 << 20] {
+            let mut v: Vec<u64> = large_vec(n);
+            assert!(v.capacity() >= n);
+            assert!(v.is_empty());
+            v.extend((0..n as u64).map(|i| i * 7));
+            assert_eq!(v.len(), n);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 7));
+        }
+    }
+
+    /// The mapping that holds a large vector carries the kernel's huge-page
+    /// flag (`hg` in `/proc/self/smaps`) wherever the kernel has the mode.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_large_vector_is_advised_for_huge_pages_where_the_kernel_has_them() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            return;
+        }
+        let v: Vec<u8> = large_vec(64 << 20);
+        let at = v.as_ptr() as usize + (32 << 20);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        let mut flags = None;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) =
+                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                    {
+                        inside = (a..b).contains(&at);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(f) = line.strip_prefix("VmFlags:") {
+                    flags = Some(f.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+                }
+            }
+        }
+        let flags = flags.expect("the vector's mapping is in smaps");
+        assert!(flags.iter().any(|f| f == "hg"), "{flags:?}");
+        drop(v);
+    }
+}
