@@ -158,36 +158,56 @@ impl LabelViews {
     }
 }
 
-/// A string-view column of `n` rows whose text `write` makes, row by row, into
-/// a reused buffer. Texts of up to 12 bytes live in their views; longer ones are
-/// appended to one data buffer (a new one past 2 GiB, as views hold 32-bit
-/// offsets), so the column costs two large allocations however many rows it has.
-pub fn view_column(n: usize, mut write: impl FnMut(usize, &mut String)) -> ArrayRef {
-    const BUFFER_LIMIT: usize = 1 << 31;
+/// A string-view column of `n` rows whose text `write` appends, row by row,
+/// to the column's data buffer. Texts of up to 12 bytes are then taken back into
+/// their views; longer ones stay (in a new buffer past 2 GiB, as views hold
+/// 32-bit offsets), so each text is written once, in place, and the column
+/// costs two large allocations however many rows it has.
+pub fn view_column(n: usize, write: impl FnMut(usize, &mut String)) -> ArrayRef {
+    view_column_limited(n, 1 << 31, write)
+}
+
+/// [`view_column`] with data buffers of at most `limit` bytes.
+fn view_column_limited(
+    n: usize,
+    limit: usize,
+    mut write: impl FnMut(usize, &mut String),
+) -> ArrayRef {
     let mut views: Vec<u128> = large_vec(n);
     let mut buffers: Vec<Buffer> = Vec::new();
-    let mut data: Vec<u8> = Vec::new();
-    let mut s = String::new();
+    let mut data = String::new();
     for i in 0..n {
-        s.clear();
-        write(i, &mut s);
-        let bytes = s.as_bytes();
-        if bytes.len() <= 12 {
-            views.push(make_view(bytes, 0, 0));
+        let at = data.len();
+        write(i, &mut data);
+        let len = data.len() - at;
+        if len <= 12 {
+            views.push(make_view(&data.as_bytes()[at..], 0, 0));
+            data.truncate(at);
             continue;
         }
-        if data.len() + bytes.len() > BUFFER_LIMIT {
-            buffers.push(Buffer::from_vec(std::mem::take(&mut data)));
+        if data.len() > limit && at > 0 {
+            // This text begins the next buffer.
+            let text = data.split_off(at);
+            buffers.push(Buffer::from_vec(
+                std::mem::replace(&mut data, text).into_bytes(),
+            ));
+            views.push(make_view(data.as_bytes(), buffers.len() as u32, 0));
+            continue;
         }
-        views.push(make_view(bytes, buffers.len() as u32, data.len() as u32));
-        data.extend_from_slice(bytes);
+        views.push(make_view(
+            &data.as_bytes()[at..],
+            buffers.len() as u32,
+            at as u32,
+        ));
     }
     if !data.is_empty() {
-        buffers.push(Buffer::from_vec(data));
+        buffers.push(Buffer::from_vec(data.into_bytes()));
     }
-    // SAFETY: every view was made by `make_view` from a whole UTF-8 string, and
-    // points (when it is not inline) into the buffer and at the offset it was
-    // appended to; there are no nulls.
+    // SAFETY: every view was made by `make_view` from a whole UTF-8 string that
+    // `write` appended (a `String` only holds UTF-8, and the text starts at
+    // the end of the one before), and points, when it is not inline, into the
+    // buffer and at the offset it was written to; no buffer exceeds `limit`
+    // unless a single text does, and no offset exceeds `limit`; there are no nulls.
     Arc::new(unsafe {
         StringViewArray::new_unchecked(ScalarBuffer::from(views), Arc::from(buffers), None)
     })
@@ -437,6 +457,30 @@ name = "NAV"
         let got: Vec<&str> = a.iter().map(|v| v.unwrap()).collect();
         assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(view_column(0, |_, _| ()).len(), 0);
+    }
+
+    #[test]
+    fn a_view_column_starts_a_new_buffer_where_the_next_text_would_pass_the_limit() {
+        let texts: Vec<String> = (0..200)
+            .map(|i| match i % 3 {
+                0 => "kort".into(),
+                1 => format!("«{i}» tekst om barnevern og skule"),
+                _ => "æ".repeat(i % 40 + 7),
+            })
+            .collect();
+        let col = view_column_limited(texts.len(), 100, |i, out| out.push_str(&texts[i]));
+        let a = col.as_any().downcast_ref::<StringViewArray>().unwrap();
+        assert!(a.data_buffers().len() > 10);
+        // No text is longer than the limit, so every buffer is within it.
+        assert!(a.data_buffers().iter().all(|b| b.len() <= 100));
+        StringViewArray::try_new(
+            a.views().clone(),
+            Arc::<[Buffer]>::from(a.data_buffers().to_vec()),
+            None,
+        )
+        .unwrap();
+        let got: Vec<&str> = a.iter().map(|v| v.unwrap()).collect();
+        assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     #[test]
