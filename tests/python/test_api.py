@@ -301,3 +301,57 @@ def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root
     broken = pa.array([b"sommerjobb", b"\xff sommerjobb"], pa.binary()).view(pa.string())
     with pytest.raises(innsikt.InputError, match="texts: .*(utf-8|UTF-8|utf8)"):
         job.apply_table(broken)
+
+
+
+def test_arrow_columns_with_broken_text_or_offsets_are_refused_naming_the_text():
+    import pyarrow as pa
+
+    job = innsikt.Codebook.from_string(
+        'format = 1\n[codebook]\nid = "j"\nversion = "1"\n'
+        '[[code]]\nid = "jobb"\nname = "Jobb"\n  [[code.rule]]\n  query = "sommerjobb"\n'
+    )
+
+    def offsets(*values):
+        return pa.py_buffer(b"".join(v.to_bytes(4, "little") for v in values))
+
+    cases = {
+        "string": (
+            pa.array([b"sommerjobb", b"\xff sommerjobb"], pa.binary()).view(pa.string()),
+            "text 1 is not valid UTF-8",
+        ),
+        "large_string": (
+            pa.array([b"sommerjobb", b"ok", b"sommer\xc3jobb"], pa.large_binary()).view(pa.large_string()),
+            "text 2 is not valid UTF-8",
+        ),
+        "string_view": (
+            pa.array([b"sommerjobb", b"en lang sommerjobb \xff i banken"], pa.binary_view()).view(pa.string_view()),
+            "text 1 is not valid UTF-8",
+        ),
+        "string_view, inline": (
+            pa.array([b"sommerjobb", b"\xffkort"], pa.binary_view()).view(pa.string_view()),
+            "text 1 is not valid UTF-8",
+        ),
+        # Every byte is valid UTF-8 together, but text 1 starts inside "æ".
+        "offset inside a character": (
+            pa.Array.from_buffers(pa.string(), 2, [None, offsets(0, 1, 3), pa.py_buffer("æx".encode())]),
+            "text 1 does not begin on a UTF-8 character",
+        ),
+        "offsets that fall back": (
+            pa.Array.from_buffers(pa.string(), 2, [None, offsets(0, 3, 1), pa.py_buffer(b"abc")]),
+            "offset 1 is out of order",
+        ),
+        "an offset past the values": (
+            pa.Array.from_buffers(pa.string(), 2, [None, offsets(0, 9, 3), pa.py_buffer(b"abc")]),
+            "offset 1 is out of order",
+        ),
+    }
+    for name, (col, message) in cases.items():
+        with pytest.raises(innsikt.InputError, match=f"^texts: {message}") as e:
+            job.apply_table(col)
+        assert name and e.value
+    # Valid columns of each kind, sliced and empty, still read.
+    ok = pa.array(["æ sommerjobb", "", None, "sommerjobb i «banken»"])
+    for col in [ok, ok.cast(pa.large_string()), ok.cast(pa.string_view()), ok.slice(1), ok.slice(4)]:
+        got = job.apply_table(col).to_pandas()
+        assert len(got) == sum(1 for t in col.to_pylist() if t and "sommerjobb" in t)
