@@ -16,7 +16,7 @@ use crate::store::{
     MachineCoding, MachineCodings, MachineRun, NewCoding, NewDocument, PassageRow, Store,
     StoreError,
 };
-use crate::table::{build_columns, view_column, ColumnJob, LabelViews, TableBuilder};
+use crate::table::{build_columns, views_over, ColumnJob, LabelViews, TableBuilder};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -1285,9 +1285,14 @@ impl Project {
             &mut cols.created_at,
         ]
         .map(std::mem::take);
+        let (spans_text, spans_end) = cols.take_spans();
         let c = &cols;
         let mut jobs: Vec<ColumnJob> = vec![
-            Box::new(move || view_column(c.len(), |i, s| c.write_spans(i, s))),
+            Box::new(move || {
+                views_over(spans_text, &spans_end, |i, s| {
+                    crate::table::push_spans_json(s, &[(c.start[i], c.end[i])])
+                })
+            }),
             Box::new(move || views.column(&passage)),
             Box::new(move || views.column(&document)),
             Box::new(move || views.column(&code)),

@@ -213,6 +213,68 @@ fn view_column_limited(
     })
 }
 
+/// A string-view column over texts already laid end to end in `text`: row `i`
+/// is `text[ends[i - 1]..ends[i]]` (from 0 for the first row), used where it
+/// lies, without a copy; where that range is empty, the row is what `fill`
+/// appends for it. For the codings' `spans`, which reading their blocks has
+/// already written out as JSON. Each range must hold whole characters.
+pub fn views_over(text: String, ends: &[usize], fill: impl FnMut(usize, &mut String)) -> ArrayRef {
+    views_over_limited(1 << 31, text, ends, fill)
+}
+
+/// [`views_over`], copying the texts into a [`view_column`] when either buffer
+/// might reach `limit` bytes (a filled row is at most 45 bytes of JSON).
+fn views_over_limited(
+    limit: usize,
+    text: String,
+    ends: &[usize],
+    mut fill: impl FnMut(usize, &mut String),
+) -> ArrayRef {
+    const FILL_MAX: usize = 45;
+    if text.len() >= limit || ends.len().saturating_mul(FILL_MAX) >= limit {
+        return view_column_limited(ends.len(), limit, |i, out| {
+            let from = if i == 0 { 0 } else { ends[i - 1] };
+            match &text[from..ends[i]] {
+                "" => fill(i, out),
+                t => out.push_str(t),
+            }
+        });
+    }
+    let mut views: Vec<u128> = large_vec(ends.len());
+    let mut filled = String::new();
+    let mut from = 0;
+    for (i, &to) in ends.iter().enumerate() {
+        let own = text
+            .get(from..to)
+            .expect("each row's range lies in the text on character boundaries");
+        if !own.is_empty() {
+            views.push(make_view(own.as_bytes(), 0, from as u32));
+            from = to;
+            continue;
+        }
+        from = to;
+        let at = filled.len();
+        fill(i, &mut filled);
+        let made = &filled.as_bytes()[at..];
+        views.push(make_view(made, 1, at as u32));
+        if made.len() <= 12 {
+            filled.truncate(at);
+        }
+    }
+    let buffers = [
+        Buffer::from_vec(text.into_bytes()),
+        Buffer::from_vec(filled.into_bytes()),
+    ];
+    // SAFETY: every view was made by `make_view` from a whole UTF-8 string: a
+    // range of `text` that `get` found on character boundaries (buffer 0, at
+    // its offset there), or what `fill` appended to a `String` (buffer 1, at
+    // the length before); both buffers are under `limit`, at most 2 GiB; there
+    // are no nulls.
+    Arc::new(unsafe {
+        StringViewArray::new_unchecked(ScalarBuffer::from(views), Arc::from(buffers), None)
+    })
+}
+
 /// Hits from which [`hits_table_on`] builds the `spans` column on a thread of its
 /// own: below this, starting a thread costs more than it saves.
 const SPANS_THREAD_MIN_HITS: usize = 100_000;
@@ -457,6 +519,56 @@ name = "NAV"
         let got: Vec<&str> = a.iter().map(|v| v.unwrap()).collect();
         assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(view_column(0, |_, _| ()).len(), 0);
+    }
+
+    #[test]
+    fn views_over_a_text_use_its_rows_where_they_lie_and_fill_the_empty_ones() {
+        // Rows 0, 3 and 5 are empty in the text: one filled inline, two not.
+        let rows = [
+            "",
+            "[[1,2],[3,4]]",
+            "[[10,20],[30,40],[50,60]]",
+            "",
+            "«æøå» lenger enn tolv",
+            "",
+        ];
+        let fills = [
+            "[[0,1]]",
+            "",
+            "",
+            "[[1000000,2000000]]",
+            "",
+            "[[123456,7890123]]",
+        ];
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for r in rows {
+            text.push_str(r);
+            ends.push(text.len());
+        }
+        let want: Vec<&str> = rows
+            .iter()
+            .zip(fills)
+            .map(|(r, f)| if r.is_empty() { f } else { r })
+            .collect();
+        for limit in [1 << 31, 64, 8] {
+            let col =
+                views_over_limited(limit, text.clone(), &ends, |i, out| out.push_str(fills[i]));
+            let a = col.as_any().downcast_ref::<StringViewArray>().unwrap();
+            StringViewArray::try_new(
+                a.views().clone(),
+                Arc::<[Buffer]>::from(a.data_buffers().to_vec()),
+                None,
+            )
+            .unwrap();
+            let got: Vec<&str> = a.iter().map(|v| v.unwrap()).collect();
+            assert_eq!(got, want, "limit {limit}");
+            if limit == 1 << 31 {
+                // The text's rows are not copied: buffer 0 is the text itself.
+                assert_eq!(a.data_buffers()[0].as_slice(), text.as_bytes());
+            }
+        }
+        assert_eq!(views_over(String::new(), &[], |_, _| ()).len(), 0);
     }
 
     #[test]

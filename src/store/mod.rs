@@ -477,6 +477,17 @@ impl CodingColumns {
         }
     }
 
+    /// Takes the stored spans out: the JSON of the codings that store theirs,
+    /// end to end, and each coding's end in it (a coding whose range is empty
+    /// has one span, from its `start` to its `end`). The columns hold no spans
+    /// afterwards, and [`CodingColumns::write_spans`] must not be called.
+    pub fn take_spans(&mut self) -> (String, Vec<usize>) {
+        (
+            std::mem::take(&mut self.spans_text),
+            std::mem::take(&mut self.spans_end),
+        )
+    }
+
     /// Append codings `range` of `other` (whose labels are ignored).
     fn append_range(&mut self, other: &CodingColumns, range: std::ops::Range<usize>) {
         if range.is_empty() {
