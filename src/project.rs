@@ -1288,11 +1288,7 @@ impl Project {
         let (spans_text, spans_end) = cols.take_spans();
         let c = &cols;
         let mut jobs: Vec<ColumnJob> = vec![
-            Box::new(move || {
-                views_over(spans_text, &spans_end, |i, s| {
-                    crate::table::push_spans_json(s, &[(c.start[i], c.end[i])])
-                })
-            }),
+            Box::new(move || views_over(spans_text, &spans_end, |i, s| c.write_one_span(i, s))),
             Box::new(move || views.column(&passage)),
             Box::new(move || views.column(&document)),
             Box::new(move || views.column(&code)),

@@ -469,18 +469,24 @@ impl CodingColumns {
     }
 
     /// Append the spans of coding `i` as JSON to `out`.
-    pub fn write_spans(&self, i: usize, out: &mut String) {
+    fn write_spans(&self, i: usize, out: &mut String) {
         let from = if i == 0 { 0 } else { self.spans_end[i - 1] };
         match &self.spans_text[from..self.spans_end[i]] {
-            "" => crate::table::push_spans_json(out, &[(self.start[i], self.end[i])]),
+            "" => self.write_one_span(i, out),
             stored => out.push_str(stored),
         }
     }
 
+    /// Append, as JSON, the one span from coding `i`'s start to its end: what
+    /// an empty range of the stored spans stands for.
+    pub fn write_one_span(&self, i: usize, out: &mut String) {
+        crate::table::push_spans_json(out, &[(self.start[i], self.end[i])]);
+    }
+
     /// Takes the stored spans out: the JSON of the codings that store theirs,
     /// end to end, and each coding's end in it (a coding whose range is empty
-    /// has one span, from its `start` to its `end`). The columns hold no spans
-    /// afterwards, and [`CodingColumns::write_spans`] must not be called.
+    /// has one span, which [`CodingColumns::write_one_span`] writes). The
+    /// columns hold no spans afterwards.
     pub fn take_spans(&mut self) -> (String, Vec<usize>) {
         (
             std::mem::take(&mut self.spans_text),
