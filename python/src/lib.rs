@@ -179,8 +179,8 @@ fn import_arrow_column_unguarded(obj: &Bound<'_, PyAny>) -> PyResult<Vec<arrow_a
 /// proceedings 20 ms, where `validate_full` takes 120 ms). Offset strings have
 /// the bytes from their first to their last offset checked at once, then every
 /// offset must rise and fall on a character boundary; string views have their
-/// structure checked by arrow as byte views (bounds, prefixes, padding) and each text's bytes
-/// by SIMD. Other types are left to `validate_full`.
+/// structure checked by arrow as byte views (bounds, prefixes, padding) and
+/// each text's bytes by SIMD. Other types are left to `validate_full`.
 fn check_column(data: &arrow_data::ArrayData) -> Result<(), String> {
     use arrow_schema::DataType;
     match data.data_type() {
@@ -238,10 +238,9 @@ fn check_string_views(data: &arrow_data::ArrayData) -> Result<(), String> {
         data.offset(),
         data.len(),
     );
-    arrow_array::BinaryViewArray::try_new(typed, buffers.to_vec(), None)
+    arrow_array::BinaryViewArray::try_new(typed.clone(), buffers.to_vec(), None)
         .map_err(|e| e.to_string())?;
-    let views = &data.buffer::<u128>(0)[..data.len()];
-    for (i, &v) in views.iter().enumerate() {
+    for (i, &v) in typed.iter().enumerate() {
         let len = v as u32 as usize;
         let inline = v.to_le_bytes();
         let bytes = if len <= 12 {
