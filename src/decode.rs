@@ -2,6 +2,9 @@
 //! detected from the bytes rather than guessed. Line endings are normalised to
 //! `\n`, so every offset elsewhere counts code points in the normalised text.
 //!
+//! Also texts held as fixed-width code points (Latin-1, UCS-2, UCS-4: the forms
+//! in which Python keeps its strings) written out as UTF-8, many into one buffer.
+//!
 //! Touches no files; the caller reads them.
 
 use crate::formats::FormatError;
@@ -129,6 +132,209 @@ pub fn normalise_newlines(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// A text held as fixed-width code points: one byte each (Latin-1), two (UCS-2,
+/// the Basic Multilingual Plane) or four (UCS-4).
+#[derive(Debug, Clone, Copy)]
+pub enum CodePoints<'a> {
+    Latin1(&'a [u8]),
+    Ucs2(&'a [u16]),
+    Ucs4(&'a [u32]),
+}
+
+/// A code point with no UTF-8 form (a surrogate, or one past U+10FFFF): which
+/// text of a batch, which code point of it, and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUnicode {
+    pub text: usize,
+    pub at: usize,
+    pub code_point: u32,
+}
+
+impl std::fmt::Display for NotUnicode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if (0xD800..0xE000).contains(&self.code_point) {
+            "a lone surrogate"
+        } else {
+            "a code point past U+10FFFF"
+        };
+        write!(
+            f,
+            "text {} is not valid unicode: {what}, U+{:04X}, at character {}",
+            self.text, self.code_point, self.at
+        )
+    }
+}
+
+impl CodePoints<'_> {
+    /// Bytes the UTF-8 form takes at most.
+    fn max_utf8_len(&self) -> usize {
+        match self {
+            CodePoints::Latin1(s) => s.len() * 2,
+            CodePoints::Ucs2(s) => s.len() * 3,
+            CodePoints::Ucs4(s) => s.len() * 4,
+        }
+    }
+
+    /// Writes the UTF-8 form at the start of `out` (at least `max_utf8_len`
+    /// long; bytes past the form may be overwritten): its length, or the first
+    /// code point with no UTF-8 form as (its index, its value).
+    fn write_utf8(&self, out: &mut [u8]) -> Result<usize, (usize, u32)> {
+        match self {
+            CodePoints::Latin1(s) => Ok(latin1_to_utf8(s, out)),
+            CodePoints::Ucs2(s) => ucs2_to_utf8(s, out),
+            CodePoints::Ucs4(s) => {
+                let mut n = 0;
+                for (i, &c) in s.iter().enumerate() {
+                    let c = char::from_u32(c).ok_or((i, c))?;
+                    n += c.encode_utf8(&mut out[n..]).len();
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// Norwegian text has a letter beyond ASCII every few words: the runs between
+/// them are copied sixteen bytes at a time (all sixteen written, as many kept as
+/// are ASCII), and each other letter written on its own.
+fn latin1_to_utf8(s: &[u8], out: &mut [u8]) -> usize {
+    const HIGH: u128 = u128::from_ne_bytes([0x80; 16]);
+    let (mut i, mut n) = (0, 0);
+    while i < s.len() {
+        if let Some(chunk) = s.get(i..i + 16) {
+            // `out` has room for two bytes per code point, so for sixteen more
+            // wherever sixteen code points are left.
+            out[n..n + 16].copy_from_slice(chunk);
+            let high = u128::from_le_bytes(chunk.try_into().expect("16 bytes")) & HIGH;
+            let ascii = if high == 0 {
+                16
+            } else {
+                high.trailing_zeros() as usize / 8
+            };
+            i += ascii;
+            n += ascii;
+            if ascii == 16 {
+                continue;
+            }
+        }
+        let b = s[i];
+        if b < 0x80 {
+            out[n] = b;
+            n += 1;
+        } else {
+            out[n] = 0xC0 | (b >> 6);
+            out[n + 1] = 0x80 | (b & 0x3F);
+            n += 2;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// As [`latin1_to_utf8`], eight code units at a time; a surrogate, which has
+/// no UTF-8 form (in UCS-2 two of them side by side are still two code
+/// points), is returned as (its index, its value).
+fn ucs2_to_utf8(s: &[u16], out: &mut [u8]) -> Result<usize, (usize, u32)> {
+    const HIGH: u128 = 0xFF80_FF80_FF80_FF80_FF80_FF80_FF80_FF80;
+    let (mut i, mut n) = (0, 0);
+    while i < s.len() {
+        if let Some(chunk) = s.get(i..i + 8) {
+            // Room for three bytes per code point: eight more are there.
+            for (o, &u) in out[n..n + 8].iter_mut().zip(chunk) {
+                *o = u as u8;
+            }
+            let mut word = 0u128;
+            for (k, &u) in chunk.iter().enumerate() {
+                word |= u128::from(u) << (16 * k);
+            }
+            let high = word & HIGH;
+            let ascii = if high == 0 {
+                8
+            } else {
+                high.trailing_zeros() as usize / 16
+            };
+            i += ascii;
+            n += ascii;
+            if ascii == 8 {
+                continue;
+            }
+        }
+        let u = s[i];
+        match u {
+            0..=0x7F => {
+                out[n] = u as u8;
+                n += 1;
+            }
+            0x80..=0x7FF => {
+                out[n] = 0xC0 | (u >> 6) as u8;
+                out[n + 1] = 0x80 | (u & 0x3F) as u8;
+                n += 2;
+            }
+            0xD800..=0xDFFF => return Err((i, u32::from(u))),
+            _ => {
+                out[n] = 0xE0 | (u >> 12) as u8;
+                out[n + 1] = 0x80 | ((u >> 6) & 0x3F) as u8;
+                out[n + 2] = 0x80 | (u & 0x3F) as u8;
+                n += 3;
+            }
+        }
+        i += 1;
+    }
+    Ok(n)
+}
+
+/// The UTF-8 forms of a batch of texts, one after the other in one buffer.
+#[derive(Debug)]
+pub struct Utf8Texts {
+    bytes: Vec<u8>,
+    /// Where each text ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Utf8Texts {
+    /// Writes each text as UTF-8, or names the first code point that has no UTF-8 form.
+    pub fn of(texts: &[CodePoints<'_>]) -> Result<Utf8Texts, NotUnicode> {
+        // Room for the longest form each text could take; zeroed memory of that
+        // size comes from the kernel as pages that cost nothing until written.
+        let room: usize = texts.iter().map(CodePoints::max_utf8_len).sum();
+        let mut bytes = crate::memory::large_zeroed(room);
+        let mut ends = Vec::with_capacity(texts.len());
+        let mut end = 0;
+        for (i, t) in texts.iter().enumerate() {
+            let max = t.max_utf8_len();
+            end += t
+                .write_utf8(&mut bytes[end..end + max])
+                .map_err(|(at, code_point)| NotUnicode {
+                    text: i,
+                    at,
+                    code_point,
+                })?;
+            ends.push(end);
+        }
+        bytes.truncate(end);
+        Ok(Utf8Texts { bytes, ends })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Text `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let bytes = &self.bytes[start..self.ends[i]];
+        // SAFETY: `of` wrote the texts back to back, each code point as its
+        // UTF-8 sequence (surrogates and values past U+10FFFF refused), and
+        // `ends` holds the boundaries between them; what a text's writer left
+        // past its end was overwritten by the next text or truncated.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +379,99 @@ mod tests {
         assert!(decode(b"\x00\x01\x02binary\x00").is_err());
         let mixed = ["blå\n".as_bytes(), b"\n\xe5"].concat();
         assert_eq!(decode(&mixed).unwrap_err().line, Some(3));
+    }
+
+    /// Code points near every boundary of the UTF-8 lengths, with runs of
+    /// ASCII long enough for the encoders' word-at-a-time paths.
+    fn sample_code_points(seed: u32, n: usize, max: u32) -> Vec<u32> {
+        let edges = [
+            0x41, 0x7F, 0x80, 0xE6, 0xFF, 0x100, 0x7FF, 0x800, 0x2013, 0xD7FF, 0xE000, 0xFFFF,
+        ]
+        .into_iter()
+        .chain([0x10000, 0x1F600, 0x10FFFF])
+        .filter(|&c| c <= max)
+        .collect::<Vec<u32>>();
+        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                if !x.is_multiple_of(4) {
+                    0x61 + x % 26
+                } else {
+                    edges[(x / 4) as usize % edges.len()]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn code_points_of_every_width_become_the_utf8_of_the_same_characters() {
+        let mut latin1 = Vec::new();
+        let mut ucs2 = Vec::new();
+        let mut ucs4 = Vec::new();
+        let mut expected = Vec::new();
+        for (seed, n) in [(1, 0), (2, 1), (3, 7), (4, 33), (5, 300), (6, 1000)] {
+            let of = |cps: &[u32]| {
+                cps.iter()
+                    .map(|&c| char::from_u32(c).unwrap())
+                    .collect::<String>()
+            };
+            let l: Vec<u8> = sample_code_points(seed, n, 0xFF)
+                .iter()
+                .map(|&c| c as u8)
+                .collect();
+            let u2: Vec<u16> = sample_code_points(seed + 10, n, 0xFFFF)
+                .iter()
+                .map(|&c| c as u16)
+                .collect();
+            let u4 = sample_code_points(seed + 20, n, 0x10FFFF);
+            expected.push(of(&l.iter().map(|&b| u32::from(b)).collect::<Vec<_>>()));
+            expected.push(of(&u2.iter().map(|&u| u32::from(u)).collect::<Vec<_>>()));
+            expected.push(of(&u4));
+            latin1.push(l);
+            ucs2.push(u2);
+            ucs4.push(u4);
+        }
+        let texts: Vec<CodePoints> = (0..latin1.len())
+            .flat_map(|i| {
+                [
+                    CodePoints::Latin1(&latin1[i]),
+                    CodePoints::Ucs2(&ucs2[i]),
+                    CodePoints::Ucs4(&ucs4[i]),
+                ]
+            })
+            .collect();
+        let out = Utf8Texts::of(&texts).unwrap();
+        assert_eq!(out.len(), expected.len());
+        for (i, e) in expected.iter().enumerate() {
+            assert_eq!(out.get(i), e, "text {i}");
+        }
+        assert_eq!(
+            out.bytes.len(),
+            expected.iter().map(String::len).sum::<usize>()
+        );
+        assert!(Utf8Texts::of(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_code_point_without_utf8_is_named_with_its_text_and_place() {
+        let ok = [0x61u16, 0xE6];
+        let lone = [0x61u16, 0x62, 0xD83D, 0xDE00];
+        let past = [0x61u32, 0x110000];
+        let low = [0xDC00u32];
+        let e = Utf8Texts::of(&[CodePoints::Ucs2(&ok), CodePoints::Ucs2(&lone)]).unwrap_err();
+        // Two surrogates side by side are two code points in UCS-2, not a pair.
+        assert_eq!((e.text, e.at, e.code_point), (1, 2, 0xD83D));
+        assert_eq!(
+            e.to_string(),
+            "text 1 is not valid unicode: a lone surrogate, U+D83D, at character 2"
+        );
+        let e = Utf8Texts::of(&[CodePoints::Latin1(b"ok"), CodePoints::Ucs4(&past)]).unwrap_err();
+        assert_eq!((e.text, e.at), (1, 1));
+        assert!(e.to_string().contains("past U+10FFFF"), "{e}");
+        let e = Utf8Texts::of(&[CodePoints::Ucs4(&low)]).unwrap_err();
+        assert_eq!((e.text, e.at, e.code_point), (0, 0, 0xDC00));
     }
 }

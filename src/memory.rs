@@ -24,6 +24,17 @@ pub fn large_vec<T>(n: usize) -> Vec<T> {
     v
 }
 
+/// `n` zero bytes, for a buffer that is written once, front to back, perhaps
+/// not to its end: memory of this size comes from the kernel already zeroed
+/// and is only mapped, page by page or huge page by huge page, where written.
+pub fn large_zeroed(n: usize) -> Vec<u8> {
+    let v = vec![0u8; n];
+    if n >= MIN_ADVISED_BYTES {
+        advise_huge_pages(v.as_ptr() as usize, n);
+    }
+    v
+}
+
 /// Advises the whole 2 MiB-aligned pages inside `start..start + len`.
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(start: usize, len: usize) {
@@ -31,10 +42,10 @@ fn advise_huge_pages(start: usize, len: usize) {
     let from = start.next_multiple_of(HUGE);
     let to = (start + len) / HUGE * HUGE;
     if to > from {
-        // SAFETY: `from..to` lies inside an allocation this process owns and
-        // has not yet written (a vector's spare capacity); MADV_HUGEPAGE only
-        // asks how pages are backed on their first touch and changes neither
-        // the mapping's contents nor its protection. A failure (a kernel
+        // SAFETY: `from..to` lies inside an allocation this process owns (a
+        // vector's spare capacity, or zeroed memory not yet written);
+        // MADV_HUGEPAGE only asks how its pages are backed and changes
+        // neither the mapping's contents nor its protection. A failure (a kernel
         // without the mode) leaves the memory as it was and is ignored.
         unsafe {
             libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
@@ -58,6 +69,19 @@ mod tests {
             v.extend((0..n as u64).map(|i| i * 7));
             assert_eq!(v.len(), n);
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 7));
+        }
+    }
+
+    #[test]
+    fn a_large_zeroed_buffer_is_zeros_of_the_length_asked_small_or_large() {
+        for n in [0usize, 1, 1000, 9 << 20] {
+            let mut v = large_zeroed(n);
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|&b| b == 0));
+            if n > 0 {
+                v[n - 1] = 7;
+                assert_eq!(v[n - 1], 7);
+            }
         }
     }
 

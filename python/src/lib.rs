@@ -743,15 +743,11 @@ impl RawCodebook {
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
-        // Borrowed, not copied: CPython keeps a string's UTF-8 form with the string
-        // (made once, on first use), and the texts stay alive for the whole call.
-        let texts: Vec<&str> = texts
+        let texts: Vec<PyText<'_>> = texts
             .iter()
             .enumerate()
             .map(|(i, t)| match t.cast::<PyString>() {
-                Ok(s) => s.to_str().map_err(|e| {
-                    InputError::new_err(format!("text {i} is not valid unicode: {e}"))
-                }),
+                Ok(s) => str_text(s),
                 Err(_) => Err(InputError::new_err(format!(
                     "text {i} is not a str but {}",
                     t.get_type()
@@ -779,7 +775,8 @@ impl RawCodebook {
         for a in &arrays {
             string_values(a.as_ref(), &mut strs)?;
         }
-        self.apply_texts(py, strs, contexts, threads)
+        let texts = strs.into_iter().map(PyText::Utf8).collect();
+        self.apply_texts(py, texts, contexts, threads)
     }
 
     /// Hits for one text as JSON, the shape of the rule test cases.
@@ -808,16 +805,11 @@ impl RawCodebook {
     fn apply_texts(
         &self,
         py: Python<'_>,
-        texts: Vec<&str>,
+        texts: Vec<PyText<'_>>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
     ) -> PyResult<ArrowTable> {
         let threads = threads_arg(threads)?;
-        if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
-            return Err(InputError::new_err(format!(
-                "text {i} is longer than 4 GiB, the most a text to code can be"
-            )));
-        }
         let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
             Some(c) => {
                 if c.len() != texts.len() {
@@ -831,10 +823,85 @@ impl RawCodebook {
         };
         let cb = self.inner.clone();
         let batch = guarded(py, move || {
+            let (written, places): (Vec<_>, Vec<usize>) = texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| match t {
+                    PyText::Points(p) => Some((*p, i)),
+                    PyText::Utf8(_) => None,
+                })
+                .unzip();
+            let utf8 = innsikt::decode::Utf8Texts::of(&written).map_err(|mut e| {
+                e.text = places[e.text];
+                innsikt::Error::Invalid(e.to_string())
+            })?;
+            let mut next = 0;
+            let texts: Vec<&str> = texts
+                .iter()
+                .map(|t| match t {
+                    PyText::Utf8(s) => s,
+                    PyText::Points(_) => {
+                        next += 1;
+                        utf8.get(next - 1)
+                    }
+                })
+                .collect();
+            if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
+                return Err(innsikt::Error::Invalid(format!(
+                    "text {i} is longer than 4 GiB, the most a text to code can be"
+                )));
+            }
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
             Ok(innsikt::table::hits_table_on(&cb, &hits, threads))
         })?;
         Ok(table(batch))
+    }
+}
+
+/// A text to code as Python handed it over, read in place: UTF-8 already (an
+/// Arrow string, or a str of ASCII only), or a str's code points, written as
+/// UTF-8 once the interpreter is released.
+enum PyText<'a> {
+    Utf8(&'a str),
+    Points(innsikt::decode::CodePoints<'a>),
+}
+
+/// A str's text where CPython keeps it, without asking CPython for its UTF-8
+/// form: that form would be made one string at a time while holding the
+/// interpreter, and then kept with each string for as long as it lives.
+fn str_text<'a>(s: &'a Bound<'_, PyString>) -> PyResult<PyText<'a>> {
+    use innsikt::decode::CodePoints;
+    use pyo3::ffi;
+    let op = s.as_ptr();
+    // SAFETY: `op` is a str (`cast` checked it) that `s` keeps alive for 'a,
+    // and a str's code points never change: the slices stay valid and
+    // unchanged for as long as the borrow of `s`, with or without the
+    // interpreter held. `PyUnicode_READY` (a no-op from 3.12) makes a string of
+    // the legacy API give its canonical form; the kind says the width of its
+    // code points and the length their count.
+    unsafe {
+        if ffi::PyUnicode_READY(op) != 0 {
+            return Err(PyErr::fetch(s.py()));
+        }
+        let len = ffi::PyUnicode_GET_LENGTH(op) as usize;
+        let data = ffi::PyUnicode_DATA(op);
+        Ok(match ffi::PyUnicode_KIND(op) {
+            ffi::PyUnicode_1BYTE_KIND => {
+                let b = std::slice::from_raw_parts(data as *const u8, len);
+                match b.is_ascii() {
+                    // ASCII is its own UTF-8.
+                    true => PyText::Utf8(std::str::from_utf8_unchecked(b)),
+                    false => PyText::Points(CodePoints::Latin1(b)),
+                }
+            }
+            ffi::PyUnicode_2BYTE_KIND => PyText::Points(CodePoints::Ucs2(
+                std::slice::from_raw_parts(data as *const u16, len),
+            )),
+            _ => PyText::Points(CodePoints::Ucs4(std::slice::from_raw_parts(
+                data as *const u32,
+                len,
+            ))),
+        })
     }
 }
 

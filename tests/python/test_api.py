@@ -1,5 +1,6 @@
 """The Python API: archive life cycle, tables as pandas and polars, search,
 KWIC, progress, errors as exceptions (never a crash)."""
+import json
 import shutil
 
 import pandas as pd
@@ -252,6 +253,47 @@ def test_threads_change_speed_not_results(sample_archive, root, tmp_path):
         q.autocode(cb, progress=False, threads=2)
     b = q.codings("machine").to_polars().select(cols)
     assert a.height > 0 and a.equals(b)
+
+
+def test_strs_of_every_storage_are_coded_as_their_utf8_and_left_as_they_were():
+    import sys
+
+    import pyarrow as pa
+
+    job = innsikt.Codebook.from_string(
+        'format = 1\n[codebook]\nid = "j"\nversion = "1"\n'
+        '[[code]]\nid = "jobb"\nname = "Jobb"\n  [[code.rule]]\n  query = "sommerjobb OR lærer"\n'
+    )
+
+    class Note(str):
+        pass
+
+    # Long enough for the eight- and sixteen-unit runs of ASCII, with letters
+    # beyond it at every place in such a run: CPython keeps these as ASCII,
+    # Latin-1, UCS-2 (– is U+2013) and UCS-4 (🙂), and the subclass as its own object.
+    base = "Læreren sa at sommerjobb i banken er en god start for de unge"
+    texts = ["plain ascii sommerjobb text for the test"]
+    texts += [base[:k] + "æ" + base[k:] for k in range(0, 40, 3)]
+    texts += [base[:k] + "–" + base[k:] for k in range(0, 40, 5)]
+    texts += [base[:k] + "🙂" + base[k:] for k in range(0, 40, 7)]
+    texts += [Note(base + " – notat"), "", "æ", "–", "🙂"]
+    sizes = [sys.getsizeof(t) for t in texts]
+    got = job.apply_table(texts, threads=1).to_pandas()
+    # No UTF-8 copy was made and kept with the strings (pyarrow, below, keeps one).
+    assert [sys.getsizeof(t) for t in texts] == sizes
+    want = job.apply_table(pa.array([str(t) for t in texts]), threads=1).to_pandas()
+    assert got["text_index"].nunique() > 20
+    pd.testing.assert_frame_equal(got, want)
+    # The offsets are code points of the text as Python has it.
+    for row in got.itertuples():
+        for a, b in json.loads(row.spans):
+            text = texts[row.text_index]
+            assert text[a:b].lower().startswith(("sommerjobb", "lærer")), (row, a, b)
+            assert not text[a - 1 : a].isalnum() and not text[b : b + 1].isalnum(), (row, a, b)
+    with pytest.raises(innsikt.InputError, match="text 1 is not valid unicode: a lone surrogate, U\\+DC00, at character 3"):
+        job.apply_table(["ok", "🙂 x\udc00", "ok"])
+    with pytest.raises(innsikt.InputError, match="text 0 is not valid unicode: a lone surrogate, U\\+D83D, at character 2"):
+        job.apply_table(["– \ud83d\ude42"])
 
 
 def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root):
