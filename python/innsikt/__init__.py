@@ -191,18 +191,44 @@ class Codebook:
 
         ``texts`` is a sequence of str, or an Arrow column of strings (a polars
         Series, also Categorical, a pyarrow Array or ChunkedArray, also
-        dictionary-encoded: anything but a pandas object with ``__arrow_c_stream__``
-        or ``__arrow_c_array__``), which is read in place without making Python
-        strings; a null there is an empty text.
+        dictionary-encoded: anything with ``__arrow_c_stream__`` or
+        ``__arrow_c_array__``), which is read in place without making Python
+        strings; a null there is an empty text. A pandas Series of strings kept
+        in Arrow (pandas 3's ``str``, ``string[pyarrow]``) is read in place too
+        when no value is missing; any other pandas object, or one with a missing
+        value, is read as a list, whose checks name a missing or non-str text.
         ``threads``: worker threads (default one per core, at most 8); the rows are the
         same for any number."""
         md = [dict(m) for m in metadata] if metadata is not None else None
         # pandas objects keep the checks of a list (a None or a number is named,
-        # not turned into an empty text by pandas' own conversion).
+        # not turned into an empty text by pandas' own conversion), except a
+        # Series of strings that pandas keeps in Arrow and that misses none:
+        # that one is read in place.
         is_pandas = type(texts).__module__.split(".")[0] == "pandas"
-        if not is_pandas and (hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__")):
+        if is_pandas:
+            arrow = _pandas_arrow_strings(texts)
+            if arrow is not None:
+                return Table(self._raw.apply_arrow(arrow, md, threads))
+        elif hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
             return Table(self._raw.apply_arrow(texts, md, threads))
         return Table(self._raw.apply(list(texts), md, threads))
+
+
+def _pandas_arrow_strings(texts: Any) -> Any:
+    """The Arrow array under a pandas Series of strings kept in Arrow (the ``str``
+    dtype of pandas 3, ``string[pyarrow]``, an ``ArrowDtype`` of strings), when no
+    value is missing; otherwise None. Iterating such a Series makes a Python
+    string per row, which took longer than coding them."""
+    dtype = getattr(texts, "dtype", None)
+    storage = getattr(dtype, "storage", None)
+    arrow_type = getattr(dtype, "pyarrow_dtype", None)
+    is_arrow = (type(dtype).__name__ == "StringDtype" and storage == "pyarrow") or (
+        type(dtype).__name__ == "ArrowDtype" and str(arrow_type) in ("string", "large_string", "string_view")
+    )
+    array = getattr(texts, "array", None)
+    if not is_arrow or not hasattr(array, "__arrow_array__") or texts.hasnans:
+        return None
+    return array.__arrow_array__()
 
 
 def _progress(

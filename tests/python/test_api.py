@@ -314,7 +314,24 @@ def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root
         "pyarrow chunked": pa.chunked_array([texts[:half], texts[half:]]),
         "sliced": pa.array(["x"] + texts, pa.string()).slice(1),
     }
-    for name, col in columns.items():
+    # A pandas Series of strings kept in Arrow, missing none, is read in place;
+    # any other pandas Series goes the way of a list.
+    in_place = {
+        "pandas string[pyarrow]": pd.Series(texts, dtype="string[pyarrow]"),
+        "pandas ArrowDtype": pd.Series(texts, dtype=pd.ArrowDtype(pa.large_string())),
+        "pandas sliced": pd.Series(["x"] + texts, dtype="string[pyarrow]").iloc[1:],
+    }
+    as_list = {
+        "pandas object": pd.Series(texts, dtype=object),
+        "pandas string[python]": pd.Series(texts, dtype="string[python]"),
+    }
+    for name, col in in_place.items():
+        assert innsikt._pandas_arrow_strings(col) is not None, name
+    for name, col in as_list.items():
+        assert innsikt._pandas_arrow_strings(col) is None, name
+    missing = pd.Series(["sommerjobb", None], dtype="string[pyarrow]")
+    assert innsikt._pandas_arrow_strings(missing) is None
+    for name, col in {**columns, **in_place, **as_list}.items():
         got = cb.apply_table(col).to_pandas()
         pd.testing.assert_frame_equal(got, want, obj=name)
     # Offsets are code points, as for str; a null is an empty text, counted.
@@ -338,6 +355,8 @@ def test_arrow_columns_are_coded_in_place_like_lists_of_str(sample_archive, root
     # pandas keeps the checks of a list: a missing text is named, not made empty.
     with pytest.raises(innsikt.InputError, match="text 1 is not a str"):
         job.apply_table(pd.Series(["sommerjobb", None]))
+    with pytest.raises(innsikt.InputError, match="text 1 is not a str"):
+        job.apply_table(pd.Series(["sommerjobb", None], dtype="string[pyarrow]"))
     assert job.apply_table(pd.Series(["Læreren ga ham sommerjobb."])).to_pandas()["spans"].tolist() == ["[[15,25]]"]
     # The producer is not trusted: invalid UTF-8 in a string column is refused.
     broken = pa.array([b"sommerjobb", b"\xff sommerjobb"], pa.binary()).view(pa.string())
