@@ -660,6 +660,17 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
             r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
             log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s")
         row["apply-arrow_1core"] = r
+        # And on a pandas Series, the DataFrame column a notebook hands over
+        # (`df["text"]` of `pd.read_parquet`); one core.
+        log(f"{name}: Codebook.apply_table on a pandas Series, {book_label(n)}, 1 core")
+        r = measure(
+            f"apply_table pandas {name} {book_label(n)} 1 core",
+            lambda: run_median("innsikt_apply", {"texts": parquet, "codebook": codebook_paths[n], "threads": 1, "input": "pandas"}, 1, "apply_s", procs),
+        )
+        if "error" not in r:
+            r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
+            log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s ({r.get('input_type')})")
+        row["apply-pandas_1core"] = r
         out[str(n)] = row
     return out
 
@@ -763,7 +774,7 @@ def compute_ratios(res: Dict[str, Any]) -> Dict[str, Any]:
         if not isinstance(a, dict) or "error" in a:
             continue
         row = {}
-        for key in ("apply_1core", "apply-arrow_1core", "autocode_1core", "apply_2core", "autocode_2core"):
+        for key in ("apply_1core", "apply-arrow_1core", "apply-pandas_1core", "autocode_1core", "apply_2core", "autocode_2core"):
             t10 = _get(a, "10", key, "apply_s") or _get(a, "10", key, "autocode_s")
             t1000 = _get(a, "1000", key, "apply_s") or _get(a, "1000", key, "autocode_s")
             row[f"{key}_1000_vs_10"] = ratio(t1000, t10)
@@ -944,7 +955,8 @@ def render_markdown(res: Dict[str, Any]) -> str:
                 r = row[key]
                 method, cores = key.rsplit("_", 1)
                 method = {"autocode": "Project.autocode", "apply": "Codebook.apply_table (list of str)",
-                          "apply-arrow": "Codebook.apply_table (Arrow column)"}.get(method, method)
+                          "apply-arrow": "Codebook.apply_table (Arrow column)",
+                          "apply-pandas": "Codebook.apply_table (pandas Series)"}.get(method, method)
                 if "error" in r:
                     rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), "error: " + r["error"], ""])
                 else:
@@ -957,10 +969,10 @@ def render_markdown(res: Dict[str, Any]) -> str:
     rs = _get(res, "ratios", "rule_scaling") or {}
     if rs:
         rows = [[n, f(r.get("apply_1core_1000_vs_10"), 2), f(r.get("apply-arrow_1core_1000_vs_10"), 2),
-                 f(r.get("autocode_1core_1000_vs_10"), 2)] for n, r in rs.items()]
+                 f(r.get("apply-pandas_1core_1000_vs_10"), 2), f(r.get("autocode_1core_1000_vs_10"), 2)] for n, r in rs.items()]
         L.append("Slowdown from 10 to 1000 rules (time ratio, 1 core):")
         L.append("")
-        L.append(table(["corpus", "apply_table (list of str)", "apply_table (Arrow column)", "Project.autocode"], rows))
+        L.append(table(["corpus", "apply_table (list of str)", "apply_table (Arrow column)", "apply_table (pandas Series)", "Project.autocode"], rows))
         L.append("")
 
     s = res.get("autocode_sample") or {}

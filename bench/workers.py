@@ -208,7 +208,18 @@ def innsikt_autocode(a):
 def innsikt_apply(a):
     import innsikt
 
-    if a.get("input") == "arrow":
+    input_type = "list"
+    if a.get("input") == "pandas":
+        import pandas as pd
+
+        texts = pd.read_parquet(a["texts"], columns=["text"])["text"]
+        input_type = f"pandas {pd.__version__} Series of {texts.dtype}"
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        nbytes = pc.sum(pc.binary_length(pa.array(texts))).as_py() or 0
+    elif a.get("input") == "arrow":
+        input_type = "Arrow column"
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
@@ -236,6 +247,7 @@ def innsikt_apply(a):
         "text_bytes": nbytes,
         "hit_rows": rows,
         "text_code_pairs": pairs,
+        "input_type": input_type,
         "threads_param": accepts_threads(cb.apply_table),
         "cpus": len(os.sched_getaffinity(0)),
     }
