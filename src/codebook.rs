@@ -225,6 +225,37 @@ impl Hits {
             .collect()
     }
 
+    /// The codes that hit each of `texts` texts, each once, in the order of
+    /// their ids: for text `i`, `codes[ends[i - 1]..ends[i]]` (indexes into
+    /// [`Codebook::codes`]), as `(ends, codes)`.
+    pub fn codes_per_text(&self, cb: &Codebook, texts: usize) -> (Vec<u32>, Vec<u32>) {
+        // Each code's place among the codes sorted by id.
+        let mut by_id: Vec<u32> = (0..cb.codes.len() as u32).collect();
+        by_id.sort_by(|&a, &b| cb.codes[a as usize].id.cmp(&cb.codes[b as usize].id));
+        let mut rank = vec![0u32; cb.codes.len()];
+        for (r, &c) in by_id.iter().enumerate() {
+            rank[c as usize] = r as u32;
+        }
+        let mut ends = Vec::with_capacity(texts);
+        let mut codes = Vec::with_capacity(self.rows.len());
+        // Rows come in text order.
+        debug_assert!(self.rows.windows(2).all(|w| w[0].text <= w[1].text));
+        let mut rows = self.rows.iter().peekable();
+        for text in 0..texts as u32 {
+            let start = codes.len();
+            while let Some(r) = rows.next_if(|r| r.text == text) {
+                codes.push(rank[r.code as usize]);
+            }
+            let n = sort_dedup(&mut codes[start..]);
+            codes.truncate(start + n);
+            for c in &mut codes[start..] {
+                *c = by_id[*c as usize];
+            }
+            ends.push(codes.len() as u32);
+        }
+        (ends, codes)
+    }
+
     /// Moves `other`'s hits to the end of these.
     fn append(&mut self, other: Hits) {
         let shift = self.spans.len() as u32;
@@ -2178,6 +2209,40 @@ mod tests {
     fn book(codes: &str) -> Codebook {
         let src = format!("format = 1\n[codebook]\nid = \"t\"\nversion = \"1\"\n{codes}");
         Codebook::parse(&src, false, None).unwrap()
+    }
+
+    #[test]
+    fn codes_per_text_are_each_text_s_hit_codes_once_in_id_order() {
+        // Codes in the book out of id order; two rules of one code.
+        let cb = book(
+            "[[code]]\nid = \"z.skole\"\nname = \"S\"\n  [[code.rule]]\n  query = \"skole\"\n\
+             [[code]]\nid = \"a.jobb\"\nname = \"J\"\n  [[code.rule]]\n  query = \"jobb\"\n\
+             \x20 [[code.rule]]\n  id = \"r2\"\n  query = \"sommerjobb\"\n\
+             [[code]]\nid = \"m.nav\"\nname = \"N\"\n  [[code.rule]]\n  query = \"nav\"\n",
+        );
+        let texts = [
+            "skolen og sommerjobben, en jobb",
+            "ingenting",
+            "",
+            "NAV og skole",
+            "jobb",
+        ];
+        let hits = Matchers::new(&cb, 1).apply_all(&texts, &vec![Context::new(); texts.len()]);
+        let (ends, codes) = hits.codes_per_text(&cb, texts.len() + 1);
+        let ids = |i: usize| {
+            let from = if i == 0 { 0 } else { ends[i - 1] as usize };
+            codes[from..ends[i] as usize]
+                .iter()
+                .map(|&c| cb.codes[c as usize].id.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ends.len(), texts.len() + 1);
+        assert_eq!(ids(0), ["a.jobb", "z.skole"]);
+        assert!(ids(1).is_empty() && ids(2).is_empty());
+        assert_eq!(ids(3), ["m.nav", "z.skole"]);
+        assert_eq!(ids(4), ["a.jobb"]);
+        // A text past the batch's has none.
+        assert!(ids(5).is_empty());
     }
 
     #[test]

@@ -175,14 +175,12 @@ class Codebook:
     def apply(
         self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
     ) -> List[List[str]]:
-        """Code ids per text (sorted, without repeats). ``metadata`` gives one dict per
-        text for rules scoped with ``where``; a field a text lacks fails an allow-list
-        and passes a deny-list. ``threads``: worker threads (default one per core)."""
-        hits = self.apply_table(texts, metadata, threads).to_arrow()
-        out: List[set] = [set() for _ in texts]
-        for i, code in zip(hits.column("text_index").to_pylist(), hits.column("code_id").to_pylist()):
-            out[i].add(code)
-        return [sorted(s) for s in out]
+        """Code ids per text (sorted, without repeats). ``texts`` as for
+        ``apply_table`` (a list of str, an Arrow column, a pandas Series).
+        ``metadata`` gives one dict per text for rules scoped with ``where``; a
+        field a text lacks fails an allow-list and passes a deny-list.
+        ``threads``: worker threads (default one per core)."""
+        return self._apply(texts, metadata, threads, codes=True)
 
     def apply_table(
         self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
@@ -199,6 +197,9 @@ class Codebook:
         value, is read as a list, whose checks name a missing or non-str text.
         ``threads``: worker threads (default one per core, at most 8); the rows are the
         same for any number."""
+        return Table(self._apply(texts, metadata, threads, codes=False))
+
+    def _apply(self, texts: Any, metadata: Any, threads: Optional[int], codes: bool) -> Any:
         md = [dict(m) for m in metadata] if metadata is not None else None
         # pandas objects keep the checks of a list (a None or a number is named,
         # not turned into an empty text by pandas' own conversion), except a
@@ -208,10 +209,10 @@ class Codebook:
         if is_pandas:
             arrow = _pandas_arrow_strings(texts)
             if arrow is not None:
-                return Table(self._raw.apply_arrow(arrow, md, threads))
+                return self._raw.apply_arrow(arrow, md, threads, codes)
         elif hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
-            return Table(self._raw.apply_arrow(texts, md, threads))
-        return Table(self._raw.apply(list(texts), md, threads))
+            return self._raw.apply_arrow(texts, md, threads, codes)
+        return self._raw.apply(list(texts), md, threads, codes)
 
 
 def _pandas_arrow_strings(texts: Any) -> Any:

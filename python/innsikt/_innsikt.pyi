@@ -1,5 +1,5 @@
 """Type stubs for the compiled core module."""
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 __version__: str
 
@@ -67,11 +67,19 @@ class RawCodebook:
     def parse(text: str, json: bool = False, name: Optional[str] = None) -> "RawCodebook": ...
     def codes(self) -> ArrowTable: ...
     def apply(
-        self, texts: List[str], contexts: Optional[List[Dict[str, str]]] = None, threads: Optional[int] = None
-    ) -> ArrowTable: ...
+        self,
+        texts: List[str],
+        contexts: Optional[List[Dict[str, str]]] = None,
+        threads: Optional[int] = None,
+        codes: bool = False,
+    ) -> Union[ArrowTable, List[List[str]]]: ...
     def apply_arrow(
-        self, texts: Any, contexts: Optional[List[Dict[str, str]]] = None, threads: Optional[int] = None
-    ) -> ArrowTable: ...
+        self,
+        texts: Any,
+        contexts: Optional[List[Dict[str, str]]] = None,
+        threads: Optional[int] = None,
+        codes: bool = False,
+    ) -> Union[ArrowTable, List[List[str]]]: ...
     def hits_json(self, text: str, context: Optional[Dict[str, str]] = None) -> str: ...
 
 class CodebookError(InnsiktError): ...

@@ -8,7 +8,7 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{Array, RecordBatch, RecordBatchIterator};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict, PyString};
+use pyo3::types::{PyCapsule, PyDict, PyList, PyString};
 use std::ffi::CString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -734,15 +734,17 @@ impl RawCodebook {
     }
 
     /// Code a batch of texts; `contexts` (one dict per text) feed the rules' `where`.
-    /// Returns one table row per hit: text index, code, rule, spans.
-    #[pyo3(signature = (texts, contexts=None, threads=None))]
+    /// Returns one table row per hit: text index, code, rule, spans; or, with
+    /// `codes`, a list per text of the ids of the codes that hit it.
+    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false))]
     fn apply(
         &self,
         py: Python<'_>,
         texts: Vec<Bound<'_, PyAny>>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
-    ) -> PyResult<ArrowTable> {
+        codes: bool,
+    ) -> PyResult<Py<PyAny>> {
         let texts: Vec<PyText<'_>> = texts
             .iter()
             .enumerate()
@@ -756,27 +758,28 @@ impl RawCodebook {
                 ))),
             })
             .collect::<PyResult<_>>()?;
-        self.apply_texts(py, texts, contexts, threads)
+        self.apply_texts(py, texts, contexts, threads, codes)
     }
 
     /// [`RawCodebook::apply`] on an Arrow column of strings, read in place: anything
     /// with `__arrow_c_stream__` or `__arrow_c_array__` (a pyarrow array or chunked
     /// array, a polars Series). A null is an empty text.
-    #[pyo3(signature = (texts, contexts=None, threads=None))]
+    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false))]
     fn apply_arrow(
         &self,
         py: Python<'_>,
         texts: Bound<'_, PyAny>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
-    ) -> PyResult<ArrowTable> {
+        codes: bool,
+    ) -> PyResult<Py<PyAny>> {
         let arrays = import_arrow_column(&texts)?;
         let mut strs: Vec<&str> = Vec::with_capacity(arrays.iter().map(|a| a.len()).sum());
         for a in &arrays {
             string_values(a.as_ref(), &mut strs)?;
         }
         let texts = strs.into_iter().map(PyText::Utf8).collect();
-        self.apply_texts(py, texts, contexts, threads)
+        self.apply_texts(py, texts, contexts, threads, codes)
     }
 
     /// Hits for one text as JSON, the shape of the rule test cases.
@@ -808,7 +811,8 @@ impl RawCodebook {
         texts: Vec<PyText<'_>>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
-    ) -> PyResult<ArrowTable> {
+        codes: bool,
+    ) -> PyResult<Py<PyAny>> {
         let threads = threads_arg(threads)?;
         let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
             Some(c) => {
@@ -822,7 +826,7 @@ impl RawCodebook {
             None => vec![innsikt::codebook::Context::new(); texts.len()],
         };
         let cb = self.inner.clone();
-        let batch = guarded(py, move || {
+        let applied = guarded(py, move || {
             let (written, places): (Vec<_>, Vec<usize>) = texts
                 .iter()
                 .enumerate()
@@ -852,10 +856,40 @@ impl RawCodebook {
                 )));
             }
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
-            Ok(innsikt::table::hits_table_on(&cb, &hits, threads))
+            Ok(if codes {
+                Applied::Codes(hits.codes_per_text(&cb, texts.len()))
+            } else {
+                Applied::Table(innsikt::table::hits_table_on(&cb, &hits, threads))
+            })
         })?;
-        Ok(table(batch))
+        match applied {
+            Applied::Table(batch) => Ok(Py::new(py, table(batch))?.into_any()),
+            Applied::Codes((ends, codes)) => {
+                // One str per code, shared by every list it is in.
+                let ids: Vec<Bound<'_, PyString>> = self
+                    .inner
+                    .codes
+                    .iter()
+                    .map(|c| PyString::new(py, &c.id))
+                    .collect();
+                let mut start = 0;
+                let lists = ends.iter().map(|&end| {
+                    let mine = &codes[start..end as usize];
+                    start = end as usize;
+                    PyList::new(py, mine.iter().map(|&c| &ids[c as usize]))
+                });
+                Ok(PyList::new(py, lists.collect::<PyResult<Vec<_>>>()?)?
+                    .into_any()
+                    .unbind())
+            }
+        }
     }
+}
+
+/// What a call of `apply` hands back: the table of hits, or each text's codes.
+enum Applied {
+    Table(RecordBatch),
+    Codes((Vec<u32>, Vec<u32>)),
 }
 
 /// A text to code as Python handed it over, read in place: UTF-8 already (an

@@ -69,6 +69,28 @@ def test_apply_batch_of_plain_strings(pd_codebook):
     assert {"text_index", "code_id", "rule", "start", "end", "spans"} <= set(table.columns)
 
 
+def test_apply_gives_each_text_the_sorted_codes_of_its_hits_for_every_kind_of_input(sample_archive, pd_codebook):
+    import pandas as pd
+    import pyarrow as pa
+
+    texts = innsikt.Project.open(sample_archive).passages().to_pandas()["text"].tolist()[:400]
+    texts += ["", "Ingenting her."]
+    hits = pd_codebook.apply_table(texts).to_pandas()
+    want = [sorted(set(hits.loc[hits["text_index"] == i, "code_id"])) for i in range(len(texts))]
+    assert sum(map(len, want)) > 100 and want[-1] == [] and want[-2] == []
+    # Codes sort by id, not by their place in the codebook.
+    order = pd_codebook.codes().to_pandas()["code_id"].tolist()
+    assert order != sorted(order)
+    for name, col in {
+        "list": texts,
+        "Arrow": pa.array(texts),
+        "pandas": pd.Series(texts, dtype="string[pyarrow]"),
+    }.items():
+        assert pd_codebook.apply(col) == want, name
+        assert pd_codebook.apply(col, threads=2) == want, name
+    assert pd_codebook.apply([]) == []
+
+
 def test_codebook_pickles(pd_codebook):
     again = pickle.loads(pickle.dumps(pd_codebook))
     assert again.id == pd_codebook.id and again.version == pd_codebook.version
