@@ -168,34 +168,51 @@ fn split_simple(text: &str, out: &mut Vec<(usize, usize)>) -> bool {
             && (!in_word || (alnum && matches!(last, Class::Letter | Class::Digit)))
         {
             match block::letters(&bytes[i..i + 16], in_word) {
-                Some(letters) => {
+                Some(first) => {
+                    // A second block, when it is simple too, joins the first: one
+                    // pass over the events of 32 bytes.
+                    let second = bytes
+                        .get(i + 16..i + 32)
+                        .and_then(|b| block::letters(b, first >> 15 & 1 == 1));
+                    let (letters, width) = match second {
+                        Some(s) => (first | s << 16, 32),
+                        None => (first, 16),
+                    };
                     // Only letters, digits and separators: words are the runs of
                     // set bits, and a word in progress continues into bit 0.
-                    let prev = ((letters << 1) | u32::from(in_word)) & 0xFFFF;
-                    let starts = letters & !prev;
-                    let ends = !letters & prev;
-                    let mut events = starts | ends;
-                    while events != 0 {
-                        let k = events.trailing_zeros();
-                        if starts >> k & 1 == 1 {
-                            start = i + k as usize;
-                        } else {
-                            out.push((start, i + k as usize));
-                        }
-                        events &= events - 1;
+                    let all = if width == 32 { u32::MAX } else { 0xFFFF };
+                    let prev = (letters << 1 | u32::from(in_word)) & all;
+                    let mut starts = letters & !prev;
+                    let mut ends = !letters & prev;
+                    // Starts and ends alternate: the word in progress ends at the
+                    // first end, then each start pairs with the next end, and a
+                    // start left over begins a word that goes on past the block.
+                    if in_word && ends != 0 {
+                        out.push((start, i + ends.trailing_zeros() as usize));
+                        ends &= ends - 1;
                     }
-                    in_word = letters >> 15 & 1 == 1;
+                    while ends != 0 {
+                        let (a, b) = (starts.trailing_zeros(), ends.trailing_zeros());
+                        out.push((i + a as usize, i + b as usize));
+                        starts &= starts - 1;
+                        ends &= ends - 1;
+                    }
+                    if starts != 0 {
+                        start = i + starts.trailing_zeros() as usize;
+                    }
+                    in_word = letters >> (width - 1) & 1 == 1;
                     if in_word {
                         alnum = true;
                         // The last byte is an ASCII letter or digit, or the second
                         // byte of a Latin-1 letter.
-                        last = if bytes[i + 15] < 0x80 {
-                            ASCII[bytes[i + 15] as usize]
+                        let b = bytes[i + width - 1];
+                        last = if b < 0x80 {
+                            ASCII[b as usize]
                         } else {
                             Class::Letter
                         };
                     }
-                    i += 16;
+                    i += width;
                     continue;
                 }
                 None => slow_until = i + 16,
@@ -311,9 +328,10 @@ mod block {
         let splat = |x: u8| _mm_set1_epi8(x as i8);
         let eq = |x: u8| _mm_cmpeq_epi8(v, splat(x));
         let mask = |m: __m128i| _mm_movemask_epi8(m) as u32;
-        if mask(eq(b'_')) != 0 {
-            return None;
-        }
+        // Every test is made on every block and their failures joined into one
+        // branch: in Norwegian text a letter beyond ASCII or a full stop is in
+        // about every other block, which a branch of its own would mispredict.
+        let under = mask(eq(b'_'));
         // Unsigned range tests as signed ones: shifting the range's first value
         // to -128 leaves exactly the range below -128 + its length.
         let lower = _mm_or_si128(v, splat(0x20));
@@ -322,28 +340,27 @@ mod block {
             _mm_set1_epi8(-128 + 26),
         );
         let digit = _mm_cmplt_epi8(_mm_add_epi8(v, splat(128 - b'0')), _mm_set1_epi8(-128 + 10));
-        let mut letters = mask(_mm_or_si128(letter, digit));
         let high = mask(v);
-        if high != 0 {
-            let latin1 = mask(eq(0xC3));
-            let quote = mask(eq(0xC2));
-            let not_letters = mask(_mm_or_si128(eq(0x97), eq(0xB7))) & (latin1 << 1);
-            let quote_ends = mask(_mm_or_si128(eq(0xAB), eq(0xBB)));
-            let known = latin1 | (latin1 << 1) | quote | (quote << 1);
-            if high & !known != 0
-                || (latin1 | quote) & 0x8000 != 0
-                || not_letters != 0
-                || (quote << 1) & !quote_ends != 0
-            {
-                return None;
-            }
-            letters |= latin1 | (latin1 << 1);
-        }
+        let latin1 = mask(eq(0xC3));
+        let quote = mask(eq(0xC2));
+        let not_letters = mask(_mm_or_si128(eq(0x97), eq(0xB7))) & (latin1 << 1);
+        let quote_ends = mask(_mm_or_si128(eq(0xAB), eq(0xBB)));
+        let known = latin1 | (latin1 << 1) | quote | (quote << 1);
+        let letters = mask(_mm_or_si128(letter, digit)) | latin1 | (latin1 << 1);
         let joiners = mask(_mm_or_si128(
             _mm_or_si128(eq(b':'), _mm_or_si128(eq(b'.'), eq(b'\''))),
             _mm_or_si128(eq(b','), eq(b';')),
         ));
-        if joiners != 0 && joins(letters, joiners, carry) {
+        let prev = (letters << 1) | u32::from(carry);
+        let next = letters >> 1;
+        let bad = under
+            | (high & !known)
+            | ((latin1 | quote) & 0x8000)
+            | not_letters
+            | ((quote << 1) & !quote_ends)
+            | (joiners & 0x8000)
+            | (joiners & prev & next);
+        if bad != 0 {
             return None;
         }
         Some(letters)
