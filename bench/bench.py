@@ -650,27 +650,19 @@ def run_autocode(name: str, arch: str, parquet: str, text_bytes: int, codebook_p
         for path in copies.values():
             shutil.rmtree(path, ignore_errors=True)
         # The same call on the texts as an Arrow column (a DataFrame's column, read
-        # in place) instead of a list of str; one core.
-        log(f"{name}: Codebook.apply_table on an Arrow column, {book_label(n)}, 1 core")
-        r = measure(
-            f"apply_table arrow {name} {book_label(n)} 1 core",
-            lambda: run_median("innsikt_apply", {"texts": parquet, "codebook": codebook_paths[n], "threads": 1, "input": "arrow"}, 1, "apply_s", procs),
-        )
-        if "error" not in r:
-            r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
-            log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s")
-        row["apply-arrow_1core"] = r
-        # And on a pandas Series, the DataFrame column a notebook hands over
-        # (`df["text"]` of `pd.read_parquet`); one core.
-        log(f"{name}: Codebook.apply_table on a pandas Series, {book_label(n)}, 1 core")
-        r = measure(
-            f"apply_table pandas {name} {book_label(n)} 1 core",
-            lambda: run_median("innsikt_apply", {"texts": parquet, "codebook": codebook_paths[n], "threads": 1, "input": "pandas"}, 1, "apply_s", procs),
-        )
-        if "error" not in r:
-            r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
-            log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s ({r.get('input_type')})")
-        row["apply-pandas_1core"] = r
+        # in place) and as a pandas Series (`df["text"]` of `pd.read_parquet`, what a
+        # notebook hands over) instead of a list of str; one core.
+        for kind, what in (("arrow", "an Arrow column"), ("pandas", "a pandas Series")):
+            log(f"{name}: Codebook.apply_table on {what}, {book_label(n)}, 1 core")
+            args = {"texts": parquet, "codebook": codebook_paths[n], "threads": 1, "input": kind}
+            r = measure(
+                f"apply_table {kind} {name} {book_label(n)} 1 core",
+                lambda args=args: run_median("innsikt_apply", args, 1, "apply_s", procs),
+            )
+            if "error" not in r:
+                r["mb_s"] = mb(r["text_bytes"]) / r["apply_s"]
+                log(f"    {r['apply_s']:.2f} s, {r['mb_s']:.1f} MB/s ({r.get('input_type')})")
+            row[f"apply-{kind}_1core"] = r
         out[str(n)] = row
     return out
 
