@@ -315,6 +315,53 @@ impl Utf8Texts {
         Ok(Utf8Texts { bytes, ends })
     }
 
+    /// [`Utf8Texts::of`] on up to `threads` threads, each writing a contiguous
+    /// share of the texts (of about equal size) into a buffer of its own: the
+    /// shares in order. A batch of less than a few megabytes is one share.
+    pub fn of_on(texts: &[CodePoints<'_>], threads: usize) -> Result<Vec<Utf8Texts>, NotUnicode> {
+        const MIN_SHARE: usize = 4 << 20;
+        let room: usize = texts.iter().map(CodePoints::max_utf8_len).sum();
+        let shares = threads.clamp(1, (room / MIN_SHARE).max(1));
+        if shares == 1 {
+            return Ok(vec![Utf8Texts::of(texts)?]);
+        }
+        // Cut where the room written so far passes each share's part of the whole.
+        let mut cuts = vec![0];
+        let mut seen = 0;
+        for (i, t) in texts.iter().enumerate() {
+            if seen >= room * cuts.len() / shares {
+                cuts.push(i);
+            }
+            seen += t.max_utf8_len();
+        }
+        cuts.push(texts.len());
+        cuts.dedup();
+        let parts: Vec<Result<Utf8Texts, NotUnicode>> = std::thread::scope(|s| {
+            let handles: Vec<_> = cuts
+                .windows(2)
+                .skip(1)
+                .map(|w| s.spawn(move || Utf8Texts::of(&texts[w[0]..w[1]])))
+                .collect();
+            let mut parts = vec![Utf8Texts::of(&texts[cuts[0]..cuts[1]])];
+            parts.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            parts
+        });
+        // The first text without a UTF-8 form is named by its place in the batch.
+        parts
+            .into_iter()
+            .zip(&cuts)
+            .map(|(part, &from)| {
+                part.map_err(|e| NotUnicode {
+                    text: from + e.text,
+                    ..e
+                })
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -453,6 +500,39 @@ mod tests {
             expected.iter().map(String::len).sum::<usize>()
         );
         assert!(Utf8Texts::of(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn texts_written_in_shares_on_threads_are_the_texts_written_at_once() {
+        // Large enough for several shares of four mebibytes.
+        let latin1: Vec<Vec<u8>> = (0..600u32)
+            .map(|k| {
+                sample_code_points(k, 5_000 + (k as usize % 7) * 1_000, 0xFF)
+                    .iter()
+                    .map(|&c| c as u8)
+                    .collect()
+            })
+            .collect();
+        let texts: Vec<CodePoints> = latin1.iter().map(|t| CodePoints::Latin1(t)).collect();
+        let whole = Utf8Texts::of(&texts).unwrap();
+        for threads in [1, 2, 3, 8] {
+            let parts = Utf8Texts::of_on(&texts, threads).unwrap();
+            assert_eq!(parts.len() > 1, threads > 1, "{threads} threads");
+            let all: Vec<&str> = parts
+                .iter()
+                .flat_map(|p| (0..p.len()).map(|i| p.get(i)))
+                .collect();
+            assert_eq!(all.len(), whole.len());
+            assert!(all.iter().enumerate().all(|(i, t)| *t == whole.get(i)));
+        }
+        // A code point without UTF-8 in a later share is named by its place in the batch.
+        let bad = [0x61u16, 0xDFFF];
+        let mut with_bad = texts.clone();
+        with_bad[500] = CodePoints::Ucs2(&bad);
+        with_bad[550] = CodePoints::Ucs2(&bad);
+        let e = Utf8Texts::of_on(&with_bad, 4).unwrap_err();
+        assert_eq!((e.text, e.at, e.code_point), (500, 1, 0xDFFF));
+        assert_eq!(Utf8Texts::of_on(&[], 4).unwrap().len(), 1);
     }
 
     #[test]

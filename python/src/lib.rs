@@ -835,19 +835,17 @@ impl RawCodebook {
                     PyText::Utf8(_) => None,
                 })
                 .unzip();
-            let utf8 = innsikt::decode::Utf8Texts::of(&written).map_err(|mut e| {
+            let utf8 = innsikt::decode::Utf8Texts::of_on(&written, threads).map_err(|mut e| {
                 e.text = places[e.text];
                 innsikt::Error::Invalid(e.to_string())
             })?;
-            let mut next = 0;
+            // The written texts, in order, through the shares.
+            let mut written = utf8.iter().flat_map(|p| (0..p.len()).map(|i| p.get(i)));
             let texts: Vec<&str> = texts
                 .iter()
                 .map(|t| match t {
                     PyText::Utf8(s) => s,
-                    PyText::Points(_) => {
-                        next += 1;
-                        utf8.get(next - 1)
-                    }
+                    PyText::Points(_) => written.next().unwrap_or_default(),
                 })
                 .collect();
             if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
