@@ -217,15 +217,7 @@ fn latin1_to_utf8(s: &[u8], out: &mut [u8]) -> usize {
                 continue;
             }
         }
-        let b = s[i];
-        if b < 0x80 {
-            out[n] = b;
-            n += 1;
-        } else {
-            out[n] = 0xC0 | (b >> 6);
-            out[n + 1] = 0x80 | (b & 0x3F);
-            n += 2;
-        }
+        n += char::from(s[i]).encode_utf8(&mut out[n..]).len();
         i += 1;
     }
     n
@@ -259,25 +251,11 @@ fn ucs2_to_utf8(s: &[u16], out: &mut [u8]) -> Result<usize, (usize, u32)> {
                 continue;
             }
         }
-        let u = s[i];
-        match u {
-            0..=0x7F => {
-                out[n] = u as u8;
-                n += 1;
-            }
-            0x80..=0x7FF => {
-                out[n] = 0xC0 | (u >> 6) as u8;
-                out[n + 1] = 0x80 | (u & 0x3F) as u8;
-                n += 2;
-            }
-            0xD800..=0xDFFF => return Err((i, u32::from(u))),
-            _ => {
-                out[n] = 0xE0 | (u >> 12) as u8;
-                out[n + 1] = 0x80 | ((u >> 6) & 0x3F) as u8;
-                out[n + 2] = 0x80 | (u & 0x3F) as u8;
-                n += 3;
-            }
-        }
+        let u = u32::from(s[i]);
+        n += char::from_u32(u)
+            .ok_or((i, u))?
+            .encode_utf8(&mut out[n..])
+            .len();
         i += 1;
     }
     Ok(n)

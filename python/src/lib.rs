@@ -855,14 +855,17 @@ impl RawCodebook {
             }
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
             Ok(if codes {
-                Applied::Codes(hits.codes_per_text(&cb, texts.len()))
+                {
+                    let (ends, codes) = hits.codes_per_text(&cb, texts.len());
+                    Applied::Codes(ends, codes)
+                }
             } else {
                 Applied::Table(innsikt::table::hits_table_on(&cb, &hits, threads))
             })
         })?;
         match applied {
             Applied::Table(batch) => Ok(Py::new(py, table(batch))?.into_any()),
-            Applied::Codes((ends, codes)) => {
+            Applied::Codes(ends, codes) => {
                 // One str per code, shared by every list it is in.
                 let ids: Vec<Bound<'_, PyString>> = self
                     .inner
@@ -887,7 +890,8 @@ impl RawCodebook {
 /// What a call of `apply` hands back: the table of hits, or each text's codes.
 enum Applied {
     Table(RecordBatch),
-    Codes((Vec<u32>, Vec<u32>)),
+    /// Each text's end in the codes, and the codes (indexes into the codebook's).
+    Codes(Vec<u32>, Vec<u32>),
 }
 
 /// A text to code as Python handed it over, read in place: UTF-8 already (an
