@@ -123,13 +123,15 @@ impl LabelViews {
     /// read twice when an id is 0).
     pub fn column_of(&self, ids: impl Iterator<Item = u32> + Clone) -> ArrayRef {
         let mut views: Vec<u128> = large_vec(ids.size_hint().0);
-        views.extend(
-            ids.clone()
-                .map(|i| self.views.get(i as usize).copied().unwrap_or(0)),
-        );
-        let nulls = views
-            .contains(&0)
-            .then(|| NullBuffer::from_iter(ids.map(|i| i != 0)));
+        // Whether a view is 0 (a null, or the empty string) is noted on the
+        // way, not by reading the column again.
+        let mut zero = false;
+        views.extend(ids.clone().map(|i| {
+            let v = self.views.get(i as usize).copied().unwrap_or(0);
+            zero |= v == 0;
+            v
+        }));
+        let nulls = zero.then(|| NullBuffer::from_iter(ids.map(|i| i != 0)));
         // SAFETY: every view was made by `make_view` from a whole label, which
         // `Labels` only holds as checked UTF-8, at its own offset in buffer 0;
         // views of unknown ids are 0, the empty inline string.
@@ -377,18 +379,79 @@ pub fn build_columns(jobs: Vec<ColumnJob<'_>>, threads: usize) -> Vec<ArrayRef> 
 }
 
 /// Writes spans as JSON, `[[start,end],…]`: the shape of every `spans` column.
-pub fn push_spans_json<T: itoa::Integer + Copy>(out: &mut String, spans: &[(T, T)]) {
-    let mut num = itoa::Buffer::new();
-    out.push('[');
+///
+/// Millions of rows go through here, most with one short span: the digits are
+/// written straight into the string's spare room, where formatting each number
+/// apart and appending it took a call to copy a few bytes per number.
+pub fn push_spans_json<T: Copy + Into<i64>>(out: &mut String, spans: &[(T, T)]) {
+    /// `[`, a number, `,`, a number, `]` and the `,` before the next span: an
+    /// i64 is at most 20 characters with its sign.
+    const SPAN_MAX: usize = 2 * 20 + 4;
+    // SAFETY: only ASCII is appended (brackets, commas, signs and digits), so
+    // the bytes stay UTF-8.
+    let bytes = unsafe { out.as_mut_vec() };
+    bytes.reserve(2 + spans.len() * SPAN_MAX);
+    let len = bytes.len();
+    let room = bytes.spare_capacity_mut();
+    room[0].write(b'[');
+    let mut n = 1;
     for (k, &(a, b)) in spans.iter().enumerate() {
-        out.push_str(if k > 0 { ",[" } else { "[" });
-        out.push_str(num.format(a));
-        out.push(',');
-        out.push_str(num.format(b));
-        out.push(']');
+        if k > 0 {
+            room[n].write(b',');
+            n += 1;
+        }
+        room[n].write(b'[');
+        n = put_int(room, n + 1, a.into());
+        room[n].write(b',');
+        n = put_int(room, n + 1, b.into());
+        room[n].write(b']');
+        n += 1;
     }
-    out.push(']');
+    room[n].write(b']');
+    // SAFETY: the `n + 1` bytes after `len` were all written just above, and
+    // lie within the capacity reserved.
+    unsafe { bytes.set_len(len + n + 1) };
 }
+
+/// Writes `v` in decimal at `room[at..]`; where its last digit ends.
+#[inline]
+fn put_int(room: &mut [std::mem::MaybeUninit<u8>], mut at: usize, v: i64) -> usize {
+    if v < 0 {
+        room[at].write(b'-');
+        at += 1;
+    }
+    let mut u = v.unsigned_abs();
+    let end = at + u.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut k = end;
+    // Two digits a step, from the last: half the dependent divisions.
+    while u >= 100 {
+        let d = (u % 100) as usize * 2;
+        u /= 100;
+        k -= 2;
+        room[k].write(PAIRS[d]);
+        room[k + 1].write(PAIRS[d + 1]);
+    }
+    if u >= 10 {
+        let d = u as usize * 2;
+        room[k - 2].write(PAIRS[d]);
+        room[k - 1].write(PAIRS[d + 1]);
+    } else {
+        room[k - 1].write(b'0' + u as u8);
+    }
+    end
+}
+
+/// "00", "01", … "99", end to end.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -620,15 +683,6 @@ name = "NAV"
                 None
             ]
         );
-        let mut json = String::new();
-        push_spans_json(&mut json, &[(0u32, 4u32), (10, 1_000_000)]);
-        assert_eq!(json, "[[0,4],[10,1000000]]");
-        json.clear();
-        push_spans_json::<i64>(&mut json, &[(-1, 0)]);
-        assert_eq!(json, "[[-1,0]]");
-        json.clear();
-        push_spans_json::<i64>(&mut json, &[]);
-        assert_eq!(json, "[]");
         let by_doc = LabelViews::by_key(
             &[1, 0, 2, 1, u32::MAX],
             &[Some("Hamar"), None, Some("Sør-Odal")],
@@ -638,5 +692,34 @@ name = "NAV"
             b.iter().collect::<Vec<_>>(),
             vec![None, Some("Hamar"), Some("Sør-Odal"), None, None]
         );
+    }
+
+    #[test]
+    fn spans_json_has_every_integer_digit_for_digit() {
+        let mut json = String::new();
+        push_spans_json(&mut json, &[(0u32, 4u32), (10, 1_000_000)]);
+        assert_eq!(json, "[[0,4],[10,1000000]]");
+        json.clear();
+        push_spans_json::<i64>(&mut json, &[(-1, 0)]);
+        assert_eq!(json, "[[-1,0]]");
+        json.clear();
+        push_spans_json::<i64>(&mut json, &[]);
+        assert_eq!(json, "[]");
+        // Every digit count and both ends of the range, appended after text
+        // already there (multi-byte, to check the bytes are placed after it).
+        let mut values = vec![i64::MIN, i64::MAX, -1, 0, 1];
+        for d in 1..19 {
+            let p = 10i64.pow(d);
+            values.extend([p - 1, p, p + 1, -p, 7 * p / 3]);
+        }
+        for &a in &values {
+            let spans = [(a, 0i64), (9, a), (a, a)];
+            let mut json = String::from("«æ»");
+            push_spans_json(&mut json, &spans);
+            assert_eq!(json, format!("«æ»[[{a},0],[9,{a}],[{a},{a}]]"));
+        }
+        json.clear();
+        push_spans_json(&mut json, &[(u32::MAX, 0u32)]);
+        assert_eq!(json, format!("[[{},0]]", u32::MAX));
     }
 }

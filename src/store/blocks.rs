@@ -33,7 +33,7 @@ pub(super) enum PassageKey {
 }
 
 /// The 64 bits of a passage id of the form ingest makes, `p` and 16 lower-case
-/// hex digits, which [`passage_id`] writes back exactly; `None` for any other id.
+/// hex digits, which [`passage_id_in`] writes back exactly; `None` for any other id.
 pub(super) fn passage_hash(id: &str) -> Option<u64> {
     let hex = id.strip_prefix('p')?;
     if hex.len() != 16
@@ -46,9 +46,16 @@ pub(super) fn passage_hash(id: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-/// The passage id whose bits [`passage_hash`] read.
-pub(super) fn passage_id(hash: u64) -> String {
-    format!("p{hash:016x}")
+/// The passage id whose bits [`passage_hash`] read, written into `buf`: a read
+/// of every coding writes one per passage, hundreds of thousands, where the
+/// general formatter cost more than the rest of the read of a passage's label.
+pub(super) fn passage_id_in(hash: u64, buf: &mut [u8; 17]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf[0] = b'p';
+    for (k, b) in buf[1..].iter_mut().enumerate() {
+        *b = HEX[(hash >> (60 - 4 * k)) as usize & 0xf];
+    }
+    std::str::from_utf8(buf).expect("ASCII")
 }
 
 /// One machine coding of a block. `spans` is empty when the coding's one span
@@ -208,8 +215,27 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self) -> Option<u64> {
+        // Most numbers of a block are below 128 (one byte), nearly all the rest
+        // below 16,384 (two).
+        let &b = self.bytes.get(self.at)?;
+        if b < 0x80 {
+            self.at += 1;
+            return Some(u64::from(b));
+        }
+        match self.bytes.get(self.at + 1) {
+            Some(&c) if c < 0x80 => {
+                self.at += 2;
+                Some(u64::from(b & 0x7f) | u64::from(c) << 7)
+            }
+            _ => self.get_long(),
+        }
+    }
+
+    /// [`Cursor::get`] of a number of three bytes or more (or of a truncated one).
+    #[inline(never)]
+    fn get_long(&mut self) -> Option<u64> {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -229,7 +255,7 @@ impl Cursor<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get_signed(&mut self) -> Option<i64> {
         let v = self.get()?;
         Some((v >> 1) as i64 ^ -((v & 1) as i64))
@@ -268,6 +294,7 @@ pub(super) struct EntryRef<'s> {
 /// Errors name what is wrong with the bytes.
 /// First `table` is called with the block's passages (empty for a block of
 /// format 1), so that a reader can look each up once per block.
+#[inline]
 pub(super) fn decode_with_table(
     first: i64,
     bytes: &[u8],
@@ -474,7 +501,7 @@ mod tests {
             "pffffffffffffffff",
         ] {
             let h = passage_hash(id).unwrap();
-            assert_eq!(passage_id(h), id);
+            assert_eq!(passage_id_in(h, &mut [0; 17]), id);
         }
         for other in [
             "p8C3C4A0A64D2CD79",
@@ -486,6 +513,36 @@ mod tests {
             "",
         ] {
             assert_eq!(passage_hash(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn numbers_of_every_length_read_back_and_truncated_ones_are_refused() {
+        let mut values = vec![0u64, 1, 0x7f, 0x80, 0x3fff, 0x4000, u64::MAX - 1, u64::MAX];
+        values.extend((1..64).flat_map(|b| [(1u64 << b) - 1, 1 << b, (1 << b) + 1]));
+        for &v in &values {
+            let mut bytes = Vec::new();
+            put(&mut bytes, v);
+            put(&mut bytes, 5);
+            let mut c = Cursor {
+                bytes: &bytes,
+                at: 0,
+            };
+            assert_eq!((c.get(), c.get(), c.get()), (Some(v), Some(5), None), "{v}");
+            for cut in 0..bytes.len() - 1 {
+                let mut c = Cursor {
+                    bytes: &bytes[..cut],
+                    at: 0,
+                };
+                assert_eq!(c.get(), None, "{v} cut at {cut}");
+            }
+        }
+        // Eleven bytes, or a tenth byte past the 64 bits, are refused.
+        for bad in [
+            &[0xff; 11][..],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+        ] {
+            assert_eq!(Cursor { bytes: bad, at: 0 }.get(), None);
         }
     }
 

@@ -2136,8 +2136,9 @@ impl Store {
             c.labels = self.labels()?;
             // The passages that blocks keep by their ids' bits take the label
             // ids after the store's, in the order `read_blocks` numbered them.
+            let mut id = [0; 17];
             for h in passages {
-                c.labels.push(&blocks::passage_id(h));
+                c.labels.push(blocks::passage_id_in(h, &mut id));
             }
             Ok(c)
         })
