@@ -277,7 +277,8 @@ pub struct Codebook {
     terms: FxHashMap<String, u32>,
     term_rules: TriggerTable,
     always: Vec<usize>,
-    /// Literals that regex rules need (lower-cased), one automaton for all.
+    /// Literals that regex rules need (lower-cased) and that may span more than
+    /// a word, one automaton for all, run over the lower-cased passage.
     regex_prefilter: Option<aho_corasick::AhoCorasick>,
     /// For each prefilter literal, the rules it lets through.
     literal_rules: Vec<Vec<usize>>,
@@ -289,6 +290,10 @@ pub struct Codebook {
     /// The prefixes rules ask for (`prefix*`), lower-cased, each with its term
     /// (the prefix and `*`), which every new form that begins with it stands for.
     prefixes: Vec<(String, u32)>,
+    /// The literals of letters and digits that regex rules need (see
+    /// [`Prefilter::Words`]), lower-cased, each with its term (`~` and the
+    /// literal), which every new form that contains it stands for.
+    word_literals: Vec<(String, u32)>,
     /// By rule: how a matcher evaluates it (see [`Plan`]), and its code.
     plans: Vec<Plan>,
     /// The terms of [`Plan::Terms`] rules, each rule's a range.
@@ -317,6 +322,7 @@ struct Compiler<'a> {
     terms: FxHashMap<String, u32>,
     exact_forms: bool,
     prefixes: Vec<(String, u32)>,
+    word_literals: Vec<(String, u32)>,
 }
 
 impl Compiler<'_> {
@@ -347,6 +353,15 @@ impl Compiler<'_> {
     fn term_id(&mut self, t: &str) -> u32 {
         let n = self.terms.len() as u32;
         *self.terms.entry(t.to_string()).or_insert(n)
+    }
+
+    /// The term of a regex rule's word literal (no analyser term has `~` in it).
+    fn word_literal_id(&mut self, literal: &str) -> u32 {
+        let id = self.term_id(&format!("~{literal}"));
+        if !self.word_literals.iter().any(|(_, t)| *t == id) {
+            self.word_literals.push((literal.to_string(), id));
+        }
+        id
     }
 
     fn word_alts(&mut self, text: &str) -> Vec<Vec<u32>> {
@@ -531,7 +546,7 @@ fn trigger_table(
     let mut table = vec![Vec::new(); terms];
     let mut set = Vec::new();
     for (i, r) in rules.iter().enumerate() {
-        if let (Some(_), Some(trigger)) = (&r.query, &r.trigger) {
+        if let Some(trigger) = &r.trigger {
             set.clear();
             pick(trigger, &mut set);
             set.sort_unstable();
@@ -730,19 +745,36 @@ fn lowercase_into<'b>(text: &str, buf: &'b mut String) -> &'b str {
     buf
 }
 
-/// Lower-cased literals of which every match of `pattern` contains one: the
-/// prefix or the suffix set, whichever has the longer shortest literal (None when
-/// neither is usable: then the regex is tried on every passage).
-fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
+/// What a regex-only rule is tried behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Prefilter {
+    /// Lower-cased literals of letters and digits, at least three each, of
+    /// which every match contains one. A run of letters and digits in a text
+    /// lies inside one word (words break only between other characters), so
+    /// the rule is triggered by the forms that contain one of them, which a
+    /// matcher finds once per form instead of searching every passage.
+    Words(Vec<String>),
+    /// Lower-cased literals, at least two characters each, of which every match
+    /// contains one, searched for in the lower-cased passage.
+    Text(Vec<String>),
+    /// No usable literal: the regex is tried on every passage.
+    None,
+}
+
+/// The prefilter of a regex: of the literal sets every match must contain one
+/// of (the prefix or suffix set of the pattern, or of a part of a top-level
+/// sequence), the one whose shortest literal is longest; as word literals when
+/// the longest run of letters and digits in each literal of some set is long
+/// enough, since those cost no search of the passage.
+fn prefilter(pattern: &str) -> Prefilter {
     use regex_syntax::hir::{literal::ExtractKind, HirKind};
     // Literals are compared lower-cased with the lower-cased text, so a leading
     // (?i) is dropped here: case variants (with Unicode folds such as K/k/U+212A)
     // would otherwise multiply past the extractor's limits.
     let core = pattern.strip_prefix("(?i)").unwrap_or(pattern);
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(core)
-        .ok()?;
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(core) else {
+        return Prefilter::None;
+    };
     // Candidate sets: the whole pattern's prefixes and suffixes, and the prefixes
     // of each part of a top-level sequence (every match contains a match of each
     // part, so one of its literals). The set whose shortest literal is longest wins:
@@ -758,14 +790,63 @@ fn prefilter_literals(pattern: &str) -> Option<Vec<String>> {
     if let HirKind::Concat(parts) = top.kind() {
         candidates.extend(parts.iter().map(|p| literal_set(p, ExtractKind::Prefix)));
     }
-    let shortest = |v: &Vec<String>| v.iter().map(|s| s.chars().count()).min().unwrap_or(0);
-    let mut best: Option<Vec<String>> = None;
-    for c in candidates.into_iter().flatten() {
-        if best.as_ref().is_none_or(|b| shortest(&c) > shortest(b)) {
-            best = Some(c);
+    let candidates: Vec<Vec<String>> = candidates.into_iter().flatten().collect();
+    let best = |sets: &mut dyn Iterator<Item = Vec<String>>| {
+        let shortest = |v: &Vec<String>| v.iter().map(|s| s.chars().count()).min().unwrap_or(0);
+        let mut best: Option<Vec<String>> = None;
+        for c in sets {
+            if best.as_ref().is_none_or(|b| shortest(&c) > shortest(b)) {
+                best = Some(c);
+            }
+        }
+        best
+    };
+    if let Some(words) = best(&mut candidates.iter().filter_map(|c| word_literals(c))) {
+        return Prefilter::Words(words);
+    }
+    match best(&mut candidates.into_iter()) {
+        Some(text) => Prefilter::Text(text),
+        None => Prefilter::None,
+    }
+}
+
+/// A character that no word boundary falls before or after when it stands
+/// between two others of its kind: a letter of the Latin blocks or an ASCII
+/// digit (Unicode's word rules never break between two letters, two digits,
+/// or a letter and a digit). Other scripts are left out on purpose: the rules
+/// break between some of their letters.
+fn word_inner(c: char) -> bool {
+    (c.is_alphabetic() && (c as u32) < 0x250) || c.is_ascii_digit()
+}
+
+/// `set` as word literals: each literal's longest run of [`word_inner`]
+/// characters, which occurs wherever the literal does (so every match still
+/// contains one of them); None when a run is shorter than three characters.
+/// A literal that contains another of the set is dropped: the other occurs
+/// wherever it does.
+fn word_literals(set: &[String]) -> Option<Vec<String>> {
+    let mut runs: Vec<String> = Vec::new();
+    for lit in set {
+        let run = lit
+            .split(|c: char| !word_inner(c))
+            .max_by_key(|r| r.chars().count())
+            .unwrap_or("");
+        if run.chars().count() < 3 {
+            return None;
+        }
+        runs.push(run.to_string());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        let covered = runs
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && r.contains(o.as_str()) && (o != r || j < i));
+        if !covered {
+            out.push(r.clone());
         }
     }
-    best
+    Some(out)
 }
 
 /// Lower-cased literals (at least two characters each) of which every match of
@@ -896,6 +977,7 @@ impl Codebook {
             terms: FxHashMap::default(),
             exact_forms: false,
             prefixes: Vec::new(),
+            word_literals: Vec::new(),
         };
         if raw.format.unwrap_or(FORMAT) != FORMAT {
             return Err(c.err(
@@ -942,6 +1024,9 @@ impl Codebook {
         }
         let mut codes = Vec::new();
         let mut rules = Vec::new();
+        // By rule: the literals of a regex-only rule that the lower-cased
+        // passage is searched for (see `Prefilter::Text`).
+        let mut text_literals: Vec<Option<Vec<String>>> = Vec::new();
         for (ci, code) in raw.code.iter().enumerate() {
             let cid = code.id.get_ref().clone();
             if let Some(p) = &code.parent {
@@ -1039,7 +1124,21 @@ impl Codebook {
                         )
                     })
                     .collect();
-                let trigger = query.as_ref().and_then(Trigger::of);
+                let mut trigger = query.as_ref().and_then(Trigger::of);
+                let mut literals = None;
+                if let (None, Some(re)) = (&query, &regex) {
+                    match prefilter(re.as_str()) {
+                        // The rule is triggered like a query by the terms of
+                        // its word literals, which forms are given once each.
+                        Prefilter::Words(ls) => {
+                            let ids = ls.iter().map(|l| c.word_literal_id(l)).collect();
+                            trigger = Some(Trigger::Terms(ids));
+                        }
+                        Prefilter::Text(ls) => literals = Some(ls),
+                        Prefilter::None => {}
+                    }
+                }
+                text_literals.push(literals);
                 let mut trigger_options = Vec::new();
                 if let Some(t) = &trigger {
                     t.sets(&mut trigger_options);
@@ -1093,13 +1192,14 @@ impl Codebook {
         let mut literal_rules: Vec<Vec<usize>> = Vec::new();
         let mut regex_always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if r.query.is_some() {
-                // Rules with trigger sets are in `term_rules`.
+            if r.query.is_some() || r.trigger.is_some() {
+                // Rules with trigger sets (queries, and regexes triggered by
+                // word literals) are in `term_rules`.
                 if r.trigger_options.is_empty() {
                     always.push(i);
                 }
             } else {
-                match prefilter_literals(r.regex.as_ref().unwrap().as_str()) {
+                match text_literals[i].take() {
                     Some(lits) => {
                         for l in lits {
                             match literals.iter().position(|x| *x == l) {
@@ -1177,6 +1277,7 @@ impl Codebook {
             terms: c.terms,
             exact_forms: c.exact_forms,
             prefixes: c.prefixes,
+            word_literals: c.word_literals,
             term_rules,
             always,
             regex_prefilter,
@@ -1589,6 +1690,11 @@ impl<'a> Matcher<'a> {
         }
         for (prefix, id) in &cb.prefixes {
             if lower.starts_with(prefix.as_str()) {
+                add(arena, *id);
+            }
+        }
+        for (literal, id) in &cb.word_literals {
+            if lower.contains(literal.as_str()) {
                 add(arena, *id);
             }
         }
@@ -2203,7 +2309,7 @@ impl Codebook {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefilter_literals, to_char_offsets, Codebook, Context, Matchers, Plan};
+    use super::{prefilter, to_char_offsets, Codebook, Context, Matchers, Plan, Prefilter};
 
     /// A test codebook: the header, then `codes`.
     fn book(codes: &str) -> Codebook {
@@ -2825,33 +2931,40 @@ name = "Sak"
 
     #[test]
     fn regexes_get_literal_prefilters() {
-        assert_eq!(
-            prefilter_literals(r"(?i)veldig\s+uvanle?i?g"),
-            Some(vec!["veldig".to_string()])
-        );
+        let words = |ls: &[&str]| Prefilter::Words(ls.iter().map(|l| l.to_string()).collect());
+        let text = |ls: &[&str]| Prefilter::Text(ls.iter().map(|l| l.to_string()).collect());
+        assert_eq!(prefilter(r"(?i)veldig\s+uvanle?i?g"), words(&["veldig"]));
         // The suffix set is more selective here than the prefix "vi".
         assert_eq!(
-            prefilter_literals(r"(?i)vi\s+(?:lykkes|lukkast)"),
-            Some(vec!["lykkes".to_string(), "lukkast".to_string()])
+            prefilter(r"(?i)vi\s+(?:lykkes|lukkast)"),
+            words(&["lykkes", "lukkast"])
         );
-        // A leading digit class gives no prefix, but the suffix is usable.
-        assert_eq!(
-            prefilter_literals(r"\d+ prosent"),
-            Some(vec![" prosent".to_string()])
-        );
+        // A leading digit class gives no prefix, but the suffix is usable, and
+        // its letters are a word literal.
+        assert_eq!(prefilter(r"\d+ prosent"), words(&["prosent"]));
         // Nothing literal at all: the regex is tried on every passage.
-        assert_eq!(prefilter_literals(r"\d{11}"), None);
+        assert_eq!(prefilter(r"\d{11}"), Prefilter::None);
         // A rarer part inside the pattern beats short prefixes and suffixes.
         assert_eq!(
-            prefilter_literals(r"(?i)\b(?:vi|me|nav)\s+(?:lykkes|lukkast)\s+(?:ikke|ikkje)\b"),
-            Some(vec!["lykkes".to_string(), "lukkast".to_string()])
+            prefilter(r"(?i)\b(?:vi|me|nav)\s+(?:lykkes|lukkast)\s+(?:ikke|ikkje)\b"),
+            words(&["lykkes", "lukkast"])
         );
         // An optional part gives no literal of its own.
-        let lits = prefilter_literals(r"ab(?:langtord)?cd").unwrap();
-        assert!(lits.iter().all(|l| l.starts_with("ab")), "{lits:?}");
+        match prefilter(r"ab(?:langtord)?cd") {
+            Prefilter::Words(ls) => assert!(ls.iter().all(|l| l.starts_with("ab")), "{ls:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(prefilter(r"\bfravær"), words(&["fravær"]));
+        // Punctuation around letters: the letters are the word literal, and a
+        // literal that contains another of its set is dropped.
         assert_eq!(
-            prefilter_literals(r"\bfravær"),
-            Some(vec!["fravær".to_string()])
+            prefilter(r"(?i)\((?:pd-nivå:?\s*)?individ(?:nivå)?\)"),
+            words(&["individ"])
         );
+        assert_eq!(prefilter(r"(?i)[«]\s*(?:pd-nivå|nivå)"), words(&["nivå"]));
+        // Too short a run of letters, or letters of a script whose words the
+        // rules may break inside: the passage is searched instead.
+        assert_eq!(prefilter(r"(?i)«\s*ja\s*»"), text(&["ja"]));
+        assert_eq!(prefilter(r"(?i)привет"), text(&["привет"]));
     }
 }
