@@ -2967,4 +2967,79 @@ name = "Sak"
         assert_eq!(prefilter(r"(?i)«\s*ja\s*»"), text(&["ja"]));
         assert_eq!(prefilter(r"(?i)привет"), text(&["привет"]));
     }
+
+    /// Regex rules triggered by word literals (and those searched for in the
+    /// passage) find exactly what their regex finds anywhere in the text,
+    /// whatever letters, digits, marks and punctuation surround the literals.
+    mod regex_prefilters {
+        use super::book;
+        use crate::codebook::{prefilter, Context, Prefilter};
+        use proptest::prelude::*;
+
+        const PATTERNS: [&str; 8] = [
+            r"(?i)\((?:pd-nivå:?\s*)?individ(?:nivå)?\)",
+            r"(?i)[«\x22]\s*vanl[ei]g\s*[»\x22]",
+            r"\d+ prosent",
+            r"(?i)\bkelvin",
+            r"(?i)ĳsbaan",
+            r"(?i)«\s*ja\s*»",
+            r"(?i)aªb",
+            r"(?i)(?:vi|me)\s+lykkes",
+        ];
+
+        fn codebook() -> crate::codebook::Codebook {
+            let mut src = String::new();
+            for (i, p) in PATTERNS.iter().enumerate() {
+                src.push_str(&format!(
+                    "[[code]]\nid = \"c{i}\"\nname = \"C\"\n  [[code.rule]]\n  regex = '{p}'\n"
+                ));
+            }
+            book(&src)
+        }
+
+        #[test]
+        fn the_patterns_cover_both_kinds_of_prefilter() {
+            let kinds: Vec<bool> = PATTERNS
+                .iter()
+                .map(|p| matches!(prefilter(p), Prefilter::Words(_)))
+                .collect();
+            assert_eq!(kinds, [true, true, true, true, true, false, true, true]);
+        }
+
+        proptest! {
+            #[test]
+            fn regex_rules_find_what_their_regex_finds(
+                parts in proptest::collection::vec(proptest::sample::select(vec![
+                    "individ", "INDIVID", "Individ", "nivå", "NIVÅ", "pd", "PD", "(", ")",
+                    ":", " ", " ", "-", "«", "»", "\"", "vanlig", "VANLEG", "u", "\u{212a}",
+                    "elvin", "KELVIN", "ĳsbaan", "Ĳsbaan", "ª", "a", "b", "ja", "JA", "vi",
+                    "me", "lykkes", "4", "12", "prosent", "_", "'", "\u{ad}", "\u{301}",
+                    "\u{200d}", "é", "日本", "\n", ".", "ǅ",
+                ]), 0..30)
+            ) {
+                let cb = codebook();
+                let text: String = parts.concat();
+                let chars = |b: usize| text[..b].chars().count();
+                let mut got: Vec<(usize, Vec<(usize, usize)>)> = cb
+                    .apply(&text, &Context::new())
+                    .into_iter()
+                    .map(|h| (h.rule, h.spans))
+                    .collect();
+                got.sort();
+                let want: Vec<(usize, Vec<(usize, usize)>)> = PATTERNS
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        let spans: Vec<(usize, usize)> = regex::Regex::new(p)
+                            .unwrap()
+                            .find_iter(&text)
+                            .map(|m| (chars(m.start()), chars(m.end())))
+                            .collect();
+                        (!spans.is_empty()).then_some((i, spans))
+                    })
+                    .collect();
+                prop_assert_eq!(got, want, "{:?}", text);
+            }
+        }
+    }
 }
