@@ -2968,6 +2968,27 @@ name = "Sak"
         assert_eq!(prefilter(r"(?i)привет"), text(&["привет"]));
     }
 
+    /// The codebook the repository ships has regexes whose literals are all
+    /// runs of letters: coding with it searches no passage for literals.
+    #[test]
+    fn the_pd_codebook_s_regexes_are_all_triggered_by_word_forms() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cb = Codebook::load(&root.join("corpus-sample/codebooks/pd.toml")).unwrap();
+        assert!(
+            cb.rules
+                .iter()
+                .filter(|r| r.regex.is_some() && r.query.is_none())
+                .count()
+                >= 10
+        );
+        assert!(cb.regex_prefilter.is_none());
+        assert!(cb.regex_always.is_empty());
+        let literals: Vec<&str> = cb.word_literals.iter().map(|(l, _)| l.as_str()).collect();
+        for l in ["individ", "grupp", "vanl", "lykkes"] {
+            assert!(literals.contains(&l), "{l} in {literals:?}");
+        }
+    }
+
     /// Regex rules triggered by word literals (and those searched for in the
     /// passage) find exactly what their regex finds anywhere in the text,
     /// whatever letters, digits, marks and punctuation surround the literals.
