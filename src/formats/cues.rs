@@ -76,6 +76,9 @@ fn truncate(s: &str) -> String {
 }
 
 fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&nbsp;", " ")
@@ -93,11 +96,99 @@ fn clean_speaker(s: &str) -> Option<String> {
     Some(s.to_string())
 }
 
+/// The name in a cue's first voice tag (`<v Name>`, `<v.class Name>`): what
+/// `voice_re` captures. A cue that opens with `<v Name>`, as nearly every one
+/// of a meeting transcript does, is read without the regex.
+fn voice_name(raw: &str) -> Option<&str> {
+    if let Some(rest) = raw.strip_prefix("<v") {
+        if rest.starts_with([' ', '\t']) {
+            if let Some(gt) = rest.find('>') {
+                // The regex's `[ \t]+` takes every blank, `([^>]+)` the rest up
+                // to the first `>`; a tag of blanks only is left to the regex.
+                let name = rest[..gt].trim_start_matches([' ', '\t']);
+                if !name.is_empty() {
+                    return Some(name);
+                }
+            }
+        }
+    }
+    voice_re()
+        .captures(raw)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
+}
+
+/// `raw` without its tags: what `tag_re().replace_all(raw, "")` gives. The
+/// regex searches every cue twice over (a forward and a reverse scan per tag);
+/// this reads each `<` once. A cue with a non-ASCII character right after a
+/// `<` (where the regex's `\d` could see a digit of another script) is left to
+/// the regex.
+fn strip_tags(raw: &str) -> std::borrow::Cow<'_, str> {
+    let b = raw.as_bytes();
+    if b.windows(2).any(|w| w[0] == b'<' && !w[1].is_ascii()) {
+        return tag_re().replace_all(raw, "");
+    }
+    let mut out = String::new();
+    let (mut kept, mut at) = (0, 0);
+    while let Some(k) = b[at..].iter().position(|&c| c == b'<') {
+        let open = at + k;
+        match tag_end(raw, open) {
+            Some(end) => {
+                out.push_str(&raw[kept..open]);
+                kept = end;
+                at = end;
+            }
+            None => at = open + 1,
+        }
+    }
+    if kept == 0 {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    out.push_str(&raw[kept..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where a tag that opens at `raw[open]` (a `<`) ends, one past its `>`: a
+/// letter after `<` or `</`, then at most 200 characters before the first `>`;
+/// or a digit after `<`, then anything up to the first `>`.
+fn tag_end(raw: &str, open: usize) -> Option<usize> {
+    let s = &raw[open + 1..];
+    let body = match s.strip_prefix('/') {
+        Some(t) if t.starts_with(|c: char| c.is_ascii_alphabetic()) => Some(t),
+        _ if s.starts_with(|c: char| c.is_ascii_alphabetic()) => Some(s),
+        _ => None,
+    };
+    if let Some(t) = body {
+        let rest = &t[1..];
+        if let Some(gt) = rest.find('>') {
+            if rest[..gt].chars().count() <= 200 {
+                return Some(raw.len() - rest.len() + gt + 1);
+            }
+        }
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        return s.find('>').map(|gt| open + 1 + gt + 1);
+    }
+    None
+}
+
+/// The words of `s` joined by single spaces.
+fn squeeze_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
 /// Split cue text into its speaker (from a voice tag or a `Name:` prefix) and plain text.
 fn speaker_and_text(raw: &str) -> (Option<String>, String) {
-    let mut speaker = voice_re().captures(raw).and_then(|c| clean_speaker(&c[1]));
-    let plain = unescape(&tag_re().replace_all(raw, ""));
-    let mut plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut speaker = voice_name(raw).and_then(clean_speaker);
+    let plain = unescape(&strip_tags(raw));
+    let mut plain = squeeze_whitespace(&plain);
     if speaker.is_none() {
         if let Some(c) = speaker_prefix_re().captures(&plain) {
             let name = c.get(1).or(c.get(2)).unwrap().as_str();
@@ -250,4 +341,39 @@ pub(super) fn parse_srt(text: &str) -> Result<(String, Vec<ParsedPassage>), Form
         });
     }
     Ok(render(cues))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written readers of voice tags and tags agree with the
+        /// regexes they stand in for, on cues made of tag-like pieces.
+        #[test]
+        fn voice_names_and_tags_are_read_as_the_regexes_read_them(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "<", ">", "<v", "<v ", "<v\t", "<v.loud ", "<v.", "</v>", "</", "/", "v", " ",
+                "\t", "\n", "Kari", "Ola Nordmann", "<i>", "</i>", "<b.x>", "<1>", "<00:01.000>",
+                "<٣>", "æ", "«", "&amp;", "&lt;", "x", "<<", ">>", "<v  >",
+            ]), 0..14),
+            far in 0usize..4,
+        ) {
+            let mut raw: String = parts.concat();
+            // A tag whose `>` comes 199, 200 or 201 characters after its letter.
+            if far > 0 {
+                raw.push_str("<b");
+                raw.push_str(&"ø".repeat(198 + far));
+                raw.push('>');
+            }
+            let want = voice_re().captures(&raw).map(|c| c.get(1).unwrap().as_str());
+            prop_assert_eq!(voice_name(&raw), want, "{:?}", raw);
+            prop_assert_eq!(strip_tags(&raw), tag_re().replace_all(&raw, ""), "{:?}", raw);
+            prop_assert_eq!(
+                squeeze_whitespace(&raw),
+                raw.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+    }
 }
