@@ -791,23 +791,25 @@ fn prefilter(pattern: &str) -> Prefilter {
         candidates.extend(parts.iter().map(|p| literal_set(p, ExtractKind::Prefix)));
     }
     let candidates: Vec<Vec<String>> = candidates.into_iter().flatten().collect();
-    let best = |sets: &mut dyn Iterator<Item = Vec<String>>| {
-        let shortest = |v: &Vec<String>| v.iter().map(|s| s.chars().count()).min().unwrap_or(0);
-        let mut best: Option<Vec<String>> = None;
-        for c in sets {
-            if best.as_ref().is_none_or(|b| shortest(&c) > shortest(b)) {
-                best = Some(c);
-            }
-        }
-        best
-    };
-    if let Some(words) = best(&mut candidates.iter().filter_map(|c| word_literals(c))) {
+    if let Some(words) = longest_shortest(candidates.iter().filter_map(|c| word_literals(c))) {
         return Prefilter::Words(words);
     }
-    match best(&mut candidates.into_iter()) {
+    match longest_shortest(candidates.into_iter()) {
         Some(text) => Prefilter::Text(text),
         None => Prefilter::None,
     }
+}
+
+/// Of literal sets, the first whose shortest literal is longest.
+fn longest_shortest(sets: impl Iterator<Item = Vec<String>>) -> Option<Vec<String>> {
+    let shortest = |v: &Vec<String>| v.iter().map(|s| s.chars().count()).min().unwrap_or(0);
+    let mut best: Option<Vec<String>> = None;
+    for c in sets {
+        if best.as_ref().is_none_or(|b| shortest(&c) > shortest(b)) {
+            best = Some(c);
+        }
+    }
+    best
 }
 
 /// A character that no word boundary falls before or after when it stands

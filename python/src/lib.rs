@@ -855,10 +855,8 @@ impl RawCodebook {
             }
             let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
             Ok(if codes {
-                {
-                    let (ends, codes) = hits.codes_per_text(&cb, texts.len());
-                    Applied::Codes(ends, codes)
-                }
+                let (ends, codes) = hits.codes_per_text(&cb, texts.len());
+                Applied::Codes(ends, codes)
             } else {
                 Applied::Table(innsikt::table::hits_table_on(&cb, &hits, threads))
             })

@@ -311,13 +311,13 @@ mod block {
         }
     }
 
-    /// Whether a joining character stands between two letters or digits (or
-    /// last in the block), where it could join them into one word.
+    /// The joining characters that stand between two letters or digits (or
+    /// last in the block), where they could join them into one word.
     #[inline(always)]
-    fn joins(letters: u32, joiners: u32, carry: bool) -> bool {
+    fn joining(letters: u32, joiners: u32, carry: bool) -> u32 {
         let prev = (letters << 1) | u32::from(carry);
         let next = letters >> 1;
-        joiners & 0x8000 != 0 || joiners & prev & next != 0
+        (joiners & 0x8000) | (joiners & prev & next)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -351,15 +351,12 @@ mod block {
             _mm_or_si128(eq(b':'), _mm_or_si128(eq(b'.'), eq(b'\''))),
             _mm_or_si128(eq(b','), eq(b';')),
         ));
-        let prev = (letters << 1) | u32::from(carry);
-        let next = letters >> 1;
         let bad = under
             | (high & !known)
             | ((latin1 | quote) & 0x8000)
             | not_letters
             | ((quote << 1) & !quote_ends)
-            | (joiners & 0x8000)
-            | (joiners & prev & next);
+            | joining(letters, joiners, carry);
         if bad != 0 {
             return None;
         }
@@ -390,7 +387,7 @@ mod block {
             }
             k += 1;
         }
-        if joins(letters, joiners, carry) {
+        if joining(letters, joiners, carry) != 0 {
             return None;
         }
         Some(letters)
