@@ -14,7 +14,7 @@ source changes:
 Output format, one lemma per line: `lemma<TAB>pos<TAB>forms`, where pos is one of
 n (noun), v (verb), a (adjective), r (adverb) and forms is a comma-separated list
 of `k:suffix` items meaning "drop k characters from the end of the lemma and
-append suffix". Three transformations are applied and documented in ARCHITECTURE.md:
+append suffix". Three transformations are applied and documented in docs/internals.md:
 
 - forms are lower-cased and forms with spaces are dropped;
 - a verb whose lemma is a noun lemma plus a final "e" (samarbeide -> samarbeid,
