@@ -394,16 +394,7 @@ mod block {
     }
 }
 
-const CACHE_LIMIT: usize = 200_000;
-
-type TermCache = RefCell<FxHashMap<Box<str>, Arc<WordTerms>>>;
-
 thread_local! {
-    /// Analysed word forms, per thread, by their lower case: indexing and coding
-    /// threads never contend on a lock for a word they have seen, and every
-    /// analyzer on a thread shares the work already done; a miss goes to the
-    /// shared cache (`SHARED`) before analysing.
-    static CACHE: TermCache = RefCell::new(FxHashMap::default());
     /// The indexing streams' table of forms as written (see [`FormTerms`]).
     static FORMS: ThreadForms = ThreadForms(RefCell::new(FormTerms::take()));
 }
@@ -576,25 +567,6 @@ impl FormTerms {
     }
 }
 
-fn cached(
-    cache: &'static std::thread::LocalKey<TermCache>,
-    key: &str,
-    make: impl FnOnce() -> Arc<WordTerms>,
-) -> Arc<WordTerms> {
-    cache.with(|c| {
-        if let Some(t) = c.borrow().get(key) {
-            return t.clone();
-        }
-        let t = make();
-        let mut c = c.borrow_mut();
-        if c.len() >= CACHE_LIMIT {
-            c.clear();
-        }
-        c.insert(key.into(), t.clone());
-        t
-    })
-}
-
 /// Shards of the shared cache: enough that two to eight threads seldom meet.
 const SHARDS: usize = 16;
 /// Entries per shard; a full shard is emptied (about 4 MiB of analyses each).
@@ -603,10 +575,12 @@ const SHARD_LIMIT: usize = 16_384;
 /// The shards of [`SHARED`], each a map from a word form to its terms.
 type SharedForms = [RwLock<FxHashMap<Box<str>, Arc<WordTerms>>>; SHARDS];
 
-/// Analysed word forms shared by every thread, behind the per-thread caches.
+/// Analysed word forms shared by every thread, by their lower case.
 /// tantivy starts new indexing threads at every commit and a coding run's
 /// threads live for one call; without this each of them would analyse the
-/// vocabulary again. Only a per-thread miss reaches it, under a read lock.
+/// vocabulary again. The callers on hot paths (the index's token stream and
+/// the matcher) keep each form's terms in a table of their own, so only a form
+/// new to such a table comes here, under a read lock.
 static SHARED: std::sync::LazyLock<SharedForms> =
     std::sync::LazyLock::new(|| std::array::from_fn(|_| RwLock::default()));
 
@@ -636,7 +610,7 @@ pub struct NorwegianTokenizer;
 impl NorwegianTokenizer {
     /// The terms of a lower-case word form.
     pub fn terms(&mut self, lower: &str) -> Arc<WordTerms> {
-        cached(&CACHE, lower, || shared_terms(lower))
+        shared_terms(lower)
     }
 
     /// The terms of a word form as written (any case).
