@@ -1549,6 +1549,10 @@ const TUNE_AFTER_BYTES: usize = 1 << 20;
 /// Word forms a matcher remembers before it starts afresh (bounds its memory).
 const MATCHER_CACHE_LIMIT: usize = 1 << 20;
 
+/// The length a form's value in a matcher's table of forms has when the form
+/// stands for one codebook term: its start is then that term.
+const ONE_TERM: u32 = u32::MAX;
+
 /// Applies one codebook to many texts, one thread each. It remembers, for every
 /// word form it has seen, which of the codebook's terms the form stands for, so
 /// a passage costs one pass of word splitting and one hash lookup per word;
@@ -1567,10 +1571,11 @@ pub struct Matcher<'a> {
     term_passages: Vec<u32>,
     /// Text seen before tuning; None once tuned.
     untuned_bytes: Option<usize>,
-    /// Word form as written → range of `arena` holding its codebook term ids.
+    /// Word form as written → range of `arena` holding its codebook term ids,
+    /// or its one term and [`ONE_TERM`].
     forms: FormMap,
     arena: Vec<u32>,
-    /// Per passage: each word's range of `arena`.
+    /// Per passage: each word's value in `forms`.
     ranges: Vec<(u32, u32)>,
     // Buffers reused from passage to passage.
     spans: Vec<(usize, usize)>,
@@ -1645,7 +1650,7 @@ impl<'a> Matcher<'a> {
     }
 
     /// The codebook term ids of a form not seen before, added to `arena`: their
-    /// range there.
+    /// range there, or the one term and [`ONE_TERM`].
     #[cold]
     fn codebook_terms(
         cb: &Codebook,
@@ -1700,7 +1705,12 @@ impl<'a> Matcher<'a> {
                 add(arena, *id);
             }
         }
-        (start, arena.len() as u32 - start)
+        match arena.len() as u32 - start {
+            // One term (most forms that have any): the term itself, so that the
+            // passage's words need no look into `arena`.
+            1 => (arena.pop().unwrap_or_default(), ONE_TERM),
+            len => (start, len),
+        }
     }
 
     /// Triggers each rule by the set of necessary terms that occurred in the
@@ -1765,8 +1775,12 @@ impl<'a> Matcher<'a> {
         let stamp = self.stamp;
         self.distinct.clear();
         for (i, &(start, len)) in self.ranges.iter().enumerate() {
-            for k in start..start + len {
-                let term = self.arena[k as usize];
+            let terms = match len {
+                0 => continue,
+                ONE_TERM => std::slice::from_ref(&start),
+                _ => &self.arena[start as usize..(start + len) as usize],
+            };
+            for &term in terms {
                 // Count each term's occurrences (the stamp tells a term first
                 // seen in this passage).
                 let at = &mut self.term_at[term as usize];

@@ -344,6 +344,18 @@ pub(crate) fn short_key(form: &str) -> Option<u128> {
     })
 }
 
+/// By length: the bits of a short key's first `len` bytes (a table, since a
+/// 128-bit shift by a variable amount takes a dozen instructions).
+const SHORT_MASKS: [u128; 16] = {
+    let mut t = [0u128; 16];
+    let mut len = 1;
+    while len < 16 {
+        t[len] = (1u128 << (8 * len)) - 1;
+        len += 1;
+    }
+    t
+};
+
 /// [`short_key`] of `text[a..b]`, or 0 for a longer form; reads 16 bytes at
 /// once where the text allows.
 #[inline]
@@ -356,8 +368,7 @@ pub(crate) fn short_key_at(text: &str, a: usize, b: usize) -> u128 {
         Some(chunk) => {
             let mut k = [0u8; 16];
             k.copy_from_slice(chunk);
-            let mask = (1u128 << (8 * len)) - 1;
-            (u128::from_le_bytes(k) & mask) | ((len as u128) << 120)
+            (u128::from_le_bytes(k) & SHORT_MASKS[len]) | ((len as u128) << 120)
         }
         None => short_key(&text[a..b]).unwrap_or(0),
     }
