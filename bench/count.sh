@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Counts the instructions and first-level data-cache misses of a first
+# `apply_all` call and its table (what `apply_table` does), under Valgrind's
+# callgrind with its cache simulation: figures that do not drift with the
+# host's load, for comparing two builds where timings are too noisy to.
+#
+#   bash bench/count.sh [corpus folder] [codebook ...]
+#
+# Defaults: the 10 MB proceedings and the 10- and 1,000-rule codebooks that
+# `bench/run.sh` writes under bench/work/. Needs `valgrind` on the PATH (it is
+# not part of the set-up: this is a tool for changing the engine, not for
+# running it). Each codebook takes a minute or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v valgrind >/dev/null; then
+    echo "count.sh: valgrind is not installed; it is needed for counting instructions" >&2
+    exit 2
+fi
+corpus=${1:-bench/work/corpora/stortinget-10MB}
+shift || true
+books=("$@")
+if [ ${#books[@]} -eq 0 ]; then
+    books=(bench/work/codebooks/rules-10.toml bench/work/codebooks/rules-1000.toml)
+fi
+for f in "$corpus" "${books[@]}"; do
+    if [ ! -e "$f" ]; then
+        echo "count.sh: $f does not exist (bench/run.sh --quick makes the defaults)" >&2
+        exit 2
+    fi
+done
+
+cargo build --release --quiet --example profile_apply
+bin=target/release/examples/profile_apply
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+printf '%-40s %16s %14s %14s\n' codebook instructions "D1 read miss" "D1 write miss"
+for book in "${books[@]}"; do
+    APPLY_ONLY=1 ROUNDS=1 valgrind --tool=callgrind --cache-sim=yes \
+        --toggle-collect='innsikt::codebook::Matchers::apply_all*' \
+        --toggle-collect='innsikt::table::hits_table_on*' \
+        --callgrind-out-file="$out/cg" "$bin" "$corpus" "$book" >"$out/log" 2>&1 || {
+        cat "$out/log" >&2
+        exit 1
+    }
+    # The totals, read by the names the `events:` line gives them.
+    read -r ir d1mr d1mw < <(awk '
+        /^events:/ { for (i = 2; i <= NF; i++) at[$i] = i }
+        /^summary:/ { print $at["Ir"], $at["D1mr"], $at["D1mw"] }' "$out/cg")
+    printf '%-40s %16s %14s %14s\n' "$(basename "$book")" "$ir" "$d1mr" "$d1mw"
+done
