@@ -421,6 +421,32 @@ fn put_int(room: &mut [std::mem::MaybeUninit<u8>], mut at: usize, v: i64) -> usi
         at += 1;
     }
     let mut u = v.unsigned_abs();
+    // Offsets into a passage mostly have at most four digits: those without a
+    // count of digits or a loop.
+    if u < 100 {
+        if u < 10 {
+            room[at].write(b'0' + u as u8);
+            return at + 1;
+        }
+        let d = u as usize * 2;
+        room[at].write(PAIRS[d]);
+        room[at + 1].write(PAIRS[d + 1]);
+        return at + 2;
+    }
+    if u < 10_000 {
+        let (hi, lo) = ((u / 100) as usize, (u % 100) as usize * 2);
+        if hi < 10 {
+            room[at].write(b'0' + hi as u8);
+            at += 1;
+        } else {
+            room[at].write(PAIRS[hi * 2]);
+            room[at + 1].write(PAIRS[hi * 2 + 1]);
+            at += 2;
+        }
+        room[at].write(PAIRS[lo]);
+        room[at + 1].write(PAIRS[lo + 1]);
+        return at + 2;
+    }
     let end = at + u.checked_ilog10().map_or(1, |l| l as usize + 1);
     let mut k = end;
     // Two digits a step, from the last: half the dependent divisions.
