@@ -424,25 +424,11 @@ fn put_int(room: &mut [std::mem::MaybeUninit<u8>], mut at: usize, v: i64) -> usi
     // Offsets into a passage mostly have at most four digits: those without a
     // count of digits or a loop.
     if u < 100 {
-        if u < 10 {
-            room[at].write(b'0' + u as u8);
-            return at + 1;
-        }
-        let d = u as usize * 2;
-        room[at].write(PAIRS[d]);
-        room[at + 1].write(PAIRS[d + 1]);
-        return at + 2;
+        return put_below_100(room, at, u as usize);
     }
     if u < 10_000 {
-        let (hi, lo) = ((u / 100) as usize, (u % 100) as usize * 2);
-        if hi < 10 {
-            room[at].write(b'0' + hi as u8);
-            at += 1;
-        } else {
-            room[at].write(PAIRS[hi * 2]);
-            room[at + 1].write(PAIRS[hi * 2 + 1]);
-            at += 2;
-        }
+        let at = put_below_100(room, at, (u / 100) as usize);
+        let lo = (u % 100) as usize * 2;
         room[at].write(PAIRS[lo]);
         room[at + 1].write(PAIRS[lo + 1]);
         return at + 2;
@@ -465,6 +451,18 @@ fn put_int(room: &mut [std::mem::MaybeUninit<u8>], mut at: usize, v: i64) -> usi
         room[k - 1].write(b'0' + u as u8);
     }
     end
+}
+
+/// Writes `v` (below 100) at `room[at..]` in one or two digits; where it ends.
+#[inline]
+fn put_below_100(room: &mut [std::mem::MaybeUninit<u8>], at: usize, v: usize) -> usize {
+    if v < 10 {
+        room[at].write(b'0' + v as u8);
+        return at + 1;
+    }
+    room[at].write(PAIRS[v * 2]);
+    room[at + 1].write(PAIRS[v * 2 + 1]);
+    at + 2
 }
 
 /// "00", "01", … "99", end to end.
