@@ -10,6 +10,12 @@
 # `bench/run.sh` writes under bench/work/. Needs `valgrind` on the PATH (it is
 # not part of the set-up: this is a tool for changing the engine, not for
 # running it). Each codebook takes a minute or two.
+#
+# KEEP=DIR keeps each codebook's callgrind output as DIR/<codebook>.callgrind, for
+# `python3 bench/cgdiff.py` (which functions or lines differ between two of them);
+# PROFILE=bench-release builds with line tables, so that `cgdiff.py --lines` can
+# name the source lines (built with link-time optimisation, it executes about one
+# per cent fewer instructions than the release build: compare like with like).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +36,10 @@ for f in "$corpus" "${books[@]}"; do
     fi
 done
 
-cargo build --release --quiet --example profile_apply
-bin=target/release/examples/profile_apply
+profile=${PROFILE:-release}
+cargo build --profile "$profile" --quiet --example profile_apply
+bin=target/$profile/examples/profile_apply
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -49,4 +57,5 @@ for book in "${books[@]}"; do
         /^events:/ { for (i = 2; i <= NF; i++) at[$i] = i }
         /^summary:/ { print $at["Ir"], $at["D1mr"], $at["D1mw"] }' "$out/cg")
     printf '%-40s %16s %14s %14s\n' "$(basename "$book")" "$ir" "$d1mr" "$d1mw"
+    if [ -n "${KEEP:-}" ]; then cp "$out/cg" "$KEEP/$(basename "$book" .toml).callgrind"; fi
 done

@@ -1,0 +1,58 @@
+"""bench/cgdiff.py on two small hand-written callgrind files (tests/data/callgrind)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "callgrind"
+
+
+@pytest.fixture(scope="module")
+def cgdiff():
+    spec = importlib.util.spec_from_file_location("bench_cgdiff", ROOT / "bench" / "cgdiff.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_self_costs_by_function_leave_out_the_calls(cgdiff):
+    old = cgdiff.Profile(str(DATA / "old.callgrind"), "Ir")
+    # The inlined library line counts in the function it was inlined into; the
+    # call's inclusive cost (60) counts nowhere.
+    assert old.by_function() == {("m::outer",): 60, ("m::inner",): 90}
+    assert old.total == 150 == sum(old.cost.values())
+    new = cgdiff.Profile(str(DATA / "new.callgrind"), "Ir")
+    assert new.by_function() == {("m::outer",): 160, ("m::inner",): 80, ("m::added",): 40}
+    assert new.total == sum(new.cost.values())
+
+
+def test_lines_follow_relative_positions_and_inlined_files(cgdiff):
+    old = cgdiff.Profile(str(DATA / "old.callgrind"), "Ir")
+    lines = old.by_line()
+    assert lines[("m::outer", "/opt/app/src/m.rs:10")] == 20
+    assert lines[("m::outer", "/opt/app/src/m.rs:12")] == 5
+    # `fi=` moves to the toolchain's file, shown without its prefix; `*` repeats the
+    # line before in the file `fe=` returns to.
+    assert lines[("m::outer", "core/src/slice/index.rs:272")] == 30
+    assert lines[("m::outer", "/opt/app/src/m.rs:272")] == 5
+    assert lines[("m::inner", "/opt/app/src/m.rs:50")] == 90
+
+
+def test_another_event_is_its_own_column(cgdiff):
+    old = cgdiff.Profile(str(DATA / "old.callgrind"), "D1mr")
+    assert old.by_function() == {("m::outer",): 5, ("m::inner",): 2}
+    assert old.total == 7
+    with pytest.raises(SystemExit, match="no event D1mw"):
+        cgdiff.Profile(str(DATA / "old.callgrind"), "D1mw")
+
+
+def test_the_largest_difference_comes_first(cgdiff, capsys):
+    assert cgdiff.main([str(DATA / "old.callgrind"), str(DATA / "new.callgrind")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Ir: 150 in {DATA / 'old.callgrind'}, 280 in {DATA / 'new.callgrind'} (+130)"
+    rows = [line.split() for line in out[2:]]
+    assert [(r[0], r[3]) for r in rows] == [("+100", "m::outer"), ("+40", "m::added"), ("-10", "m::inner")]
+    cgdiff.main([str(DATA / "old.callgrind"), str(DATA / "new.callgrind"), "--lines", "--match", "m.rs:10"])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].split() == ["+100", "20", "120", "/opt/app/src/m.rs:10", "m::outer"]
