@@ -12,6 +12,21 @@ def root() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def bench_script():
+    """Loads a script of bench/ (`bench_script("compare")`) as a module, without
+    putting bench/ on the import path."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def sample_archive(tmp_path_factory):
     import innsikt
 

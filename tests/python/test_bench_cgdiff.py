@@ -1,5 +1,4 @@
 """bench/cgdiff.py on two small hand-written callgrind files (tests/data/callgrind)."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,11 +8,8 @@ DATA = ROOT / "tests" / "data" / "callgrind"
 
 
 @pytest.fixture(scope="module")
-def cgdiff():
-    spec = importlib.util.spec_from_file_location("bench_cgdiff", ROOT / "bench" / "cgdiff.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def cgdiff(bench_script):
+    return bench_script("cgdiff")
 
 
 def test_self_costs_by_function_leave_out_the_calls(cgdiff):

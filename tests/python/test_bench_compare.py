@@ -1,5 +1,4 @@
 """bench/compare.py on the committed results of two full runs of the same engine on two hosts."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,11 +11,8 @@ NEW = RESULTS / "2026-12-06-full-5.json"
 
 
 @pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("bench_compare", ROOT / "bench" / "compare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def compare(bench_script):
+    return bench_script("compare")
 
 
 def load(p):

@@ -1,6 +1,5 @@
 """bench/bench.py reads the 10- to 1,000-rule slowdown from its pairs of processes, on the
 committed results of a full run that has them and of one that does not."""
-import importlib.util
 import json
 import statistics
 from pathlib import Path
@@ -14,11 +13,8 @@ UNPAIRED = RESULTS / "2026-12-06-full-10.json"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(bench_script):
+    return bench_script("bench")
 
 
 def load(p):
