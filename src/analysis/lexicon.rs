@@ -45,7 +45,10 @@ pub struct Lemma {
 }
 
 pub struct Lexicon {
-    forms: fst::Map<&'static [u8]>,
+    /// Leaked once per process, so that its nodes can be kept in `starts`.
+    forms: &'static fst::Map<&'static [u8]>,
+    /// Where every walk through `forms` stands after its first bytes.
+    starts: Starts,
     /// The lemma blob, checked to be UTF-8 once.
     lemmas: &'static str,
     nn: FxHashMap<&'static str, Vec<&'static str>>,
@@ -75,12 +78,112 @@ impl Reach {
     }
 }
 
+/// The FST's nodes after every beginning of a form of up to three bytes, with
+/// the output gathered on the way. The first steps of a walk are its dearest:
+/// the root and the nodes after one and two letters have the most transitions
+/// (28, 15 and 8 on average), which are searched one by one, and every step
+/// decodes its node afresh. The analysis walks hundreds of thousands of
+/// strings (every ending the compound splitter tries), so those steps become
+/// array reads. The third byte is read through [`CLASS`] so that a row holds
+/// 32 entries, not 256; a byte of class 0 is walked from the second node.
+struct Starts {
+    /// By first byte: its row in `second`, or `NONE` when no form starts so.
+    first: [u32; 256],
+    /// By second byte: the index in `two` of the node after both, or `NONE`.
+    second: Vec<[u32; 256]>,
+    /// The nodes after two bytes, each with its row by the third byte's
+    /// class: the index in `three` of the node after three, or `NONE`.
+    two: Vec<(Step, [u32; 32])>,
+    three: Vec<Step>,
+}
+
+/// A node of the FST and the output gathered on the way to it.
+type Step = (fst::raw::Node<'static>, fst::raw::Output);
+
+const NONE: u32 = u32::MAX;
+
+/// The third bytes [`Starts`] has rows for, numbered from 1: the letters a–z,
+/// the hyphen, and the bytes of *æ*, *ø* and *å* in UTF-8 (0xC3 leads them
+/// all, then 0xA6, 0xB8 and 0xA5). Every other byte is class 0.
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = b'a';
+    while b <= b'z' {
+        class[b as usize] = b - b'a' + 1;
+        b += 1;
+    }
+    class[b'-' as usize] = 27;
+    class[0xC3] = 28;
+    class[0xA6] = 29;
+    class[0xB8] = 30;
+    class[0xA5] = 31;
+    class
+};
+
+impl Starts {
+    fn new(fst: &'static fst::raw::Fst<&'static [u8]>) -> Starts {
+        let mut starts = Starts {
+            first: [NONE; 256],
+            second: Vec::new(),
+            two: Vec::new(),
+            three: Vec::new(),
+        };
+        for t in fst.root().transitions() {
+            let mut row = [NONE; 256];
+            for u in fst.node(t.addr).transitions() {
+                let node = fst.node(u.addr);
+                let out = t.out.cat(u.out);
+                let mut third = [NONE; 32];
+                for v in node.transitions() {
+                    let class = CLASS[v.inp as usize] as usize;
+                    if class != 0 {
+                        third[class] = starts.three.len() as u32;
+                        starts.three.push((fst.node(v.addr), out.cat(v.out)));
+                    }
+                }
+                row[u.inp as usize] = starts.two.len() as u32;
+                starts.two.push(((node, out), third));
+            }
+            starts.first[t.inp as usize] = starts.second.len() as u32;
+            starts.second.push(row);
+        }
+        starts
+    }
+
+    /// Where a walk of `s` stands after its first bytes: the node, the output
+    /// and how many bytes it has read (two or three); or, when no form starts
+    /// with them, `Err(Some(n))`: only the first `n` bytes begin one;
+    /// `Err(None)` for a string shorter than two bytes.
+    #[inline]
+    fn start(&self, s: &[u8]) -> Result<(&Step, usize), Option<usize>> {
+        let [a, b, ..] = *s else { return Err(None) };
+        let row = self.first[a as usize];
+        if row == NONE {
+            return Err(Some(0));
+        }
+        let (step, third) = match self.second[row as usize][b as usize] {
+            NONE => return Err(Some(1)),
+            at => &self.two[at as usize],
+        };
+        match s.get(2).map(|&c| CLASS[c as usize]) {
+            None | Some(0) => Ok((step, 2)),
+            Some(class) => match third[class as usize] {
+                NONE => Err(Some(2)),
+                at => Ok((&self.three[at as usize], 3)),
+            },
+        }
+    }
+}
+
 impl Lexicon {
     /// The process-wide lexicon, built on first use (the FST is not copied).
     pub fn get() -> &'static Lexicon {
         static LEX: OnceLock<Lexicon> = OnceLock::new();
         LEX.get_or_init(|| {
-            let forms = fst::Map::new(FORMS).expect("embedded lexicon FST is valid");
+            let forms: &'static fst::Map<&'static [u8]> = Box::leak(Box::new(
+                fst::Map::new(FORMS).expect("embedded lexicon FST is valid"),
+            ));
+            let starts = Starts::new(forms.as_fst());
             let mut nn: FxHashMap<&'static str, Vec<&'static str>> = FxHashMap::default();
             let mut nn_lemmas = FxHashSet::default();
             for line in NN_VARIANTS.lines().chain(NB_SUPPLEMENT.lines()) {
@@ -127,6 +230,7 @@ impl Lexicon {
                 .collect();
             Lexicon {
                 forms,
+                starts,
                 nn_prefixes,
                 function_words,
                 // The blob was written from valid UTF-8 strings by build.rs; it
@@ -155,7 +259,7 @@ impl Lexicon {
     /// Bokmål lemmas of a lower-case word form (at most three: the form itself
     /// when it is a lemma, then nouns, verbs and the rest).
     pub fn bokmal(&self, form: &str) -> impl Iterator<Item = Lemma> + '_ {
-        self.lemmas_of(self.forms.get(form.as_bytes()).unwrap_or(0))
+        self.lemmas_of(self.reach(form).packed)
     }
 
     /// [`Lexicon::bokmal`] of the string a [`Reach`] was taken of.
@@ -177,9 +281,13 @@ impl Lexicon {
     /// a lookup of its own.
     pub fn reach(&self, s: &str) -> Reach {
         let fst = self.forms.as_fst();
-        let mut node = fst.root();
-        let mut out = fst::raw::Output::zero();
-        for (i, &b) in s.as_bytes().iter().enumerate() {
+        let bytes = s.as_bytes();
+        let (mut node, mut out, from) = match self.starts.start(bytes) {
+            Ok((&(node, out), read)) => (node, out, read),
+            Err(Some(len)) => return Reach { len, packed: 0 },
+            Err(None) => (fst.root(), fst::raw::Output::zero(), 0),
+        };
+        for (i, &b) in bytes.iter().enumerate().skip(from) {
             let Some(t) = node.find_input(b) else {
                 return Reach { len: i, packed: 0 };
             };
@@ -233,11 +341,7 @@ impl Lexicon {
     ) -> Option<(&'static str, u8)> {
         let mut found = None;
         let mut pos = 0;
-        let packed = if bokmal {
-            self.forms.get(word.as_bytes()).unwrap_or(0)
-        } else {
-            0
-        };
+        let packed = if bokmal { self.reach(word).packed } else { 0 };
         for l in self.lemmas_of(packed) {
             if l.text == word {
                 found = Some(l.text);
@@ -342,6 +446,65 @@ mod tests {
                 let starts = nn.clone().any(|k| k.starts_with(p));
                 assert_eq!(lex.nynorsk_may_start(p), starts, "{w}: {p}");
             }
+        }
+    }
+
+    /// [`Lexicon::reach`] as one plain walk from the FST's root.
+    fn reach_from_the_root(lex: &Lexicon, s: &str) -> Reach {
+        let fst = lex.forms.as_fst();
+        let (mut node, mut out) = (fst.root(), fst::raw::Output::zero());
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            let Some(t) = node.find_input(b) else {
+                return Reach { len: i, packed: 0 };
+            };
+            let t = node.transition(t);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+        }
+        let packed = if node.is_final() {
+            out.cat(node.final_output()).value()
+        } else {
+            0
+        };
+        Reach {
+            len: s.len(),
+            packed,
+        }
+    }
+
+    #[test]
+    fn a_reach_started_from_the_table_of_beginnings_is_the_walk_from_the_root() {
+        let lex = Lexicon::get();
+        // Every string of up to three of these characters (a letter, æøå, a
+        // letter outside Norwegian, a hyphen, a digit, a byte of a character
+        // that shares æøå's first byte), then each with a form's ending, so
+        // that walks stop before, in and after the table's three bytes.
+        let chars = [
+            "a", "b", "e", "k", "n", "s", "t", "ø", "æ", "å", "é", "ü", "-", "1", "q", "z",
+        ];
+        let mut strings = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| chars.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(longer);
+        }
+        strings.sort();
+        strings.dedup();
+        let endings = ["", "ene", "ningen", "tjeneste"];
+        let mut walked = 0;
+        for s in &strings {
+            for e in endings {
+                let w = format!("{s}{e}");
+                assert_eq!(lex.reach(&w), reach_from_the_root(lex, &w), "{w:?}");
+                walked += 1;
+            }
+        }
+        assert!(walked > 10_000);
+        for w in ["barnehagen", "øvelse", "åpenhet", "ærlig", "kommunene", "x"] {
+            assert_eq!(lex.reach(w), reach_from_the_root(lex, w), "{w}");
+            assert!(lex.reach(w).packed != 0 || w == "x", "{w}");
         }
     }
 
