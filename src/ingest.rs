@@ -298,12 +298,12 @@ pub fn read_document(
     let id = document_id(&c.key);
     let participant_role = metadata.get("participant_role").cloned();
     let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
-    let chars: Vec<char> = parsed.text.chars().collect();
+    let texts = parsed.passage_texts();
     let passages = parsed
         .passages
         .iter()
-        .map(|p| {
-            let text: String = chars[p.start..p.end].iter().collect();
+        .zip(texts)
+        .map(|(p, text)| {
             let h = xxh3_64(text.as_bytes());
             let n = seen.entry(h).or_insert(0);
             *n += 1;

@@ -142,17 +142,30 @@ impl ParsedDocument {
     /// passages are in document order (as parsers give them).
     pub fn passage_texts(&self) -> Vec<String> {
         let text = self.text.as_str();
-        // (code point, byte) of the cursor; it moves forward, or restarts.
+        let bytes = text.as_bytes();
+        // (code points that start before the cursor, the cursor's byte): it
+        // moves forward, or restarts.
         let mut at = (0usize, 0usize);
         let mut byte_of = |target: usize| -> usize {
             if target < at.0 {
                 at = (0, 0);
             }
-            for c in text[at.1..].chars() {
-                if at.0 == target {
+            // Eight bytes at a time while code point `target` starts after them.
+            while let Some(block) = bytes.get(at.1..at.1 + 8) {
+                let starts = 8 - continuation_marks(block).count_ones() as usize;
+                if at.0 + starts > target {
                     break;
                 }
-                at = (at.0 + 1, at.1 + c.len_utf8());
+                at = (at.0 + starts, at.1 + 8);
+            }
+            while let Some(&b) = bytes.get(at.1) {
+                if !is_continuation(b) {
+                    if at.0 == target {
+                        break;
+                    }
+                    at.0 += 1;
+                }
+                at.1 += 1;
             }
             at.1
         };
@@ -210,26 +223,48 @@ fn parse_unchecked(format: Format, bytes: &[u8]) -> Result<ParsedDocument, Forma
     }
 }
 
-/// Converts byte offsets in `text` to code-point offsets; `offsets` need not be sorted.
+/// Converts byte offsets in `text` to code-point offsets; `offsets` need not be
+/// sorted. An offset inside a code point counts it (as the one after it would).
 pub(crate) fn byte_to_char_offsets(text: &str, offsets: &mut [&mut usize]) {
     let mut order: Vec<usize> = (0..offsets.len()).collect();
     order.sort_by_key(|i| *offsets[*i]);
-    let mut chars = 0usize;
-    let mut byte = 0usize;
-    let mut iter = text.char_indices().peekable();
+    let bytes = text.as_bytes();
+    let (mut chars, mut byte) = (0usize, 0usize);
     for i in order {
-        let target = *offsets[i];
-        while byte < target {
-            match iter.next() {
-                Some((_, c)) => {
-                    byte += c.len_utf8();
-                    chars += 1;
-                }
-                None => break,
-            }
-        }
+        let target = (*offsets[i]).min(bytes.len());
+        chars += count_chars(&bytes[byte.min(target)..target]);
+        byte = byte.max(target);
         *offsets[i] = chars;
     }
+}
+
+/// Whether `b` continues a UTF-8 sequence (10xxxxxx) rather than starting one.
+#[inline]
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// The top bit of each continuation byte of an 8-byte block, as a mask: bit 7
+/// set and bit 6, shifted up into bit 7's place, clear.
+#[inline]
+fn continuation_marks(block: &[u8]) -> u64 {
+    let w = u64::from_le_bytes(block.try_into().expect("eight bytes"));
+    w & !(w << 1) & 0x8080_8080_8080_8080
+}
+
+/// The code points that start in `bytes` (its bytes that are not continuation
+/// bytes), eight bytes at a time.
+fn count_chars(bytes: &[u8]) -> usize {
+    let mut blocks = bytes.chunks_exact(8);
+    let mut n = 0;
+    for block in &mut blocks {
+        n += 8 - continuation_marks(block).count_ones() as usize;
+    }
+    n + blocks
+        .remainder()
+        .iter()
+        .filter(|&&b| !is_continuation(b))
+        .count()
 }
 
 /// The parse of a file as JSON: `{"encoding", "passages": [...]}` or
@@ -242,11 +277,12 @@ pub fn parse_to_json(path: &Path, bytes: &[u8]) -> serde_json::Value {
     };
     match parse(format, bytes) {
         Ok(doc) => {
-            let chars: Vec<char> = doc.text.chars().collect();
+            let texts = doc.passage_texts();
             let passages: Vec<serde_json::Value> = doc
                 .passages
                 .iter()
-                .map(|p| {
+                .zip(texts)
+                .map(|(p, text)| {
                     json!({
                         "start": p.start,
                         "end": p.end,
@@ -256,7 +292,7 @@ pub fn parse_to_json(path: &Path, bytes: &[u8]) -> serde_json::Value {
                         "t_end_ms": p.t_end_ms,
                         "section": p.section,
                         "line": p.line,
-                        "text": chars[p.start..p.end].iter().collect::<String>(),
+                        "text": text,
                     })
                 })
                 .collect();
@@ -269,6 +305,64 @@ pub fn parse_to_json(path: &Path, bytes: &[u8]) -> serde_json::Value {
 #[cfg(test)]
 mod passage_text_tests {
     use super::*;
+
+    /// Texts of every mix of one-, two-, three- and four-byte code points and
+    /// lengths around the eight-byte blocks the conversions read.
+    fn mixed_texts() -> Vec<String> {
+        let pieces = ["a", "ø", "—", "𝄞", "\n", "Å"];
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        (0..200)
+            .map(|i| (0..i % 40).map(|_| pieces[next() % pieces.len()]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn byte_offsets_become_the_code_points_that_start_before_them() {
+        for text in mixed_texts() {
+            let mut offsets: Vec<usize> = (0..=text.len() + 2).rev().collect();
+            let expected: Vec<usize> = offsets
+                .iter()
+                .map(|&b| text.char_indices().filter(|&(i, _)| i < b).count())
+                .collect();
+            let mut refs: Vec<&mut usize> = offsets.iter_mut().collect();
+            byte_to_char_offsets(&text, &mut refs);
+            assert_eq!(offsets, expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn passage_texts_of_mixed_texts_are_their_code_points() {
+        let doc = parse(Format::Text, "Ett avsnitt.\n".as_bytes()).unwrap();
+        for text in mixed_texts() {
+            let n = text.chars().count();
+            let mut d = doc.clone();
+            d.text = text.clone();
+            // Every span, in order, then backwards (each one a restart).
+            let spans: Vec<(usize, usize)> = (0..=n)
+                .flat_map(|a| (a..=n).map(move |b| (a, b)))
+                .chain((0..=n).rev().map(|a| (a, n)))
+                .collect();
+            d.passages = spans
+                .iter()
+                .map(|&(start, end)| ParsedPassage {
+                    start,
+                    end,
+                    ..doc.passages[0].clone()
+                })
+                .collect();
+            let expected: Vec<String> = spans
+                .iter()
+                .map(|&(a, b)| text.chars().skip(a).take(b - a).collect())
+                .collect();
+            assert_eq!(d.passage_texts(), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn passage_texts_agree_with_passage_text() {
