@@ -7,11 +7,15 @@ use regex::Regex;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// A speaker label at the start of a line. Its name is at most
+/// [`LABEL_NAME_CHARS`] characters, which [`label_of`] checks: a bounded
+/// repetition of a Unicode class here made the regex some twenty times dearer
+/// to build (tens of milliseconds, once per process) and to run.
 fn label_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"^[ \t]{0,3}(?:\[(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)\][ \t]*)?(?:\*\*)?(?P<label>\p{Lu}[\p{L}\p{M}\d.'’ ()\-]{0,80}?)(?:\*\*)?:(?:\*\*)?(?:[ \t]+|$)",
+            r"^[ \t]{0,3}(?:\[(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)\][ \t]*)?(?:\*\*)?(?P<label>\p{Lu}[\p{L}\p{M}\d.'’ ()\-]*?)(?:\*\*)?:(?:\*\*)?(?:[ \t]+|$)",
         )
         .unwrap()
     })
@@ -29,7 +33,9 @@ fn item_re() -> &'static Regex {
 
 fn key_value_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[\p{L}][\p{L} /]{0,30}:[ \t]+\S").unwrap())
+    // At most 30 characters between the first letter and the colon, which
+    // [`is_key_value`] checks (for the reason [`label_re`] gives).
+    RE.get_or_init(|| Regex::new(r"^[\p{L}][\p{L} /]*:[ \t]+\S").unwrap())
 }
 
 /// Words that end in a colon in minutes and notes without being speakers.
@@ -164,6 +170,10 @@ fn label_of<'a>(line: &Line<'a>) -> Option<Label<'a>> {
     }
     let caps = label_re().captures(line.text)?;
     let m = caps.name("label")?;
+    // The colon is the line's first: a longer name would have no match at all.
+    if m.as_str().chars().nth(LABEL_NAME_CHARS).is_some() {
+        return None;
+    }
     let name = m.as_str().trim();
     if name.chars().count() > super::MAX_LABEL_CHARS || name.split_whitespace().count() > 5 {
         return None;
@@ -178,6 +188,20 @@ fn label_of<'a>(line: &Line<'a>) -> Option<Label<'a>> {
         body_start: line.start + caps.get(0).unwrap().end(),
         ts,
     })
+}
+
+/// The most characters a speaker label's name has before it is trimmed.
+const LABEL_NAME_CHARS: usize = 81;
+
+/// Whether `line` is a header's `Key: value` line: a letter, at most 30 more
+/// letters, spaces or slashes, a colon, blanks and something more.
+fn is_key_value(line: &str) -> bool {
+    // The class before the colon has no colon in it: the match's colon is the
+    // line's first.
+    key_value_re().is_match(line)
+        && line
+            .find(':')
+            .is_some_and(|colon| line[..colon].chars().nth(31).is_none())
 }
 
 /// How far into a line a speaker label's colon can be: 3 spaces, a bracketed
@@ -211,10 +235,7 @@ pub(super) fn parse_text(
         .take_while(|l| !l.text.trim().is_empty())
         .collect();
     if first_block.len() >= 2 {
-        let kv = first_block
-            .iter()
-            .skip(1)
-            .all(|l| key_value_re().is_match(l.text));
+        let kv = first_block.iter().skip(1).all(|l| is_key_value(l.text));
         let short = first_block
             .iter()
             .all(|l| l.text.split_whitespace().count() <= 12);
