@@ -32,10 +32,14 @@ fn tag_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"</?[a-zA-Z][^>]{0,200}>|<\d[^>]*>").unwrap())
 }
 
+/// A speaker named at the start of a cue's text: `[Name]: ` (at most 60
+/// characters) or `Name: ` (at most 59), the lengths checked by
+/// [`speaker_and_text`]. Bounded repetitions of these classes made the regex
+/// some twenty times dearer to build and to run.
 fn speaker_prefix_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"^(?:\[([^\]]{1,60})\]|(\p{Lu}[\p{L}\p{M}.'’ ()\-]{0,58}?)):[ \t]+").unwrap()
+        Regex::new(r"^(?:\[([^\]]+)\]|(\p{Lu}[\p{L}\p{M}.'’ ()\-]*?)):[ \t]+").unwrap()
     })
 }
 
@@ -191,8 +195,13 @@ fn speaker_and_text(raw: &str) -> (Option<String>, String) {
     let mut plain = squeeze_whitespace(&plain);
     if speaker.is_none() {
         if let Some(c) = speaker_prefix_re().captures(&plain) {
-            let name = c.get(1).or(c.get(2)).unwrap().as_str();
-            if name.split_whitespace().count() <= 5 {
+            // Neither kind of name holds the text after it (a `]`, or a
+            // colon): a longer name would have no match at all.
+            let (name, most) = match c.get(1) {
+                Some(bracketed) => (bracketed.as_str(), 60),
+                None => (c.get(2).unwrap().as_str(), 59),
+            };
+            if name.chars().nth(most).is_none() && name.split_whitespace().count() <= 5 {
                 speaker = clean_speaker(name);
                 plain = plain[c.get(0).unwrap().end()..].to_string();
             }
