@@ -282,11 +282,24 @@ impl Lexicon {
     pub fn reach(&self, s: &str) -> Reach {
         let fst = self.forms.as_fst();
         let bytes = s.as_bytes();
-        let (mut node, mut out, from) = match self.starts.start(bytes) {
-            Ok((&(node, out), read)) => (node, out, read),
-            Err(Some(len)) => return Reach { len, packed: 0 },
-            Err(None) => (fst.root(), fst::raw::Output::zero(), 0),
-        };
+        match self.starts.start(bytes) {
+            Ok((&(node, out), read)) => self.walk(node, out, bytes, read),
+            Err(Some(len)) => Reach { len, packed: 0 },
+            Err(None) => self.walk(fst.root(), fst::raw::Output::zero(), bytes, 0),
+        }
+    }
+
+    /// Walks `bytes[from..]` on from `node`, reached by `bytes[..from]` with
+    /// `out` gathered: the [`Reach`] of `bytes`.
+    #[inline]
+    fn walk(
+        &self,
+        mut node: fst::raw::Node<'_>,
+        mut out: fst::raw::Output,
+        bytes: &[u8],
+        from: usize,
+    ) -> Reach {
+        let fst = self.forms.as_fst();
         for (i, &b) in bytes.iter().enumerate().skip(from) {
             let Some(t) = node.find_input(b) else {
                 return Reach { len: i, packed: 0 };
@@ -301,7 +314,7 @@ impl Lexicon {
             0
         };
         Reach {
-            len: s.len(),
+            len: bytes.len(),
             packed,
         }
     }
@@ -452,24 +465,7 @@ mod tests {
     /// [`Lexicon::reach`] as one plain walk from the FST's root.
     fn reach_from_the_root(lex: &Lexicon, s: &str) -> Reach {
         let fst = lex.forms.as_fst();
-        let (mut node, mut out) = (fst.root(), fst::raw::Output::zero());
-        for (i, &b) in s.as_bytes().iter().enumerate() {
-            let Some(t) = node.find_input(b) else {
-                return Reach { len: i, packed: 0 };
-            };
-            let t = node.transition(t);
-            out = out.cat(t.out);
-            node = fst.node(t.addr);
-        }
-        let packed = if node.is_final() {
-            out.cat(node.final_output()).value()
-        } else {
-            0
-        };
-        Reach {
-            len: s.len(),
-            packed,
-        }
+        lex.walk(fst.root(), fst::raw::Output::zero(), s.as_bytes(), 0)
     }
 
     #[test]
