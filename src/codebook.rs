@@ -7,6 +7,7 @@
 
 use crate::analysis::forms::FormMap;
 use crate::analysis::{split_words, words, NorwegianTokenizer};
+use crate::decode::{continuation_marks, is_continuation};
 use crate::query::{self, Ast};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -2055,10 +2056,7 @@ fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], cont: &mut Vec<u32>) {
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0u32;
     for c in &mut chunks {
-        let word = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        // The top bit of each continuation byte (10xxxxxx): its bit 7 set and
-        // bit 6, shifted up into bit 7's place, clear.
-        let mut marks = word & !(word << 1) & 0x8080_8080_8080_8080;
+        let mut marks = continuation_marks(c);
         while marks != 0 {
             cont.push(at + marks.trailing_zeros() / 8);
             marks &= marks - 1;
@@ -2066,7 +2064,7 @@ fn to_char_offsets(text: &str, spans: &mut [(u32, u32)], cont: &mut Vec<u32>) {
         at += 8;
     }
     for (k, &b) in chunks.remainder().iter().enumerate() {
-        if b & 0xC0 == 0x80 {
+        if is_continuation(b) {
             cont.push(at + k as u32);
         }
     }

@@ -4,6 +4,8 @@
 //!
 //! Also texts held as fixed-width code points (Latin-1, UCS-2, UCS-4: the forms
 //! in which Python keeps its strings) written out as UTF-8, many into one buffer.
+//! And the UTF-8 continuation-byte masks that the parsers and the matcher use to
+//! turn byte offsets into code-point offsets eight bytes at a time.
 //!
 //! Touches no files; the caller reads them.
 
@@ -30,6 +32,21 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 /// valid, is the standard library's.
 pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
     simdutf8::basic::from_utf8(bytes).or_else(|_| std::str::from_utf8(bytes))
+}
+
+/// Whether `b` continues a UTF-8 sequence (10xxxxxx) rather than starting one.
+#[inline]
+pub(crate) fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// The top bit of each continuation byte of an 8-byte block of UTF-8, as a
+/// mask: bit 7 set and bit 6, shifted up into bit 7's place, clear. Moving
+/// between byte and code-point offsets reads text eight bytes at a time with it.
+#[inline]
+pub(crate) fn continuation_marks(block: &[u8]) -> u64 {
+    let w = u64::from_le_bytes(block.try_into().expect("eight bytes"));
+    w & !(w << 1) & 0x8080_8080_8080_8080
 }
 
 /// Windows-1252 leaves these five bytes undefined.
@@ -68,11 +85,8 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FormatError> {
     }
     // `contains` finds a byte a word at a time; the position is wanted only
     // for the error.
-    if let Some(pos) = bytes
-        .contains(&0)
-        .then(|| bytes.iter().position(|b| *b == 0))
-        .flatten()
-    {
+    if bytes.contains(&0) {
+        let pos = bytes.iter().position(|b| *b == 0).unwrap_or_default();
         let zeros = bytes.iter().filter(|b| **b == 0).count();
         let msg = if zeros * 3 >= bytes.len() {
             "looks like utf-16 without a byte-order mark; save it as utf-8".to_string()

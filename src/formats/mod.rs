@@ -9,6 +9,7 @@ mod blocks;
 mod cues;
 mod docx;
 
+use crate::decode::{continuation_marks, is_continuation};
 use std::fmt;
 use std::path::Path;
 
@@ -236,20 +237,6 @@ pub(crate) fn byte_to_char_offsets(text: &str, offsets: &mut [&mut usize]) {
         byte = byte.max(target);
         *offsets[i] = chars;
     }
-}
-
-/// Whether `b` continues a UTF-8 sequence (10xxxxxx) rather than starting one.
-#[inline]
-fn is_continuation(b: u8) -> bool {
-    b & 0xC0 == 0x80
-}
-
-/// The top bit of each continuation byte of an 8-byte block, as a mask: bit 7
-/// set and bit 6, shifted up into bit 7's place, clear.
-#[inline]
-fn continuation_marks(block: &[u8]) -> u64 {
-    let w = u64::from_le_bytes(block.try_into().expect("eight bytes"));
-    w & !(w << 1) & 0x8080_8080_8080_8080
 }
 
 /// The code points that start in `bytes` (its bytes that are not continuation
