@@ -1,6 +1,8 @@
 //! Times a mix of searches on an existing archive, warm, as the benchmark's
 //! query mix does: `cargo run --release --example profile_search -- <archive>
-//! [reps] [limit]`. Prints per query the hit count and the median and worst time.
+//! [reps] [limit]`. Prints per query the hit count, its first search in the
+//! process and the median and worst of the repetitions after it; then, with
+//! `KWIC=1`, the benchmark's KWIC queries (every line, width 40), timed alike.
 use std::time::Instant;
 
 const QUERIES: &[&str] = &[
@@ -29,9 +31,11 @@ fn main() {
     let limit: usize = args.get(3).map_or(20, |s| s.parse().unwrap());
     let p = innsikt::project::Project::open(archive).unwrap();
     let mut all = Vec::new();
+    let mut firsts = Vec::new();
     for q in QUERIES {
         let mut ms = Vec::new();
         let mut total = 0;
+        let mut first = 0.0;
         for rep in 0..=reps {
             let t = Instant::now();
             let r = p.search(q, Some(limit)).unwrap();
@@ -39,16 +43,42 @@ fn main() {
             total = r.total;
             if rep > 0 {
                 ms.push(dt);
+            } else {
+                first = dt;
             }
         }
         ms.sort_by(f64::total_cmp);
         println!(
-            "{q:<75} {total:>8} hits  p50 {:>7.2} ms  max {:>7.2} ms",
+            "{q:<75} {total:>8} hits  first {first:>7.2} ms  p50 {:>7.2} ms  max {:>7.2} ms",
             ms[ms.len() / 2],
             ms[ms.len() - 1]
         );
         all.extend(ms);
+        firsts.push(first);
     }
+    if std::env::var("KWIC").is_ok_and(|v| v == "1") {
+        for q in ["barnehage", "ventetid", "\"psykisk helse\""] {
+            let mut ms = Vec::new();
+            let mut lines = 0;
+            for _ in 0..=reps.min(3) {
+                let t = Instant::now();
+                lines = p.kwic(q, 40, None).unwrap().num_rows();
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let first = ms.remove(0);
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "kwic {q:<70} {lines:>8} lines first {first:>7.2} ms  p50 {:>7.2} ms",
+                ms[ms.len() / 2]
+            );
+        }
+    }
+    firsts.sort_by(f64::total_cmp);
+    println!(
+        "first searches: median {:.2} ms, worst {:.2} ms",
+        firsts[firsts.len() / 2],
+        firsts[firsts.len() - 1]
+    );
     all.sort_by(f64::total_cmp);
     let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize];
     println!(

@@ -5,13 +5,13 @@
 //! Writes go store first, then index; the index is rebuilt from the store whenever
 //! the two disagree.
 
-use crate::analysis::{NorwegianTokenizer, ANALYSIS_VERSION};
+use crate::analysis::ANALYSIS_VERSION;
 use crate::codebook::{Codebook, Context, Matchers};
 use crate::error::{Error, Result};
 use crate::index::{DocumentFields, IndexUpdate, PassageFields, SearchIndex, FACETS};
 use crate::ingest::{self, STANDARD_FIELDS};
 use crate::progress::Progress;
-use crate::search::{self, marks, snippet};
+use crate::search::{self, marks_at, snippet};
 use crate::store::{
     MachineCoding, MachineCodings, MachineRun, NewCoding, NewDocument, PassageRow, Store,
     StoreError,
@@ -634,15 +634,24 @@ impl Project {
         self.passage_table(&rows, None)
     }
 
-    fn run(&self, query: &str, limit: Option<usize>) -> Result<(search::Found, Vec<PassageRow>)> {
-        self.index.reload()?;
-        let found = search::run(&self.index, query, limit).map_err(|e| match e {
+    fn search_error(&self, e: search::SearchError) -> Error {
+        match e {
             search::SearchError::Query(q) => Error::Query(q),
             search::SearchError::Index(m) => Error::Index(crate::index::IndexError {
                 path: self.index.path().to_path_buf(),
                 message: m,
             }),
-        })?;
+        }
+    }
+
+    /// Per hit of `found`, the words the index holds its query's terms at.
+    fn marked_words(&self, found: &search::Found) -> Result<Vec<Vec<u32>>> {
+        found.marked_words().map_err(|e| self.search_error(e))
+    }
+
+    fn run(&self, query: &str, limit: Option<usize>) -> Result<(search::Found, Vec<PassageRow>)> {
+        self.index.reload()?;
+        let found = search::run(&self.index, query, limit).map_err(|e| self.search_error(e))?;
         let rowids: Vec<i64> = found.hits.iter().map(|(_, r)| *r as i64).collect();
         let rows = self.store.passages_by_rowid(&rowids)?;
         Ok((found, rows))
@@ -651,21 +660,22 @@ impl Project {
     /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
     pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
         let (found, rows) = self.run(query, limit)?;
-        let mut analyzer = NorwegianTokenizer;
-        let score_of: std::collections::HashMap<i64, f32> =
-            found.hits.iter().map(|(s, r)| (*r as i64, *s)).collect();
+        let marked = self.marked_words(&found)?;
+        let hit_of: std::collections::HashMap<i64, usize> = found
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| (*r as i64, i))
+            .collect();
         let scores: Vec<f32> = rows
             .iter()
-            .map(|r| score_of.get(&r.rowid).copied().unwrap_or(0.0))
+            .map(|r| hit_of.get(&r.rowid).map_or(0.0, |&i| found.hits[i].0))
             .collect();
         let snippets: Vec<String> = rows
             .iter()
             .map(|r| {
-                snippet(
-                    &r.text,
-                    &marks(&r.text, &found.highlight, &mut analyzer),
-                    200,
-                )
+                let at = hit_of.get(&r.rowid).map_or(&[][..], |&i| &marked[i][..]);
+                snippet(&r.text, &marks_at(&r.text, at), 200)
             })
             .collect();
         let table = self.passage_table(&rows, Some((&scores, &snippets)))?;
@@ -680,8 +690,14 @@ impl Project {
     /// characters of context on each side.
     pub fn kwic(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
         let (found, rows) = self.run(query, None)?;
+        let marked = self.marked_words(&found)?;
+        let hit_of: std::collections::HashMap<i64, usize> = found
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| (*r as i64, i))
+            .collect();
         let meta = self.store.metadata()?;
-        let mut analyzer = NorwegianTokenizer;
         // passage id, document id, document, left context, keyword, right context
         let mut cols: [Vec<String>; 6] = Default::default();
         let mut starts = Vec::new();
@@ -692,7 +708,8 @@ impl Project {
         rows_sorted.sort_by(|a, b| a.document.cmp(&b.document).then(a.ordinal.cmp(&b.ordinal)));
         'outer: for r in &rows_sorted {
             let chars: Vec<char> = r.text.chars().collect();
-            for (a, b) in marks(&r.text, &found.highlight, &mut analyzer) {
+            let at = hit_of.get(&r.rowid).map_or(&[][..], |&i| &marked[i][..]);
+            for (a, b) in marks_at(&r.text, at) {
                 if limit.is_some_and(|l| starts.len() >= l) {
                     break 'outer;
                 }
@@ -2060,5 +2077,64 @@ name = "A"
         // 1 GB more for an archive of 3.3 million passages, but not 100 MB.
         assert!(bulk_ingest(4000, 1000 * MB, 256, 3_300_000));
         assert!(!bulk_ingest(400, 100 * MB, 256, 3_300_000));
+    }
+
+    /// Regression: marking a hit analysed every word of its passage again; the
+    /// words are now those the index holds the query's terms at, and they must
+    /// be the words that analysis finds.
+    #[test]
+    fn marks_from_the_index_s_positions_are_the_words_analysis_marks() {
+        let (_dir, p, _) = sample();
+        let queries = [
+            "ungdom",
+            "helse",
+            "skole OR barnehage",
+            "\"psykisk helse\"",
+            "samarbeid NEAR/5 skole",
+            "oppfølging AND NOT skole",
+            "ungdoms*",
+            "=ungdommene",
+            "nav speaker_role:intervjuer",
+            "municipality:Grue",
+            "kommunen «ungdom»",
+        ];
+        let mut analyzer = crate::analysis::NorwegianTokenizer;
+        let (mut hits, mut marked_hits, mut marks) = (0, 0, 0);
+        for q in queries {
+            let (found, rows) = p.run(q, None).unwrap();
+            let marked = p.marked_words(&found).unwrap();
+            assert_eq!(marked.len(), found.hits.len(), "{q}");
+            assert!(!rows.is_empty(), "{q} finds nothing in the sample");
+            for r in &rows {
+                let i = found
+                    .hits
+                    .iter()
+                    .position(|h| h.1 as i64 == r.rowid)
+                    .unwrap();
+                let want = search::marks(&r.text, &found.highlight, &mut analyzer);
+                assert_eq!(marks_at(&r.text, &marked[i]), want, "{q}: {}", r.id);
+                hits += 1;
+                marked_hits += usize::from(!want.is_empty());
+                marks += want.len();
+            }
+        }
+        assert!(
+            hits > 1000 && marked_hits > 1000 && marks > 1500,
+            "{hits} {marked_hits} {marks}"
+        );
+        // A search's snippets and KWIC lines mark the same words.
+        let r = p.search("helse", Some(5)).unwrap();
+        assert!(r.total > 5);
+        let k = p.kwic("helse", 10, None).unwrap();
+        assert!(k.num_rows() >= r.total);
+    }
+
+    #[test]
+    fn marks_at_positions_past_the_last_word_are_left_out() {
+        assert_eq!(
+            marks_at("Åtte ord, og «så»", &[0, 3, 9]),
+            vec![(0, 4), (14, 16)]
+        );
+        assert!(marks_at("tekst", &[]).is_empty());
     }
 }

@@ -2,21 +2,28 @@
 //! snippets and KWIC concordance lines. Reads the index and the store; writes
 //! neither.
 //!
+//! The words to mark in a hit are those the index holds the query's terms at:
+//! their positions are read from the postings of the hits' documents and turned
+//! into spans by splitting the passage's text into words as the tokenizers do.
+//! No word is analysed to mark it.
+//!
 //! A search with a limit runs in two passes over each segment: a scoring pass
 //! that keeps only the best `limit` hits and lets tantivy skip blocks that
 //! cannot beat the current `limit`-th score, and a pass without scores that
 //! counts every hit and its facet values from the fast columns, a block of
 //! documents at a time. A search without a limit scores and keeps every hit.
 
-use crate::analysis::{words, NorwegianTokenizer};
-use crate::index::{SearchIndex, FACETS};
+use crate::analysis::split_words;
+use crate::index::{Fields, SearchIndex, FACETS};
 use crate::query::{self, Highlight, QueryError};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Cardinality, Column, StrColumn};
+use tantivy::postings::Postings;
 use tantivy::query::Weight;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 /// Counts per facet value, by the term ordinals of one segment's column.
 struct FacetCounts {
@@ -125,16 +132,20 @@ fn merge_facets(into: &mut Vec<BTreeMap<String, u64>>, from: Vec<BTreeMap<String
 struct AllHits;
 
 struct AllHitsSegment {
+    ord: SegmentOrdinal,
     rowid: Column<u64>,
     facets: FacetCounts,
-    hits: Vec<(Score, u64)>,
+    hits: Vec<Scored>,
 }
+
+/// A hit: its score, its passage's rowid and where it is in the index.
+type Scored = (Score, u64, DocAddress);
 
 /// What a search collects: hits (all, or the best ones), the number of hits and
 /// facet counts over every hit.
 #[derive(Default)]
 struct Collected {
-    hits: Vec<(Score, u64)>,
+    hits: Vec<Scored>,
     total: usize,
     facets: Vec<BTreeMap<String, u64>>,
 }
@@ -145,10 +156,11 @@ impl Collector for AllHits {
 
     fn for_segment(
         &self,
-        _ord: SegmentOrdinal,
+        ord: SegmentOrdinal,
         seg: &SegmentReader,
     ) -> tantivy::Result<AllHitsSegment> {
         Ok(AllHitsSegment {
+            ord,
             rowid: seg.fast_fields().u64("rowid")?,
             facets: FacetCounts::new(seg)?,
             hits: Vec::new(),
@@ -175,7 +187,7 @@ impl SegmentCollector for AllHitsSegment {
 
     fn collect(&mut self, doc: DocId, score: Score) {
         if let Some(r) = self.rowid.first(doc) {
-            self.hits.push((score, r));
+            self.hits.push((score, r, DocAddress::new(self.ord, doc)));
         }
         self.facets.add(doc);
     }
@@ -245,9 +257,15 @@ impl SegmentCollector for CountFacetsSegment {
 
 /// A hit in the best-k heap. Ordered so that the heap's top is the worst kept
 /// hit: lower score is worse, and on equal scores the higher rowid is worse
-/// (the order hits are returned in is score descending, then rowid).
-#[derive(PartialEq)]
-struct Ranked(Score, u64);
+/// (the order hits are returned in is score descending, then rowid). The
+/// document is carried along, not compared: a rowid names one document.
+struct Ranked(Score, u64, DocId);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
 
 impl Eq for Ranked {}
 
@@ -296,7 +314,7 @@ impl Collector for BestHits {
     fn collect_segment(
         &self,
         weight: &dyn Weight,
-        _ord: SegmentOrdinal,
+        ord: SegmentOrdinal,
         seg: &SegmentReader,
     ) -> tantivy::Result<Collected> {
         if self.k == 0 {
@@ -314,7 +332,7 @@ impl Collector for BestHits {
             let Some(r) = rowid.first(doc) else {
                 return threshold;
             };
-            let cand = Ranked(score, r);
+            let cand = Ranked(score, r, doc);
             if heap.len() < k {
                 heap.push(cand);
             } else if let Some(mut worst) = heap.peek_mut() {
@@ -330,24 +348,33 @@ impl Collector for BestHits {
             threshold
         })?;
         Ok(Collected {
-            hits: heap.into_iter().map(|Ranked(s, r)| (s, r)).collect(),
+            hits: heap
+                .into_iter()
+                .map(|Ranked(s, r, doc)| (s, r, DocAddress::new(ord, doc)))
+                .collect(),
             total: 0,
             facets: Vec::new(),
         })
     }
 }
 
-fn sort_hits(hits: &mut [(Score, u64)]) {
+fn sort_hits(hits: &mut [Scored]) {
     hits.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
 }
 
 /// A finished search: hits in rank order (cut to the limit), the total number of
 /// hits, facet counts over all hits, and what to highlight.
 pub struct Found {
+    /// (score, passage rowid), in rank order.
     pub hits: Vec<(Score, u64)>,
     pub total: usize,
     pub facets: BTreeMap<String, Vec<(String, u64)>>,
     pub highlight: Highlight,
+    /// Each hit's document in the index, in the order of `hits`.
+    docs: Vec<DocAddress>,
+    /// The index as the search saw it, for the hits' term positions.
+    searcher: Searcher,
+    fields: Fields,
 }
 
 /// Run `q` against the index.
@@ -384,12 +411,108 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         facets.insert(name.to_string(), v);
     }
+    let highlight = b.highlight;
+    let (hits, docs) = collected
+        .hits
+        .into_iter()
+        .map(|(s, r, doc)| ((s, r), doc))
+        .unzip();
     Ok(Found {
-        hits: collected.hits,
+        hits,
         total: collected.total,
         facets,
-        highlight: b.highlight,
+        highlight,
+        docs,
+        searcher,
+        fields: index.fields,
     })
+}
+
+impl Found {
+    /// For each hit, in the order of `hits`: the positions (word numbers, from
+    /// 0) at which the index holds one of the query's highlighted terms in the
+    /// hit's passage, ascending and each once. Analysed terms are looked for in
+    /// the `text` field, exact forms in `exact`. Each term's postings are read
+    /// once per segment that has hits, the hits' documents taken in order.
+    pub fn marked_words(&self) -> Result<Vec<Vec<u32>>, SearchError> {
+        let mut out = vec![Vec::new(); self.hits.len()];
+        if self.highlight.analyzed.is_empty() && self.highlight.exact.is_empty() {
+            return Ok(out);
+        }
+        let ierr = |e: std::io::Error| SearchError::Index(e.to_string());
+        let mut order: Vec<usize> = (0..self.docs.len()).collect();
+        order.sort_unstable_by_key(|&i| (self.docs[i].segment_ord, self.docs[i].doc_id));
+        let terms = [
+            (self.fields.text, &self.highlight.analyzed),
+            (self.fields.exact, &self.highlight.exact),
+        ];
+        for group in order.chunk_by(|&a, &b| self.docs[a].segment_ord == self.docs[b].segment_ord) {
+            let seg = self
+                .searcher
+                .segment_reader(self.docs[group[0]].segment_ord);
+            for (field, words) in terms {
+                if words.is_empty() {
+                    continue;
+                }
+                let inverted = seg
+                    .inverted_index(field)
+                    .map_err(|e| SearchError::Index(e.to_string()))?;
+                for w in words {
+                    let term = Term::from_field_text(field, w);
+                    let Some(mut postings) = inverted
+                        .read_postings(&term, IndexRecordOption::WithFreqsAndPositions)
+                        .map_err(ierr)?
+                    else {
+                        continue;
+                    };
+                    for &i in group {
+                        let doc = self.docs[i].doc_id;
+                        if postings.doc() <= doc && postings.seek(doc) == doc {
+                            postings.append_positions_with_offset(0, &mut out[i]);
+                        }
+                    }
+                }
+            }
+        }
+        for v in &mut out {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Ok(out)
+    }
+}
+
+/// Code-point spans of the words of `text` at `positions` (ascending word
+/// numbers, as [`Found::marked_words`] gives them): the text is split into
+/// words as the index's tokenizers split it. A position past the text's last
+/// word is left out.
+pub fn marks_at(text: &str, positions: &[u32]) -> Vec<(usize, usize)> {
+    if positions.is_empty() {
+        return Vec::new();
+    }
+    let mut words = Vec::new();
+    split_words(text, &mut words);
+    let mut out = Vec::with_capacity(positions.len());
+    // Byte offsets to code points in one pass: the positions ascend.
+    let (mut byte, mut chars) = (0, 0);
+    let bytes = text.as_bytes();
+    let mut to_char = |target: usize| {
+        chars += bytes[byte..target]
+            .iter()
+            .filter(|&&b| !crate::decode::is_continuation(b))
+            .count();
+        byte = target;
+        chars
+    };
+    for &p in positions {
+        let Some(&(a, b)) = words.get(p as usize) else {
+            break;
+        };
+        let a = to_char(a);
+        let b = to_char(b);
+        out.push((a, b));
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -409,8 +532,15 @@ impl std::fmt::Display for SearchError {
 
 impl std::error::Error for SearchError {}
 
-/// Code-point spans of the words in `text` that the query looks for.
-pub fn marks(text: &str, h: &Highlight, analyzer: &mut NorwegianTokenizer) -> Vec<(usize, usize)> {
+/// Code-point spans of the words in `text` that the query looks for, found by
+/// analysing every word: the reference [`marks_at`] is tested against.
+#[cfg(test)]
+pub(crate) fn marks(
+    text: &str,
+    h: &Highlight,
+    analyzer: &mut crate::analysis::NorwegianTokenizer,
+) -> Vec<(usize, usize)> {
+    use crate::analysis::words;
     let mut byte_spans = Vec::new();
     for w in words(text) {
         let hit = h.exact.contains(&w.lower) || {
