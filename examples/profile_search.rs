@@ -3,6 +3,7 @@
 //! [reps] [limit]`. Prints per query the hit count, its first search in the
 //! process and the median and worst of the repetitions after it; then, with
 //! `KWIC=1`, the benchmark's KWIC queries (every line, width 40), timed alike.
+//! `QUERY=<query>` times that query alone instead of the mix.
 use std::time::Instant;
 
 const QUERIES: &[&str] = &[
@@ -32,7 +33,12 @@ fn main() {
     let p = innsikt::project::Project::open(archive).unwrap();
     let mut all = Vec::new();
     let mut firsts = Vec::new();
-    for q in QUERIES {
+    let only = std::env::var("QUERY").ok();
+    let queries: Vec<&str> = match &only {
+        Some(q) => vec![q.as_str()],
+        None => QUERIES.to_vec(),
+    };
+    for q in queries {
         let mut ms = Vec::new();
         let mut total = 0;
         let mut first = 0.0;
