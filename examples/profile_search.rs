@@ -1,7 +1,7 @@
 //! Times a mix of searches on an existing archive, warm, as the benchmark's
 //! query mix does: `cargo run --release --example profile_search -- <archive>
 //! [reps] [limit]`. Prints per query the hit count, its first search in the
-//! process and the median and worst of the repetitions after it; then, with
+//! process and the least, median and worst of the repetitions after it; then, with
 //! `KWIC=1`, the benchmark's KWIC queries (every line, width 40), timed alike.
 //! `QUERY=<query>` times that query alone instead of the mix.
 use std::time::Instant;
@@ -55,7 +55,8 @@ fn main() {
         }
         ms.sort_by(f64::total_cmp);
         println!(
-            "{q:<75} {total:>8} hits  first {first:>7.2} ms  p50 {:>7.2} ms  max {:>7.2} ms",
+            "{q:<75} {total:>8} hits  first {first:>7.2} ms  min {:>7.2} ms  p50 {:>7.2} ms  max {:>7.2} ms",
+            ms[0],
             ms[ms.len() / 2],
             ms[ms.len() - 1]
         );

@@ -2137,4 +2137,47 @@ name = "A"
         );
         assert!(marks_at("tekst", &[]).is_empty());
     }
+
+    /// Facet counts, counted a block of hits at a time into several rows of
+    /// counters, are the counts of the hits' own values (a missing value
+    /// counts as the empty one).
+    #[test]
+    fn facet_counts_are_the_counts_of_every_hit_s_values() {
+        use arrow_array::Array;
+        let (_dir, p, _) = sample();
+        for q in ["", "ungdom", "skole OR barnehage", "helse AND NOT nav"] {
+            let all = p.search(q, None).unwrap();
+            let limited = p.search(q, Some(3)).unwrap();
+            assert!(all.total > 64, "{q}: {} hits", all.total);
+            for name in crate::index::FACETS {
+                let col = all.table.column_by_name(name).unwrap();
+                let col = col
+                    .as_any()
+                    .downcast_ref::<arrow_array::StringViewArray>()
+                    .map(|c| {
+                        (0..c.len())
+                            .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
+                            .collect::<Vec<_>>()
+                    })
+                    .or_else(|| {
+                        col.as_any()
+                            .downcast_ref::<arrow_array::StringArray>()
+                            .map(|c| {
+                                (0..c.len())
+                                    .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
+                                    .collect()
+                            })
+                    })
+                    .unwrap();
+                let mut want: BTreeMap<String, u64> = BTreeMap::new();
+                for v in col {
+                    *want.entry(v.unwrap_or_default()).or_default() += 1;
+                }
+                let got: BTreeMap<String, u64> = limited.facets[name].iter().cloned().collect();
+                assert_eq!(got, want, "{q}: {name}");
+                let got_all: BTreeMap<String, u64> = all.facets[name].iter().cloned().collect();
+                assert_eq!(got_all, want, "{q}: {name}");
+            }
+        }
+    }
 }

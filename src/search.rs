@@ -28,12 +28,18 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, Segmen
 /// Counts per facet value, by the term ordinals of one segment's column.
 struct FacetCounts {
     columns: Vec<Option<StrColumn>>,
-    /// Per facet: hits per term ordinal.
+    /// Per facet: hits per term ordinal, in [`LANES`] rows of the column's
+    /// number of terms each, summed when named.
     counts: Vec<Vec<u64>>,
     /// Per facet: whether each document has at most one value (read in blocks).
     single: Vec<bool>,
     buf: Vec<Option<u64>>,
 }
+
+/// Rows of counts that a block's documents are counted into in turn. A facet
+/// has few values and most hits share one, so counting into one row would make
+/// every increment wait for the one before it to the same counter.
+const LANES: usize = 4;
 
 impl FacetCounts {
     fn new(seg: &SegmentReader) -> tantivy::Result<FacetCounts> {
@@ -44,7 +50,7 @@ impl FacetCounts {
         }
         let counts = columns
             .iter()
-            .map(|c| vec![0; c.as_ref().map_or(0, |c| c.num_terms())])
+            .map(|c| vec![0; LANES * c.as_ref().map_or(0, |c| c.num_terms())])
             .collect();
         let single = columns
             .iter()
@@ -79,9 +85,14 @@ impl FacetCounts {
                 self.buf.clear();
                 self.buf.resize(docs.len(), None);
                 col.ords().first_vals(docs, &mut self.buf);
+                let terms = col.num_terms();
                 let counts = &mut self.counts[i];
-                for ord in self.buf.iter().flatten() {
-                    counts[*ord as usize] += 1;
+                for quad in self.buf.chunks(LANES) {
+                    for (lane, ord) in quad.iter().enumerate() {
+                        if let Some(ord) = ord {
+                            counts[lane * terms + *ord as usize] += 1;
+                        }
+                    }
                 }
             } else {
                 for &doc in docs {
@@ -99,7 +110,9 @@ impl FacetCounts {
         for (i, counts) in self.counts.iter().enumerate() {
             let mut named = BTreeMap::new();
             if let Some(col) = &self.columns[i] {
-                for (ord, &n) in counts.iter().enumerate() {
+                let terms = col.num_terms();
+                for ord in 0..terms {
+                    let n: u64 = (0..LANES).map(|lane| counts[lane * terms + ord]).sum();
                     if n == 0 {
                         continue;
                     }
