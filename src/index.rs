@@ -12,25 +12,41 @@
 pub mod vocabulary;
 
 use crate::analysis::{ExactTokenizer, FormLog, LoggingTokenizer, ANALYSIS_VERSION};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    index::SegmentId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader,
+    TantivyDocument, Term,
+};
 
 pub const TOKENIZER_NB: &str = "innsikt_nb";
 pub const TOKENIZER_EXACT: &str = "innsikt_exact";
 pub const TOKENIZER_KEYWORD: &str = "innsikt_keyword";
 
-/// Facet fields kept as fast columns.
 /// Indexing threads of a writer at most (one per core up to this).
 pub const MAX_INDEXING_THREADS: usize = 4;
 
+/// Facet fields kept as fast columns.
 pub const FACETS: [&str; 3] = ["municipality", "document_type", "speaker_role"];
+
+/// The fast columns a search reads of one segment: each hit's passage rowid
+/// and its facet values.
+#[derive(Clone)]
+pub struct SegmentColumns {
+    pub rowid: Column<u64>,
+    /// By [`FACETS`]; None where the segment has no such column.
+    pub facets: Vec<Option<StrColumn>>,
+}
+
+/// Segments' columns kept at most; past this the cache starts over.
+const CACHED_SEGMENTS: usize = 1024;
 
 #[derive(Clone, Copy)]
 pub struct Fields {
@@ -137,6 +153,13 @@ pub struct SearchIndex {
     /// before it loaded, so never newer than what it loaded). Every commit
     /// and merge writes a new `meta.json` with a higher opstamp.
     loaded_meta: Mutex<Option<Vec<u8>>>,
+    /// Each segment's fast columns, opened by the first search that read them:
+    /// opening a column parses all of it that is not values (a blockwise-linear
+    /// column's line for every 512 values), which was close to half of a
+    /// search on a large archive. Segments never change, so an entry stays
+    /// right until its segment leaves the index; [`SearchIndex::reload`] then
+    /// drops it.
+    columns: Mutex<HashMap<SegmentId, Arc<SegmentColumns>>>,
 }
 
 impl SearchIndex {
@@ -187,6 +210,7 @@ impl SearchIndex {
             log,
             vocabulary: Mutex::new(None),
             loaded_meta: Mutex::new(meta),
+            columns: Mutex::new(HashMap::new()),
         })
     }
 
@@ -274,7 +298,60 @@ impl SearchIndex {
         *loaded = None;
         self.reader.reload().map_err(|e| Self::err(&self.path, e))?;
         *loaded = meta;
+        let live: std::collections::HashSet<SegmentId> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        self.columns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| live.contains(id));
         Ok(())
+    }
+
+    /// The segments whose columns are kept.
+    #[cfg(test)]
+    pub(crate) fn cached_segments(&self) -> std::collections::BTreeSet<String> {
+        let m = self.columns.lock().unwrap_or_else(|p| p.into_inner());
+        m.keys().map(|id| id.uuid_string()).collect()
+    }
+
+    /// The segments of the index as the reader last loaded it.
+    #[cfg(test)]
+    pub(crate) fn live_segments(&self) -> std::collections::BTreeSet<String> {
+        let searcher = self.reader.searcher();
+        let readers = searcher.segment_readers();
+        readers
+            .iter()
+            .map(|s| s.segment_id().uuid_string())
+            .collect()
+    }
+
+    /// The fast columns a search reads of `seg`, opened once per segment.
+    pub fn segment_columns(&self, seg: &SegmentReader) -> tantivy::Result<Arc<SegmentColumns>> {
+        let id = seg.segment_id();
+        let cached = |m: &HashMap<SegmentId, Arc<SegmentColumns>>| m.get(&id).cloned();
+        if let Some(c) = cached(&self.columns.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(c);
+        }
+        let ff = seg.fast_fields();
+        let mut facets = Vec::with_capacity(FACETS.len());
+        for name in FACETS {
+            facets.push(ff.str(&format!("facet_{name}"))?);
+        }
+        let columns = Arc::new(SegmentColumns {
+            rowid: ff.u64("rowid")?,
+            facets,
+        });
+        let mut m = self.columns.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= CACHED_SEGMENTS {
+            m.clear();
+        }
+        m.insert(id, Arc::clone(&columns));
+        Ok(columns)
     }
 }
 

@@ -2180,4 +2180,57 @@ name = "A"
             }
         }
     }
+
+    /// The columns a search reads are kept per segment; a segment that leaves
+    /// the index (an ingest's new segments and merges, a rebuild) leaves the
+    /// cache at the next search, and what a search finds never comes from a
+    /// segment's columns kept past it.
+    #[test]
+    fn searches_keep_each_live_segment_s_columns_and_only_those() {
+        use arrow_array::Array;
+        let (dir, mut p, _) = sample();
+        let before = p.search("ungdom", Some(5)).unwrap();
+        assert!(before.total > 5);
+        assert_eq!(p.index.cached_segments(), p.index.live_segments());
+        let extra = dir.path().join("ekstra");
+        std::fs::create_dir(&extra).unwrap();
+        std::fs::write(
+            extra.join("ungdomsklubb.txt"),
+            "Ungdomsklubben samler ungdom hver torsdag.\n\nUngdommene lager mat sammen.\n",
+        )
+        .unwrap();
+        p.ingest(std::slice::from_ref(&extra), None, &mut Silent)
+            .unwrap();
+        let after = p.search("ungdom", None).unwrap();
+        assert_eq!(after.total, before.total + 2);
+        let docs = after.table.column_by_name("document").unwrap();
+        let docs = docs
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .map(|c| {
+                (0..c.len())
+                    .map(|i| c.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
+        assert_eq!(
+            docs.iter().filter(|d| d.contains("ungdomsklubb")).count(),
+            2
+        );
+        // The new document has no metadata: two more hits with empty facet values.
+        let empty = |r: &SearchResult| {
+            r.facets["municipality"]
+                .iter()
+                .find(|(v, _)| v.is_empty())
+                .map_or(0, |(_, n)| *n)
+        };
+        assert_eq!(empty(&after), empty(&before) + 2);
+        assert_eq!(p.index.cached_segments(), p.index.live_segments());
+        let old = p.index.cached_segments();
+        p.reindex(&mut Silent).unwrap();
+        let again = p.search("ungdom", None).unwrap();
+        assert_eq!(again.total, after.total);
+        assert_eq!(p.index.cached_segments(), p.index.live_segments());
+        assert!(old.is_disjoint(&p.index.cached_segments()));
+    }
 }

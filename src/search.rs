@@ -14,7 +14,7 @@
 //! documents at a time. A search without a limit scores and keeps every hit.
 
 use crate::analysis::split_words;
-use crate::index::{Fields, SearchIndex, FACETS};
+use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS};
 use crate::query::{self, Highlight, QueryError};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -42,12 +42,8 @@ struct FacetCounts {
 const LANES: usize = 4;
 
 impl FacetCounts {
-    fn new(seg: &SegmentReader) -> tantivy::Result<FacetCounts> {
-        let ff = seg.fast_fields();
-        let mut columns = Vec::new();
-        for name in FACETS {
-            columns.push(ff.str(&format!("facet_{name}"))?);
-        }
+    fn new(seg: &SegmentColumns) -> FacetCounts {
+        let columns = seg.facets.clone();
         let counts = columns
             .iter()
             .map(|c| vec![0; LANES * c.as_ref().map_or(0, |c| c.num_terms())])
@@ -59,12 +55,12 @@ impl FacetCounts {
                     .is_some_and(|c| c.ords().get_cardinality() != Cardinality::Multivalued)
             })
             .collect();
-        Ok(FacetCounts {
+        FacetCounts {
             columns,
             counts,
             single,
             buf: Vec::new(),
-        })
+        }
     }
 
     #[inline]
@@ -141,8 +137,9 @@ fn merge_facets(into: &mut Vec<BTreeMap<String, u64>>, from: Vec<BTreeMap<String
 }
 
 /// Every hit (score, passage rowid) and facet counts: the one-pass search
-/// without a limit.
-struct AllHits;
+/// without a limit. Each collector reads the segments' columns through the
+/// index's cache of them.
+struct AllHits<'a>(&'a SearchIndex);
 
 struct AllHitsSegment {
     ord: SegmentOrdinal,
@@ -163,7 +160,18 @@ struct Collected {
     facets: Vec<BTreeMap<String, u64>>,
 }
 
-impl Collector for AllHits {
+/// The segments' collections as one.
+fn merge_collected(fruits: Vec<Collected>) -> Collected {
+    let mut out = Collected::default();
+    for f in fruits {
+        out.total += f.total;
+        out.hits.extend(f.hits);
+        merge_facets(&mut out.facets, f.facets);
+    }
+    out
+}
+
+impl Collector for AllHits<'_> {
     type Fruit = Collected;
     type Child = AllHitsSegment;
 
@@ -172,10 +180,11 @@ impl Collector for AllHits {
         ord: SegmentOrdinal,
         seg: &SegmentReader,
     ) -> tantivy::Result<AllHitsSegment> {
+        let columns = self.0.segment_columns(seg)?;
         Ok(AllHitsSegment {
             ord,
-            rowid: seg.fast_fields().u64("rowid")?,
-            facets: FacetCounts::new(seg)?,
+            rowid: columns.rowid.clone(),
+            facets: FacetCounts::new(&columns),
             hits: Vec::new(),
         })
     }
@@ -185,13 +194,7 @@ impl Collector for AllHits {
     }
 
     fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
-        let mut out = Collected::default();
-        for f in fruits {
-            out.total += f.total;
-            out.hits.extend(f.hits);
-            merge_facets(&mut out.facets, f.facets);
-        }
-        Ok(out)
+        Ok(merge_collected(fruits))
     }
 }
 
@@ -215,14 +218,14 @@ impl SegmentCollector for AllHitsSegment {
 }
 
 /// Number of hits and facet counts, without scores.
-struct CountFacets;
+struct CountFacets<'a>(&'a SearchIndex);
 
 struct CountFacetsSegment {
     facets: FacetCounts,
     total: usize,
 }
 
-impl Collector for CountFacets {
+impl Collector for CountFacets<'_> {
     type Fruit = Collected;
     type Child = CountFacetsSegment;
 
@@ -232,7 +235,7 @@ impl Collector for CountFacets {
         seg: &SegmentReader,
     ) -> tantivy::Result<CountFacetsSegment> {
         Ok(CountFacetsSegment {
-            facets: FacetCounts::new(seg)?,
+            facets: FacetCounts::new(&*self.0.segment_columns(seg)?),
             total: 0,
         })
     }
@@ -242,7 +245,7 @@ impl Collector for CountFacets {
     }
 
     fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
-        AllHits.merge_fruits(fruits)
+        Ok(merge_collected(fruits))
     }
 }
 
@@ -297,11 +300,12 @@ impl PartialOrd for Ranked {
 /// The best `k` hits by score, then rowid. Scores every candidate the query's
 /// scorer lets through; the threshold it gets back is just below the k-th best
 /// score, so a hit that ties with it is still seen and ranked by rowid.
-struct BestHits {
+struct BestHits<'a> {
     k: usize,
+    index: &'a SearchIndex,
 }
 
-impl Collector for BestHits {
+impl Collector for BestHits<'_> {
     type Fruit = Collected;
     type Child = AllHitsSegment;
 
@@ -310,7 +314,7 @@ impl Collector for BestHits {
         ord: SegmentOrdinal,
         seg: &SegmentReader,
     ) -> tantivy::Result<AllHitsSegment> {
-        AllHits.for_segment(ord, seg)
+        AllHits(self.index).for_segment(ord, seg)
     }
 
     fn requires_scoring(&self) -> bool {
@@ -318,7 +322,7 @@ impl Collector for BestHits {
     }
 
     fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
-        let mut out = AllHits.merge_fruits(fruits)?;
+        let mut out = merge_collected(fruits);
         sort_hits(&mut out.hits);
         out.hits.truncate(self.k);
         Ok(out)
@@ -333,7 +337,8 @@ impl Collector for BestHits {
         if self.k == 0 {
             return Ok(Collected::default());
         }
-        let rowid = seg.fast_fields().u64("rowid")?;
+        let columns = self.index.segment_columns(seg)?;
+        let rowid = &columns.rowid;
         let alive = seg.alive_bitset();
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(self.k + 1);
         let k = self.k;
@@ -399,9 +404,11 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
     let ierr = |e: tantivy::TantivyError| SearchError::Index(e.to_string());
     let collected = match limit {
         Some(k) => {
-            let counted = searcher.search(tq.as_ref(), &CountFacets).map_err(ierr)?;
+            let counted = searcher
+                .search(tq.as_ref(), &CountFacets(index))
+                .map_err(ierr)?;
             let best = searcher
-                .search(tq.as_ref(), &BestHits { k })
+                .search(tq.as_ref(), &BestHits { k, index })
                 .map_err(ierr)?;
             Collected {
                 hits: best.hits,
@@ -409,7 +416,9 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
             }
         }
         None => {
-            let mut all = searcher.search(tq.as_ref(), &AllHits).map_err(ierr)?;
+            let mut all = searcher
+                .search(tq.as_ref(), &AllHits(index))
+                .map_err(ierr)?;
             sort_hits(&mut all.hits);
             all
         }
