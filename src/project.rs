@@ -109,6 +109,27 @@ pub fn machine_coder(codebook_id: &str) -> String {
     format!("auto:{codebook_id}")
 }
 
+/// A search's hits, their passages and the words to mark in each.
+struct Marked {
+    found: search::Found,
+    rows: Vec<PassageRow>,
+    /// By hit, as [`search::Found::marked_words`] gives them.
+    words: Vec<Vec<u32>>,
+    /// A passage's rowid → its hit.
+    hit_of: std::collections::HashMap<i64, usize>,
+}
+
+impl Marked {
+    /// The code-point spans of the words to mark in `row`.
+    fn marks(&self, row: &PassageRow) -> Vec<(usize, usize)> {
+        let at = self
+            .hit_of
+            .get(&row.rowid)
+            .map_or(&[][..], |&i| &self.words[i][..]);
+        marks_at(&row.text, at)
+    }
+}
+
 /// Search results as a table, with the total hit count and facet counts.
 pub struct SearchResult {
     pub table: RecordBatch,
@@ -657,46 +678,49 @@ impl Project {
         Ok((found, rows))
     }
 
-    /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
-    pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
+    /// [`Project::run`], and the words to mark in each hit's passage.
+    fn run_marked(&self, query: &str, limit: Option<usize>) -> Result<Marked> {
         let (found, rows) = self.run(query, limit)?;
-        let marked = self.marked_words(&found)?;
-        let hit_of: std::collections::HashMap<i64, usize> = found
+        let words = self.marked_words(&found)?;
+        let hit_of = found
             .hits
             .iter()
             .enumerate()
             .map(|(i, (_, r))| (*r as i64, i))
             .collect();
-        let scores: Vec<f32> = rows
+        Ok(Marked {
+            found,
+            rows,
+            words,
+            hit_of,
+        })
+    }
+
+    /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
+    pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
+        let m = self.run_marked(query, limit)?;
+        let scores: Vec<f32> = m
+            .rows
             .iter()
-            .map(|r| hit_of.get(&r.rowid).map_or(0.0, |&i| found.hits[i].0))
+            .map(|r| m.hit_of.get(&r.rowid).map_or(0.0, |&i| m.found.hits[i].0))
             .collect();
-        let snippets: Vec<String> = rows
+        let snippets: Vec<String> = m
+            .rows
             .iter()
-            .map(|r| {
-                let at = hit_of.get(&r.rowid).map_or(&[][..], |&i| &marked[i][..]);
-                snippet(&r.text, &marks_at(&r.text, at), 200)
-            })
+            .map(|r| snippet(&r.text, &m.marks(r), 200))
             .collect();
-        let table = self.passage_table(&rows, Some((&scores, &snippets)))?;
+        let table = self.passage_table(&m.rows, Some((&scores, &snippets)))?;
         Ok(SearchResult {
             table,
-            total: found.total,
-            facets: found.facets,
+            total: m.found.total,
+            facets: m.found.facets,
         })
     }
 
     /// Keyword-in-context lines: every matching word in every hit, with `width`
     /// characters of context on each side.
     pub fn kwic(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
-        let (found, rows) = self.run(query, None)?;
-        let marked = self.marked_words(&found)?;
-        let hit_of: std::collections::HashMap<i64, usize> = found
-            .hits
-            .iter()
-            .enumerate()
-            .map(|(i, (_, r))| (*r as i64, i))
-            .collect();
+        let m = self.run_marked(query, None)?;
         let meta = self.store.metadata()?;
         // passage id, document id, document, left context, keyword, right context
         let mut cols: [Vec<String>; 6] = Default::default();
@@ -704,12 +728,11 @@ impl Project {
         let mut ends = Vec::new();
         let mut speakers = Vec::new();
         let mut municipality = Vec::new();
-        let mut rows_sorted = rows;
+        let mut rows_sorted: Vec<&PassageRow> = m.rows.iter().collect();
         rows_sorted.sort_by(|a, b| a.document.cmp(&b.document).then(a.ordinal.cmp(&b.ordinal)));
         'outer: for r in &rows_sorted {
             let chars: Vec<char> = r.text.chars().collect();
-            let at = hit_of.get(&r.rowid).map_or(&[][..], |&i| &marked[i][..]);
-            for (a, b) in marks_at(&r.text, at) {
+            for (a, b) in m.marks(r) {
                 if limit.is_some_and(|l| starts.len() >= l) {
                     break 'outer;
                 }
