@@ -333,9 +333,14 @@ impl SearchIndex {
     /// The fast columns a search reads of `seg`, opened once per segment.
     pub fn segment_columns(&self, seg: &SegmentReader) -> tantivy::Result<Arc<SegmentColumns>> {
         let id = seg.segment_id();
-        let cached = |m: &HashMap<SegmentId, Arc<SegmentColumns>>| m.get(&id).cloned();
-        if let Some(c) = cached(&self.columns.lock().unwrap_or_else(|p| p.into_inner())) {
-            return Ok(c);
+        let kept = self
+            .columns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        if let Some(columns) = kept {
+            return Ok(columns);
         }
         let ff = seg.fast_fields();
         let mut facets = Vec::with_capacity(FACETS.len());

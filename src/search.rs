@@ -514,26 +514,12 @@ pub fn marks_at(text: &str, positions: &[u32]) -> Vec<(usize, usize)> {
     }
     let mut words = Vec::new();
     split_words(text, &mut words);
-    let mut out = Vec::with_capacity(positions.len());
-    // Byte offsets to code points in one pass: the positions ascend.
-    let (mut byte, mut chars) = (0, 0);
-    let bytes = text.as_bytes();
-    let mut to_char = |target: usize| {
-        chars += bytes[byte..target]
-            .iter()
-            .filter(|&&b| !crate::decode::is_continuation(b))
-            .count();
-        byte = target;
-        chars
-    };
-    for &p in positions {
-        let Some(&(a, b)) = words.get(p as usize) else {
-            break;
-        };
-        let a = to_char(a);
-        let b = to_char(b);
-        out.push((a, b));
-    }
+    let mut out: Vec<(usize, usize)> = positions
+        .iter()
+        .map_while(|&p| words.get(p as usize).copied())
+        .collect();
+    let mut offsets: Vec<&mut usize> = out.iter_mut().flat_map(|(a, b)| [a, b]).collect();
+    crate::formats::byte_to_char_offsets(text, &mut offsets);
     out
 }
 
