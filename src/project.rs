@@ -698,6 +698,12 @@ impl Project {
 
     /// Search passages. `limit: None` returns every hit. Facet counts cover all hits.
     pub fn search(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
+        // One read transaction: the passages and their documents' metadata come
+        // from one snapshot, and the store's lock is taken once, not per statement.
+        self.store.read(|| self.search_now(query, limit))
+    }
+
+    fn search_now(&self, query: &str, limit: Option<usize>) -> Result<SearchResult> {
         let m = self.run_marked(query, limit)?;
         let scores: Vec<f32> = m
             .rows
@@ -720,6 +726,10 @@ impl Project {
     /// Keyword-in-context lines: every matching word in every hit, with `width`
     /// characters of context on each side.
     pub fn kwic(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
+        self.store.read(|| self.kwic_now(query, width, limit))
+    }
+
+    fn kwic_now(&self, query: &str, width: usize, limit: Option<usize>) -> Result<RecordBatch> {
         let m = self.run_marked(query, None)?;
         let meta = self.store.metadata()?;
         // passage id, document id, document, left context, keyword, right context
@@ -2150,6 +2160,36 @@ name = "A"
         assert!(r.total > 5);
         let k = p.kwic("helse", 10, None).unwrap();
         assert!(k.num_rows() >= r.total);
+    }
+
+    /// Regression: a snippet copied its whole passage into a vector of code
+    /// points and each piece of it into strings of their own; it is now written
+    /// in one pass, and must be the snippet it was for every hit of the sample.
+    #[test]
+    fn snippets_of_every_hit_are_the_snippets_written_over_code_points() {
+        let (_dir, p, _) = sample();
+        let mut compared = 0;
+        for q in [
+            "ungdom",
+            "helse OR skole",
+            "\"psykisk helse\"",
+            "nav AND kommunen",
+        ] {
+            let m = p.run_marked(q, None).unwrap();
+            for r in &m.rows {
+                let marks = m.marks(r);
+                for width in [200, 40] {
+                    assert_eq!(
+                        snippet(&r.text, &marks, width),
+                        search::snippet_reference(&r.text, &marks, width),
+                        "{q}: {}",
+                        r.id
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
     }
 
     #[test]

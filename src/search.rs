@@ -591,6 +591,7 @@ pub(crate) fn marks(
     out
 }
 
+#[cfg(test)]
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -598,8 +599,163 @@ fn escape(s: &str) -> String {
 }
 
 /// A snippet of about `width` characters around the densest cluster of marks,
-/// with marks wrapped in `<b>…</b>` (HTML-escaped otherwise).
+/// with marks wrapped in `<b>…</b>` (HTML-escaped otherwise), each run of
+/// whitespace as one space. `marks` are code-point spans, ascending and not
+/// overlapping, as [`marks_at`] gives them.
+///
+/// Written in one pass over the window's bytes: only the code points up to the
+/// window are counted, and nothing of the passage is copied but the snippet.
 pub fn snippet(text: &str, marks: &[(usize, usize)], width: usize) -> String {
+    let n = text.chars().count();
+    let mut at = CharCursor::new(text);
+    let (mut from, mut to) = (0, n.min(width));
+    if !marks.is_empty() && n > width {
+        // The window start that covers the most marks: marks ascend, so the
+        // marks that end within a window are a run that only grows at its end
+        // as the window moves on.
+        let mut best = (0, marks[0].0);
+        let mut end = 0;
+        for (i, m) in marks.iter().enumerate() {
+            end = end.max(i);
+            while end < marks.len() && marks[end].1 <= m.0 + width {
+                end += 1;
+            }
+            if end - i > best.0 {
+                best = (end - i, m.0);
+            }
+        }
+        let start = best.1.saturating_sub(width / 4);
+        from = start;
+        to = (start + width).min(n);
+        if to == n {
+            from = n.saturating_sub(width);
+        }
+        // Widen to word boundaries, by at most 20 characters each way.
+        let mut b = at.byte_of(from);
+        while from > 0 && start - from < 20 {
+            match text[..b].chars().next_back() {
+                Some(c) if !c.is_whitespace() => {
+                    from -= 1;
+                    b -= c.len_utf8();
+                }
+                _ => break,
+            }
+        }
+        let limit = (start + width).min(n);
+        let mut b = at.byte_of(to);
+        while to < n && to - limit < 20 {
+            match text[b..].chars().next() {
+                Some(c) if !c.is_whitespace() => {
+                    to += 1;
+                    b += c.len_utf8();
+                }
+                _ => break,
+            }
+        }
+    }
+    let mut out = Collapsed::default();
+    if from > 0 {
+        out.token("…");
+    }
+    let mut pos = from;
+    for &(a, b) in marks.iter().filter(|(a, b)| *a >= from && *b <= to) {
+        if a < pos {
+            continue;
+        }
+        out.text(at.slice(pos, a));
+        out.token("<b>");
+        out.text(at.slice(a, b));
+        out.token("</b>");
+        pos = b;
+    }
+    out.text(at.slice(pos, to));
+    if to < n {
+        out.token("…");
+    }
+    out.0
+}
+
+/// Byte offsets of code points in a text, found by walking from the last one
+/// asked for (a snippet asks for ascending ones, near each other).
+struct CharCursor<'a> {
+    text: &'a str,
+    char_at: usize,
+    byte_at: usize,
+}
+
+impl<'a> CharCursor<'a> {
+    fn new(text: &'a str) -> Self {
+        CharCursor {
+            text,
+            char_at: 0,
+            byte_at: 0,
+        }
+    }
+
+    /// The byte offset of code point `c` (the text's length past its end).
+    fn byte_of(&mut self, c: usize) -> usize {
+        if c < self.char_at {
+            *self = CharCursor::new(self.text);
+        }
+        let rest = &self.text[self.byte_at..];
+        let skip = rest
+            .char_indices()
+            .nth(c - self.char_at)
+            .map_or(rest.len(), |(b, _)| b);
+        self.byte_at += skip;
+        self.char_at = c;
+        self.byte_at
+    }
+
+    /// Code points `a..b`.
+    fn slice(&mut self, a: usize, b: usize) -> &'a str {
+        let from = self.byte_of(a);
+        let to = self.byte_of(b);
+        &self.text[from..to]
+    }
+}
+
+/// A string written with every run of whitespace as one space, and none at
+/// either end: what joining its words with spaces gives.
+#[derive(Default)]
+struct Collapsed(String, bool);
+
+impl Collapsed {
+    /// Text without whitespace, as it is.
+    fn token(&mut self, t: &str) {
+        self.space_before();
+        self.0.push_str(t);
+    }
+
+    /// The space of the whitespace before, unless nothing comes before it.
+    fn space_before(&mut self) {
+        if self.1 && !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        self.1 = false;
+    }
+
+    /// Text HTML-escaped, its whitespace collapsed.
+    fn text(&mut self, t: &str) {
+        for c in t.chars() {
+            match c {
+                '&' => self.token("&amp;"),
+                '<' => self.token("&lt;"),
+                '>' => self.token("&gt;"),
+                c if c.is_whitespace() => self.1 = true,
+                c => {
+                    self.space_before();
+                    self.0.push(c);
+                }
+            }
+        }
+    }
+}
+
+/// The snippet as it was first written, over a copy of every code point: the
+/// reference [`snippet`] is tested against.
+#[cfg(test)]
+pub(crate) fn snippet_reference(text: &str, marks: &[(usize, usize)], width: usize) -> String {
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
     let (mut from, mut to) = (0, n.min(width));
@@ -643,4 +799,65 @@ pub fn snippet(text: &str, marks: &[(usize, usize)], width: usize) -> String {
         out.push('…');
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{snippet, snippet_reference};
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_snippet_escapes_collapses_whitespace_and_marks_words() {
+        let text = "  Barn & unge <i> barnehagen\t\n  «fint»  ";
+        let marks = [(2, 6), (33, 37)];
+        assert_eq!(
+            snippet(text, &marks, 200),
+            "<b>Barn</b> &amp; unge &lt;i&gt; barnehagen «<b>fint</b>»"
+        );
+        assert_eq!(snippet("", &[], 10), "");
+        assert_eq!(snippet(" \n ", &[], 10), "");
+    }
+
+    #[test]
+    fn a_snippet_of_a_long_passage_is_the_window_with_the_most_marks() {
+        let words: Vec<String> = (0..200).map(|i| format!("ord{i}æ")).collect();
+        let text = words.join(" ");
+        // Marks on words 150, 152 and 153 (each "ordNNNæ " is 7 code points).
+        let mark = |w: usize| {
+            let a = words[..w]
+                .iter()
+                .map(|x| x.chars().count() + 1)
+                .sum::<usize>();
+            (a, a + words[w].chars().count())
+        };
+        let marks = [mark(10), mark(150), mark(152), mark(153)];
+        let s = snippet(&text, &marks, 60);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert_eq!(s.matches("<b>").count(), 3, "{s}");
+        assert!(s.contains("<b>ord150æ</b>"), "{s}");
+        assert_eq!(s, snippet_reference(&text, &marks, 60));
+    }
+
+    proptest! {
+        /// The snippet written in one pass is the snippet written over a copy
+        /// of every code point, for any text, marks and width.
+        #[test]
+        fn a_snippet_is_the_reference_snippet(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "ord", "Æøå", " ", "  ", "\n", "\t", "&", "<", ">", "«", "»", "é",
+                "\u{301}", "日本", "\u{a0}", "\u{2003}", "x", ".", "…",
+            ]), 0..80),
+            cuts in proptest::collection::vec(0usize..400, 0..12),
+            width in 1usize..80,
+        ) {
+            let text: String = parts.concat();
+            let n = text.chars().count();
+            // Ascending, non-overlapping marks of at least one code point.
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (n + 1)).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let marks: Vec<(usize, usize)> = cuts.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+            prop_assert_eq!(snippet(&text, &marks, width), snippet_reference(&text, &marks, width));
+        }
+    }
 }

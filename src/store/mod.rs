@@ -278,6 +278,10 @@ const NEXT_CODING_ID: &str = "(SELECT max(coalesce((SELECT max(id) FROM codings)
 /// The most codings in one block: a document with more gets several.
 const BLOCK_CODINGS: u64 = 1 << 16;
 
+/// Documents whose metadata one statement of [`Store::metadata_of`] reads: a
+/// search's page of 20 hits is at most 20 documents.
+const METADATA_IDS: usize = 32;
+
 /// The page cache (KiB) of a batch of documents written while the unique index
 /// of passage ids is in place (SQLite's default is 2,000 KiB): enough for the
 /// index of a few million passages, and taken only as pages are read.
@@ -1212,20 +1216,31 @@ impl Store {
             all.retain(|k, _| ids.binary_search(&k.as_str()).is_ok());
             return Ok(all);
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT field, value FROM document_meta WHERE document_id = ?1")
-            .map_err(|e| self.err(e))?;
+        // One statement per `METADATA_IDS` documents (a search's page of hits
+        // needs one), where a statement per document cost a read of the table's
+        // root each; every statement has the same number of ids, the last ones
+        // repeated, so that one cached statement serves every call.
+        let sql = format!(
+            "SELECT document_id, field, value FROM document_meta WHERE document_id IN ({})",
+            vec!["?"; METADATA_IDS].join(",")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for id in ids {
+        for chunk in ids.chunks(METADATA_IDS) {
+            let last = chunk[chunk.len() - 1];
+            let params = (0..METADATA_IDS).map(|i| chunk.get(i).copied().unwrap_or(last));
             let rows = stmt
-                .query_map([id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .map_err(|e| self.err(e))?;
             for row in rows {
-                let (f, v) = row.map_err(|e| self.err(e))?;
-                out.entry(id.to_string()).or_default().insert(f, v);
+                let (d, f, v) = row.map_err(|e| self.err(e))?;
+                out.entry(d).or_default().insert(f, v);
             }
         }
         Ok(out)
@@ -3129,6 +3144,71 @@ mod tests {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// Regression: the metadata of a search's documents took one statement per
+    /// document; it is now read `METADATA_IDS` documents a statement, the last
+    /// id repeated to fill one. Any number of ids, repeated or unknown ones
+    /// among them, gets exactly those documents' metadata.
+    #[test]
+    fn metadata_of_any_number_of_documents_is_theirs_and_only_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let docs: Vec<NewDocument> = (0..3 * METADATA_IDS + 5)
+            .map(|i| {
+                let mut d = document(
+                    &format!("d{i:03}"),
+                    &format!("{i}.txt"),
+                    &[&format!("p{i}")],
+                );
+                if i % 7 != 3 {
+                    d.metadata
+                        .insert("municipality".into(), format!("Kommune {}", i % 5));
+                }
+                if i % 2 == 0 {
+                    d.metadata
+                        .insert("date".into(), format!("2024-01-{:02}", 1 + i % 28));
+                }
+                d
+            })
+            .collect();
+        s.write_batch(&docs).unwrap();
+        let all = s.metadata().unwrap();
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        for n in [
+            0,
+            1,
+            2,
+            METADATA_IDS - 1,
+            METADATA_IDS,
+            METADATA_IDS + 1,
+            2 * METADATA_IDS + 3,
+            ids.len(),
+        ] {
+            // Every third id from the back, then a repeat and an unknown id.
+            let mut asked: Vec<&str> = ids
+                .iter()
+                .rev()
+                .step_by(3)
+                .chain(ids.iter())
+                .take(n)
+                .map(String::as_str)
+                .collect();
+            if n > 0 {
+                asked.push(asked[0]);
+                asked.push("no-such-document");
+            }
+            let want: BTreeMap<String, BTreeMap<String, String>> = all
+                .iter()
+                .filter(|(d, _)| asked.contains(&d.as_str()))
+                .map(|(d, m)| (d.clone(), m.clone()))
+                .collect();
+            assert_eq!(
+                s.metadata_of(asked.iter().copied()).unwrap(),
+                want,
+                "{n} ids"
+            );
         }
     }
 
