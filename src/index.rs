@@ -43,6 +43,9 @@ pub struct SegmentColumns {
     pub rowid: Column<u64>,
     /// By [`FACETS`]; None where the segment has no such column.
     pub facets: Vec<Option<StrColumn>>,
+    /// By [`FACETS`]: each term ordinal's value, read once with the column
+    /// (every search that counts a facet names its values).
+    pub names: Vec<Vec<String>>,
 }
 
 /// Segments' columns kept at most; past this the cache starts over.
@@ -344,12 +347,24 @@ impl SearchIndex {
         }
         let ff = seg.fast_fields();
         let mut facets = Vec::with_capacity(FACETS.len());
+        let mut names = Vec::with_capacity(FACETS.len());
         for name in FACETS {
-            facets.push(ff.str(&format!("facet_{name}"))?);
+            let column = ff.str(&format!("facet_{name}"))?;
+            let mut values = Vec::new();
+            if let Some(c) = &column {
+                // The dictionary in order: value `i` is term ordinal `i`.
+                let mut terms = c.dictionary().stream()?;
+                while terms.advance() {
+                    values.push(String::from_utf8_lossy(terms.key()).into_owned());
+                }
+            }
+            facets.push(column);
+            names.push(values);
         }
         let columns = Arc::new(SegmentColumns {
             rowid: ff.u64("rowid")?,
             facets,
+            names,
         });
         let mut m = self.columns.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= CACHED_SEGMENTS {

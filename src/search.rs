@@ -18,6 +18,7 @@ use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS};
 use crate::query::{self, Highlight, QueryError};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::postings::Postings;
@@ -28,6 +29,8 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, Segmen
 /// Counts per facet value, by the term ordinals of one segment's column.
 struct FacetCounts {
     columns: Vec<Option<StrColumn>>,
+    /// The segment's columns, for the names of their values.
+    seg: Arc<SegmentColumns>,
     /// Per facet: hits per term ordinal, in [`LANES`] rows of the column's
     /// number of terms each, summed when named.
     counts: Vec<Vec<u64>>,
@@ -42,7 +45,7 @@ struct FacetCounts {
 const LANES: usize = 4;
 
 impl FacetCounts {
-    fn new(seg: &SegmentColumns) -> FacetCounts {
+    fn new(seg: &Arc<SegmentColumns>) -> FacetCounts {
         let columns = seg.facets.clone();
         let counts = columns
             .iter()
@@ -57,6 +60,7 @@ impl FacetCounts {
             .collect();
         FacetCounts {
             columns,
+            seg: Arc::clone(seg),
             counts,
             single,
             buf: Vec::new(),
@@ -112,9 +116,8 @@ impl FacetCounts {
                     if n == 0 {
                         continue;
                     }
-                    let mut s = String::new();
-                    if col.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
-                        *named.entry(s).or_insert(0) += n;
+                    if let Some(name) = self.seg.names[i].get(ord) {
+                        *named.entry(name.clone()).or_insert(0) += n;
                     }
                 }
             }
@@ -235,7 +238,7 @@ impl Collector for CountFacets<'_> {
         seg: &SegmentReader,
     ) -> tantivy::Result<CountFacetsSegment> {
         Ok(CountFacetsSegment {
-            facets: FacetCounts::new(&*self.0.segment_columns(seg)?),
+            facets: FacetCounts::new(&self.0.segment_columns(seg)?),
             total: 0,
         })
     }
@@ -735,19 +738,27 @@ impl Collapsed {
         self.1 = false;
     }
 
-    /// Text HTML-escaped, its whitespace collapsed.
+    /// Text HTML-escaped, its whitespace collapsed: each run of characters
+    /// that are neither is copied whole.
     fn text(&mut self, t: &str) {
-        for c in t.chars() {
+        let mut rest = t;
+        while !rest.is_empty() {
+            let plain = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '&' | '<' | '>'))
+                .unwrap_or(rest.len());
+            if plain > 0 {
+                self.token(&rest[..plain]);
+            }
+            let Some(c) = rest[plain..].chars().next() else {
+                break;
+            };
             match c {
                 '&' => self.token("&amp;"),
                 '<' => self.token("&lt;"),
                 '>' => self.token("&gt;"),
-                c if c.is_whitespace() => self.1 = true,
-                c => {
-                    self.space_before();
-                    self.0.push(c);
-                }
+                _ => self.1 = true,
             }
+            rest = &rest[plain + c.len_utf8()..];
         }
     }
 }

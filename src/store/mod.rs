@@ -1048,11 +1048,12 @@ impl Store {
 
     /// The number of committed write transactions.
     pub fn generation(&self) -> Result<u64, StoreError> {
+        // Cached: every search asks, and parsing the statement cost more than
+        // running it.
         let v: String = self
             .conn
-            .query_row("SELECT value FROM state WHERE key='generation'", [], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT value FROM state WHERE key='generation'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(|e| self.err(e))?;
         v.parse().map_err(|e| self.err(e))
     }
@@ -2357,12 +2358,17 @@ impl Store {
         if !self.conn.is_autocommit() {
             return f();
         }
-        self.conn
-            .execute_batch("BEGIN")
-            .map_err(|e| E::from(self.err(e)))?;
+        // Cached statements: a search begins and ends one of these.
+        let run = |sql: &str| {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+                .map(|_| ())
+        };
+        run("BEGIN").map_err(|e| E::from(self.err(e)))?;
         let result = f();
         // The transaction only read: ending it either way loses nothing.
-        let end = self.conn.execute_batch("COMMIT");
+        let end = run("COMMIT");
         if end.is_err() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
