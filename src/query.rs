@@ -12,14 +12,16 @@
 //! date:2022*  date:[2022-01-01 TO 2022-06-30]
 //! ```
 //!
-//! Parsing is pure; building needs a searcher only to expand prefixes and ranges.
+//! Parsing is pure; building needs a searcher only to expand the text's prefixes.
 
 use crate::analysis::{analyze_word, words};
 use crate::index::Fields;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Bound;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
@@ -410,16 +412,33 @@ fn union(mut qs: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     }
 }
 
-/// Passages with any of `terms`, all scored alike: a metadata prefix or range is a
-/// filter, not a measure of relevance. tantivy makes each segment's matches into
-/// one bit set, where a union of term queries would seek every term's postings
-/// for every candidate of the query around it (a date range is hundreds of terms).
-fn any_term(terms: Vec<Term>) -> Box<dyn Query> {
-    if terms.is_empty() {
-        Box::new(EmptyQuery)
-    } else {
-        Box::new(TermSetQuery::new(terms))
+/// Passages with any term of `field` in `lo..hi` (byte strings of terms), all
+/// scored alike: a metadata prefix or range is a filter, not a measure of
+/// relevance. Each segment streams its own terms in the range into a bit set of
+/// their passages; the terms are not gathered first (a date range is hundreds of
+/// them, which a set of terms made into an automaton at every search).
+fn term_range(field: Field, lo: &[u8], hi: Bound<Vec<u8>>) -> Box<dyn Query> {
+    let term = |b: &[u8]| Term::from_field_bytes(field, b);
+    Box::new(InvertedIndexRangeQuery::new(
+        Bound::Included(term(lo)),
+        match hi {
+            Bound::Included(h) => Bound::Included(term(&h)),
+            Bound::Excluded(h) => Bound::Excluded(term(&h)),
+            Bound::Unbounded => Bound::Unbounded,
+        },
+    ))
+}
+
+/// The bound just past every byte string that starts with `prefix`.
+fn past_prefix(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
     }
+    Bound::Unbounded
 }
 
 impl<'a> Builder<'a> {
@@ -484,14 +503,9 @@ impl<'a> Builder<'a> {
         )
     }
 
-    /// All indexed terms of `field` whose bytes start with `prefix` (or lie in a range).
-    fn expand(
-        &self,
-        field: Field,
-        lo: &[u8],
-        hi: Option<&[u8]>,
-        prefix: bool,
-    ) -> Result<Vec<Term>, QueryError> {
+    /// All indexed terms of `field` whose bytes start with `prefix`: the word forms
+    /// a prefix of the text stands for, each searched for and marked.
+    fn expand(&self, field: Field, prefix: &[u8]) -> Result<Vec<Term>, QueryError> {
         let mut found: BTreeSet<Vec<u8>> = BTreeSet::new();
         for seg in self.searcher.segment_readers() {
             let inv = seg.inverted_index(field).map_err(|e| QueryError {
@@ -499,19 +513,18 @@ impl<'a> Builder<'a> {
                 message: e.to_string(),
             })?;
             let dict = inv.terms();
-            let mut stream = dict.range().ge(lo).into_stream().map_err(|e| QueryError {
-                position: 0,
-                message: e.to_string(),
-            })?;
+            let mut stream = dict
+                .range()
+                .ge(prefix)
+                .into_stream()
+                .map_err(|e| QueryError {
+                    position: 0,
+                    message: e.to_string(),
+                })?;
             while stream.advance() {
                 let key = stream.key();
-                if prefix && !key.starts_with(lo) {
+                if !key.starts_with(prefix) {
                     break;
-                }
-                if let Some(hi) = hi {
-                    if key > hi {
-                        break;
-                    }
                 }
                 found.insert(key.to_vec());
                 if found.len() > MAX_EXPANSION {
@@ -561,7 +574,7 @@ impl<'a> Builder<'a> {
                 self.phrase(self.fields.exact, &ws, 0)
             }
             Ast::Prefix(p) => {
-                let terms = self.expand(self.fields.exact, p.as_bytes(), None, true)?;
+                let terms = self.expand(self.fields.exact, p.as_bytes())?;
                 for t in &terms {
                     if let Some(s) = t.value().as_str() {
                         self.highlight.exact.insert(s.to_string());
@@ -585,23 +598,19 @@ impl<'a> Builder<'a> {
                 FieldValue::Equals(v) => term_query(self.json_term(name, v)),
                 FieldValue::Prefix(p) => {
                     let lo = self.json_term(name, p);
-                    let terms =
-                        self.expand(self.fields.meta, lo.serialized_value_bytes(), None, true)?;
-                    any_term(terms)
+                    let lo = lo.serialized_value_bytes();
+                    term_range(self.fields.meta, lo, past_prefix(lo))
                 }
                 FieldValue::Range(lo, hi) => {
                     let lo_t = self.json_term(name, lo.as_deref().unwrap_or(""));
-                    let path_only = self.json_term(name, "");
-                    let hi_t = hi.as_ref().map(|h| self.json_term(name, h));
-                    let mut terms = self.expand(
-                        self.fields.meta,
-                        lo_t.serialized_value_bytes(),
-                        hi_t.as_ref().map(|t| t.serialized_value_bytes()),
-                        false,
-                    )?;
-                    let path_prefix = path_only.serialized_value_bytes().to_vec();
-                    terms.retain(|t| t.serialized_value_bytes().starts_with(&path_prefix));
-                    any_term(terms)
+                    // Without an upper end, the range ends with the field's values.
+                    let hi = match hi {
+                        Some(h) => Bound::Included(
+                            self.json_term(name, h).serialized_value_bytes().to_vec(),
+                        ),
+                        None => past_prefix(self.json_term(name, "").serialized_value_bytes()),
+                    };
+                    term_range(self.fields.meta, lo_t.serialized_value_bytes(), hi)
                 }
             },
             Ast::Not(inner) => {

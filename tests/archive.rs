@@ -303,6 +303,67 @@ fn metadata_ranges_and_prefixes_filter_without_reranking() {
     }
 }
 
+/// Regression: a metadata range gathered its terms from every segment and made
+/// them into an automaton at each search; each segment now reads its own terms
+/// in the range. Open ends stay within the field's own values (no other field's
+/// value, and no passage without the field, is in `date:[* TO *]`).
+#[test]
+fn metadata_ranges_with_open_ends_hold_the_field_s_values_and_only_those() {
+    let (f, mut p) = ingested();
+    // A document without metadata.
+    ingest_one_more(&f, &mut p);
+    let t = p.passages().unwrap();
+    let column = |name: &str| -> Vec<Option<String>> {
+        let c = t.column_by_name(name).unwrap();
+        let c = c
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        (0..c.len())
+            .map(|i| arrow_array::Array::is_valid(c, i).then(|| c.value(i).to_string()))
+            .collect()
+    };
+    let (texts, dates, places) = (column("text"), column("date"), column("municipality"));
+    // Whether a passage with this date and municipality is in the range.
+    type Keep = dyn Fn(Option<&str>, Option<&str>) -> bool;
+    let want = |keep: &Keep| -> Vec<String> {
+        let mut v: Vec<String> = (0..texts.len())
+            .filter(|&i| keep(dates[i].as_deref(), places[i].as_deref()))
+            .map(|i| texts[i].clone().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let got = |q: &str| {
+        let mut v = hits(&p, q);
+        v.sort();
+        v
+    };
+    let cases: [(&str, &Keep); 6] = [
+        ("date:[2022-03-01 TO *]", &|d, _| {
+            d.is_some_and(|d| d >= "2022-03-01")
+        }),
+        ("date:[* TO 2022-03-01]", &|d, _| {
+            d.is_some_and(|d| d <= "2022-03-01")
+        }),
+        ("date:[* TO *]", &|d, _| d.is_some()),
+        ("municipality:[* TO *]", &|_, m| m.is_some()),
+        ("municipality:[s TO *]", &|_, m| {
+            m.is_some_and(|m| m.to_lowercase().as_str() >= "s")
+        }),
+        ("date:[2023-01-01 TO 2021-01-01]", &|_, _| false),
+    ];
+    for (q, keep) in cases {
+        let want = want(keep);
+        // Only the reversed range is empty, and none holds every passage.
+        assert_eq!(want.is_empty(), q.starts_with("date:[2023"), "{q}");
+        assert!(want.len() < texts.len(), "{q}");
+        assert_eq!(got(q), want, "{q}");
+    }
+    // Both kinds of passage are in the sample: with and without a date.
+    assert!(dates.iter().any(Option::is_none) && dates.iter().any(Option::is_some));
+}
+
 /// Each hit's text with its score.
 fn scores(p: &Project, q: &str) -> std::collections::HashMap<String, f32> {
     let r = p.search(q, None).unwrap();
