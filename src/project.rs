@@ -2192,6 +2192,52 @@ name = "A"
         assert!(compared > 1000, "{compared}");
     }
 
+    /// A search with a limit collects its best hits, total and facets in one
+    /// pass where the query cannot skip candidates, in two where it can; either
+    /// way it finds what a search without a limit finds, cut to the limit.
+    #[test]
+    fn limited_searches_are_the_head_of_the_whole_search_in_one_pass_or_two() {
+        let (_dir, p, _) = sample();
+        let queries = [
+            "ungdom",
+            "helse OR skole",
+            "=ungdommene",
+            "\"psykisk helse\"",
+            "samarbeid NEAR/5 skole",
+            "oppfølging AND NOT skole",
+            "skole AND kommunen",
+            "municipality:Grue",
+            "nav speaker_role:intervjuer",
+            "ungdoms*",
+            "date:[2022-01-01 TO *]",
+            "",
+        ];
+        let mut passes = std::collections::BTreeSet::new();
+        for q in queries {
+            passes.insert(search::one_pass(&p.index, q));
+            let all = search::run(&p.index, q, None).unwrap();
+            assert!(all.total > 3, "{q}: {}", all.total);
+            for k in [0, 1, 3, 20, all.total + 1] {
+                let some = search::run(&p.index, q, Some(k)).unwrap();
+                assert_eq!(some.total, all.total, "{q} {k}");
+                assert_eq!(some.facets, all.facets, "{q} {k}");
+                // The same hits in the same order. A union of terms that skips
+                // candidates sums its terms' scores in another order than the
+                // whole union does, which may change a score's last bit.
+                let head = &all.hits[..k.min(all.total)];
+                let rowids = |h: &[(f32, u64)]| h.iter().map(|x| x.1).collect::<Vec<_>>();
+                assert_eq!(rowids(&some.hits), rowids(head), "{q} {k}");
+                for (a, b) in some.hits.iter().zip(head) {
+                    assert!(
+                        (a.0 - b.0).abs() <= 1e-5 * b.0.abs(),
+                        "{q} {k}: {a:?} {b:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(passes.len(), 2, "both ways are tried");
+    }
+
     #[test]
     fn marks_at_positions_past_the_last_word_are_left_out() {
         assert_eq!(

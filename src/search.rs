@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::postings::Postings;
-use tantivy::query::Weight;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
@@ -341,42 +341,168 @@ impl Collector for BestHits<'_> {
             return Ok(Collected::default());
         }
         let columns = self.index.segment_columns(seg)?;
-        let rowid = &columns.rowid;
         let alive = seg.alive_bitset();
-        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(self.k + 1);
-        let k = self.k;
+        let mut best = Best::new(self.k);
         let mut threshold = Score::MIN;
         weight.for_each_pruning(Score::MIN, seg, &mut |doc, score| {
             if alive.is_some_and(|a| a.is_deleted(doc)) {
                 return threshold;
             }
-            let Some(r) = rowid.first(doc) else {
-                return threshold;
-            };
-            let cand = Ranked(score, r, doc);
-            if heap.len() < k {
-                heap.push(cand);
-            } else if let Some(mut worst) = heap.peek_mut() {
-                if cand < *worst {
-                    *worst = cand;
-                }
-            }
-            if heap.len() == k {
-                if let Some(w) = heap.peek() {
-                    threshold = w.0.next_down();
-                }
+            if let Some(r) = columns.rowid.first(doc) {
+                threshold = best.offer(score, r, doc);
             }
             threshold
         })?;
         Ok(Collected {
-            hits: heap
-                .into_iter()
-                .map(|Ranked(s, r, doc)| (s, r, DocAddress::new(ord, doc)))
-                .collect(),
+            hits: best.hits(ord),
             total: 0,
             facets: Vec::new(),
         })
     }
+}
+
+/// The best `k` hits of a segment seen so far.
+struct Best {
+    k: usize,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl Best {
+    fn new(k: usize) -> Best {
+        Best {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Keeps the hit if it is among the best `k` so far; the score a hit must
+    /// now beat to be kept (just below the k-th best, so that a tie is still
+    /// seen and ranked by rowid).
+    #[inline]
+    fn offer(&mut self, score: Score, rowid: u64, doc: DocId) -> Score {
+        let cand = Ranked(score, rowid, doc);
+        if self.heap.len() < self.k {
+            self.heap.push(cand);
+        } else if let Some(mut worst) = self.heap.peek_mut() {
+            if cand < *worst {
+                *worst = cand;
+            }
+        }
+        match self.heap.peek() {
+            Some(w) if self.heap.len() == self.k => w.0.next_down(),
+            _ => Score::MIN,
+        }
+    }
+
+    fn hits(self, ord: SegmentOrdinal) -> Vec<Scored> {
+        self.heap
+            .into_iter()
+            .map(|Ranked(s, r, doc)| (s, r, DocAddress::new(ord, doc)))
+            .collect()
+    }
+}
+
+/// The best `k` hits, the number of hits and facet counts in one pass, for
+/// queries whose scorer cannot skip candidates (phrases, NEAR, boolean
+/// combinations other than of single terms): counting in a pass of its own
+/// would match every candidate's positions twice.
+struct BestCountFacets<'a> {
+    k: usize,
+    index: &'a SearchIndex,
+}
+
+/// Hits whose facets are counted together, a block at a time.
+const FACET_BLOCK: usize = 64;
+
+impl Collector for BestCountFacets<'_> {
+    type Fruit = Collected;
+    type Child = AllHitsSegment;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<AllHitsSegment> {
+        AllHits(self.index).for_segment(ord, seg)
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        BestHits {
+            k: self.k,
+            index: self.index,
+        }
+        .merge_fruits(fruits)
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<Collected> {
+        let columns = self.index.segment_columns(seg)?;
+        let alive = seg.alive_bitset();
+        let mut facets = FacetCounts::new(&columns);
+        let mut best = Best::new(self.k);
+        let mut total = 0;
+        let mut block = Vec::with_capacity(FACET_BLOCK);
+        // As a pruning scorer does: a hit below the k-th best so far is not
+        // looked at further.
+        let mut threshold = Score::MIN;
+        weight.for_each(seg, &mut |doc, score| {
+            if alive.is_some_and(|a| a.is_deleted(doc)) {
+                return;
+            }
+            total += 1;
+            block.push(doc);
+            if block.len() == FACET_BLOCK {
+                facets.add_block(&block);
+                block.clear();
+            }
+            if self.k > 0 && score > threshold {
+                if let Some(r) = columns.rowid.first(doc) {
+                    threshold = best.offer(score, r, doc);
+                }
+            }
+        })?;
+        facets.add_block(&block);
+        Ok(Collected {
+            hits: best.hits(ord),
+            total,
+            facets: facets.named(),
+        })
+    }
+}
+
+/// Whether a search for `q` with a limit collects in one pass (see [`prunes`]).
+#[cfg(test)]
+pub(crate) fn one_pass(index: &SearchIndex, q: &str) -> bool {
+    let searcher = index.reader.searcher();
+    let ast = query::parse(q).unwrap();
+    let tq = query::Builder::new(&searcher, index.fields)
+        .build(&ast)
+        .unwrap();
+    !prunes(tq.as_ref())
+}
+
+/// Whether the query's scorer can skip candidates that cannot reach the best
+/// `k` (block-max WAND): a term, or a union or intersection of single terms.
+/// Other queries score every candidate anyway.
+fn prunes(q: &dyn Query) -> bool {
+    if q.is::<TermQuery>() {
+        return true;
+    }
+    let Some(b) = q.downcast_ref::<BooleanQuery>() else {
+        return false;
+    };
+    let clauses = b.clauses();
+    clauses.iter().all(|(_, c)| c.is::<TermQuery>())
+        && (clauses.iter().all(|(o, _)| *o == Occur::Should)
+            || clauses.iter().all(|(o, _)| *o == Occur::Must))
 }
 
 fn sort_hits(hits: &mut [Scored]) {
@@ -406,6 +532,9 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
     let tq = b.build(&ast).map_err(SearchError::Query)?;
     let ierr = |e: tantivy::TantivyError| SearchError::Index(e.to_string());
     let collected = match limit {
+        Some(k) if !prunes(tq.as_ref()) => searcher
+            .search(tq.as_ref(), &BestCountFacets { k, index })
+            .map_err(ierr)?,
         Some(k) => {
             let counted = searcher
                 .search(tq.as_ref(), &CountFacets(index))
