@@ -14,15 +14,16 @@ pub mod vocabulary;
 use crate::analysis::{ExactTokenizer, FormLog, LoggingTokenizer, ANALYSIS_VERSION};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tantivy::columnar::{Column, StrColumn};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tantivy::columnar::{Cardinality, Column, ColumnIndex, StrColumn};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{
-    index::SegmentId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader,
+    index::SegmentId, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader,
     TantivyDocument, Term,
 };
 
@@ -38,7 +39,6 @@ pub const FACETS: [&str; 3] = ["municipality", "document_type", "speaker_role"];
 
 /// The fast columns a search reads of one segment: each hit's passage rowid
 /// and its facet values.
-#[derive(Clone)]
 pub struct SegmentColumns {
     pub rowid: Column<u64>,
     /// By [`FACETS`]; None where the segment has no such column.
@@ -46,6 +46,87 @@ pub struct SegmentColumns {
     /// By [`FACETS`]: each term ordinal's value, read once with the column
     /// (every search that counts a facet names its values).
     pub names: Vec<Vec<String>>,
+    max_doc: DocId,
+    /// Facet values searches have read from the columns so far.
+    column_reads: AtomicU64,
+    dense: OnceLock<Vec<Option<Vec<u16>>>>,
+}
+
+/// In [`SegmentColumns::dense`]: a document without a value.
+pub const NO_VALUE: u16 = u16::MAX;
+
+impl SegmentColumns {
+    /// By [`FACETS`]: every document's value ordinal ([`NO_VALUE`] where it has
+    /// none), for facets of one value per document and fewer than [`NO_VALUE`]
+    /// values. Made once searches have read as many values from the columns as
+    /// the segment has documents (what making it reads), so that searches with
+    /// many hits count each one with a load from memory instead of decoding
+    /// the column, and a segment only ever searched for a few hits keeps
+    /// nothing more: 6 bytes a passage where it is made.
+    pub fn dense(&self) -> Option<&[Option<Vec<u16>>]> {
+        if let Some(d) = self.dense.get() {
+            return Some(d);
+        }
+        if self.column_reads.load(Ordering::Relaxed) < u64::from(self.max_doc) {
+            return None;
+        }
+        Some(self.dense.get_or_init(|| self.make_dense()))
+    }
+
+    /// Counts values read from the columns, towards [`SegmentColumns::dense`].
+    pub fn read_from_columns(&self, values: u64) {
+        self.column_reads.fetch_add(values, Ordering::Relaxed);
+    }
+
+    fn make_dense(&self) -> Vec<Option<Vec<u16>>> {
+        self.facets
+            .iter()
+            .map(|c| {
+                let c = c.as_ref()?;
+                if c.ords().get_cardinality() == Cardinality::Multivalued
+                    || c.num_terms() >= usize::from(NO_VALUE)
+                {
+                    return None;
+                }
+                let ords = c.ords();
+                let n = self.max_doc as usize;
+                // Each ordinal is below `num_terms`, so below NO_VALUE.
+                let narrow = |o: u64| o as u16;
+                match &ords.index {
+                    // A value per document, in document order: read in runs.
+                    ColumnIndex::Full => {
+                        let mut all = vec![0u64; n.min(ords.values.num_vals() as usize)];
+                        ords.values.get_range(0, &mut all);
+                        let mut out: Vec<u16> = all.into_iter().map(narrow).collect();
+                        out.resize(n, NO_VALUE);
+                        Some(out)
+                    }
+                    // The values of the documents that have one, in order.
+                    ColumnIndex::Optional(index) => {
+                        let mut out = vec![NO_VALUE; n];
+                        let values =
+                            (index.num_non_nulls() as usize).min(ords.values.num_vals() as usize);
+                        let mut vals = vec![0u64; values];
+                        ords.values.get_range(0, &mut vals);
+                        for (doc, v) in index.iter_non_null_docs().zip(vals) {
+                            if let Some(slot) = out.get_mut(doc as usize) {
+                                *slot = narrow(v);
+                            }
+                        }
+                        Some(out)
+                    }
+                    ColumnIndex::Empty { .. } => Some(vec![NO_VALUE; n]),
+                    ColumnIndex::Multivalued(_) => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether [`SegmentColumns::dense`] has been made.
+    #[cfg(test)]
+    pub(crate) fn is_dense(&self) -> bool {
+        self.dense.get().is_some()
+    }
 }
 
 /// Segments' columns kept at most; past this the cache starts over.
@@ -322,6 +403,14 @@ impl SearchIndex {
         m.keys().map(|id| id.uuid_string()).collect()
     }
 
+    /// The kept segments whose facet values are held densely, and how many
+    /// are kept.
+    #[cfg(test)]
+    pub(crate) fn dense_segments(&self) -> (usize, usize) {
+        let m = self.columns.lock().unwrap_or_else(|p| p.into_inner());
+        (m.values().filter(|c| c.is_dense()).count(), m.len())
+    }
+
     /// The segments of the index as the reader last loaded it.
     #[cfg(test)]
     pub(crate) fn live_segments(&self) -> std::collections::BTreeSet<String> {
@@ -365,6 +454,9 @@ impl SearchIndex {
             rowid: ff.u64("rowid")?,
             facets,
             names,
+            max_doc: seg.max_doc(),
+            column_reads: AtomicU64::new(0),
+            dense: OnceLock::new(),
         });
         let mut m = self.columns.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= CACHED_SEGMENTS {

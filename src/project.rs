@@ -2192,6 +2192,42 @@ name = "A"
         assert!(compared > 1000, "{compared}");
     }
 
+    /// Once searches have read as many facet values from a segment's columns
+    /// as it has documents, its values are held densely; facet counts are the
+    /// same either way, with and without a limit.
+    #[test]
+    fn facet_counts_are_the_same_once_a_segment_s_values_are_held_densely() {
+        let (dir, p, _) = sample();
+        let queries = [
+            "",
+            "ungdom",
+            "helse AND NOT nav",
+            "\"psykisk helse\"",
+            "skole OR barnehage",
+        ];
+        // Each query the first search of a fresh project: from the columns.
+        let first = |q: &str, limit| {
+            let fresh = Project::open(dir.path().join("arkiv")).unwrap();
+            let facets = fresh.search(q, limit).unwrap().facets;
+            assert_eq!(fresh.index.dense_segments().0, 0, "{q}");
+            facets
+        };
+        let before: Vec<_> = queries
+            .iter()
+            .map(|q| (first(q, None), first(q, Some(2))))
+            .collect();
+        // Every passage's values read once: the next search holds them densely.
+        p.search("", Some(1)).unwrap();
+        p.search("", Some(1)).unwrap();
+        let (dense, kept) = p.index.dense_segments();
+        assert!(kept > 0 && dense == kept, "{dense} of {kept}");
+        for (q, (all, some)) in queries.iter().zip(before) {
+            assert!(all.values().any(|v| !v.is_empty()), "{q}");
+            assert_eq!(p.search(q, None).unwrap().facets, all, "{q}");
+            assert_eq!(p.search(q, Some(2)).unwrap().facets, some, "{q}");
+        }
+    }
+
     /// A search with a limit collects its best hits, total and facets in one
     /// pass where the query cannot skip candidates, in two where it can; either
     /// way it finds what a search without a limit finds, cut to the limit.

@@ -14,7 +14,7 @@
 //! documents at a time. A search without a limit scores and keeps every hit.
 
 use crate::analysis::split_words;
-use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS};
+use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS, NO_VALUE};
 use crate::query::{self, Highlight, QueryError};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -37,6 +37,8 @@ struct FacetCounts {
     /// Per facet: whether each document has at most one value (read in blocks).
     single: Vec<bool>,
     buf: Vec<Option<u64>>,
+    /// Values read from the columns (not from the segment's dense ordinals).
+    reads: u64,
 }
 
 /// Rows of counts that a block's documents are counted into in turn. A facet
@@ -64,13 +66,21 @@ impl FacetCounts {
             counts,
             single,
             buf: Vec::new(),
+            reads: 0,
         }
     }
 
     #[inline]
     fn add(&mut self, doc: DocId) {
+        let dense = self.seg.dense();
         for (i, col) in self.columns.iter().enumerate() {
-            if let Some(col) = col {
+            if let Some(Some(d)) = dense.map(|d| &d[i]) {
+                let ord = d[doc as usize];
+                if ord != NO_VALUE {
+                    self.counts[i][usize::from(ord)] += 1;
+                }
+            } else if let Some(col) = col {
+                self.reads += 1;
                 for ord in col.term_ords(doc) {
                     self.counts[i][ord as usize] += 1;
                 }
@@ -79,8 +89,23 @@ impl FacetCounts {
     }
 
     fn add_block(&mut self, docs: &[DocId]) {
+        let dense = self.seg.dense();
         for (i, col) in self.columns.iter().enumerate() {
             let Some(col) = col else { continue };
+            if let Some(Some(d)) = dense.map(|d| &d[i]) {
+                let terms = col.num_terms();
+                let counts = &mut self.counts[i];
+                for quad in docs.chunks(LANES) {
+                    for (lane, &doc) in quad.iter().enumerate() {
+                        let ord = d[doc as usize];
+                        if ord != NO_VALUE {
+                            counts[lane * terms + usize::from(ord)] += 1;
+                        }
+                    }
+                }
+                continue;
+            }
+            self.reads += docs.len() as u64;
             if self.single[i] {
                 self.buf.clear();
                 self.buf.resize(docs.len(), None);
@@ -106,6 +131,7 @@ impl FacetCounts {
 
     /// Counts by value, for each facet.
     fn named(&self) -> Vec<BTreeMap<String, u64>> {
+        self.seg.read_from_columns(self.reads);
         let mut out = Vec::new();
         for (i, counts) in self.counts.iter().enumerate() {
             let mut named = BTreeMap::new();
