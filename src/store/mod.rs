@@ -139,6 +139,8 @@ pub struct Store {
     path: PathBuf,
     /// Metadata field names as of a store generation (they change only with it).
     fields_cache: std::sync::Mutex<Option<(u64, Vec<String>)>>,
+    /// Whether the page cache is [`READ_CACHE_KIB`].
+    read_cache: std::sync::atomic::AtomicBool,
     /// A second, read-only connection for reading half of a large table on
     /// another thread; opened when first needed.
     helper: std::sync::Mutex<Option<Connection>>,
@@ -281,6 +283,15 @@ const BLOCK_CODINGS: u64 = 1 << 16;
 /// Documents whose metadata one statement of [`Store::metadata_of`] reads: a
 /// search's page of 20 hits is at most 20 documents.
 const METADATA_IDS: usize = 32;
+
+/// The page cache (KiB) a store keeps once it has been read through
+/// [`Store::read`] (searches, KWIC, codings), from one read transaction to the
+/// next while nothing is written: a search reads its hits' passages (16 KiB
+/// pages, one or more each) and their documents' metadata, and with SQLite's
+/// default of 2,000 KiB a mix of a dozen searches read them again from the file
+/// at every turn. Pages are taken only as they are read; writing keeps the
+/// default, which the peak memory of a large ingest counts on.
+const READ_CACHE_KIB: u32 = 16384;
 
 /// The page cache (KiB) of a batch of documents written while the unique index
 /// of passage ids is in place (SQLite's default is 2,000 KiB): enough for the
@@ -690,6 +701,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             fields_cache: Default::default(),
+            read_cache: Default::default(),
             helper: Default::default(),
         };
         store
@@ -1092,6 +1104,14 @@ impl Store {
             self.conn
                 .execute_batch(&format!("PRAGMA cache_size = -{BATCH_CACHE_KIB}"))
                 .map_err(mk)?;
+        } else if self
+            .read_cache
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // A bulk ingest's batches keep the default, reads before or not.
+            self.conn
+                .execute_batch("PRAGMA cache_size = -2000")
+                .map_err(mk)?;
         }
         let written = (|| {
             let tx = self.conn.transaction()?;
@@ -1107,8 +1127,10 @@ impl Store {
         })()
         .map_err(mk);
         if large_cache {
-            // The pages beyond the default are freed.
+            // The pages beyond the default are freed; a read raises it again.
             let reset = self.conn.execute_batch("PRAGMA cache_size = -2000");
+            self.read_cache
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             if written.is_ok() {
                 reset.map_err(mk)?;
             }
@@ -2358,6 +2380,14 @@ impl Store {
         if !self.conn.is_autocommit() {
             return f();
         }
+        if !self
+            .read_cache
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.conn
+                .execute_batch(&format!("PRAGMA cache_size = -{READ_CACHE_KIB}"))
+                .map_err(|e| E::from(self.err(e)))?;
+        }
         // Cached statements: a search begins and ends one of these.
         let run = |sql: &str| {
             self.conn
@@ -3220,7 +3250,8 @@ mod tests {
 
     /// A batch written with the passage-id index in place gets a large page
     /// cache (the index's leaves are all over it) and gives it back after, also
-    /// when the batch fails.
+    /// when the batch fails. Reads raise the cache to what searches keep; any
+    /// batch, of a bulk ingest too, writes with the default.
     #[test]
     fn a_batch_gives_back_its_large_page_cache() {
         let dir = tempfile::tempdir().unwrap();
@@ -3230,15 +3261,30 @@ mod tests {
                 .query_row("PRAGMA cache_size", [], |r| r.get(0))
                 .unwrap()
         };
-        assert_eq!(cache(&s), -2000);
+        let own = -2000;
+        assert_eq!(cache(&s), own);
         s.write_batch(&[document("d1", "a.txt", &["p1"])]).unwrap();
-        assert_eq!(cache(&s), -2000);
+        assert_eq!(cache(&s), own);
+        // A read raises it for the reads after; a batch lowers it again.
+        s.read(|| s.generation()).unwrap();
+        assert_eq!(cache(&s), -i64::from(READ_CACHE_KIB));
+        s.write_batch(&[document("d3", "c.txt", &["p3"])]).unwrap();
+        assert_eq!(cache(&s), own);
+        s.read(|| s.generation()).unwrap();
+        assert_eq!(cache(&s), -i64::from(READ_CACHE_KIB));
         // A failing batch (a passage id written twice) gives it back as well.
         let e = s
             .write_batch(&[document("d2", "b.txt", &["p1"])])
             .unwrap_err();
         assert!(e.message.contains("UNIQUE"), "{e}");
-        assert_eq!(cache(&s), -2000);
+        assert_eq!(cache(&s), own);
+        // So does a batch of a bulk ingest (without the passage-id index).
+        s.read(|| s.generation()).unwrap();
+        s.drop_passage_id_index().unwrap();
+        s.write_batch(&[document("d4", "d.txt", &["p4"])]).unwrap();
+        assert_eq!(cache(&s), own);
+        s.read(|| s.generation()).unwrap();
+        assert_eq!(cache(&s), -i64::from(READ_CACHE_KIB));
     }
 
     #[test]
