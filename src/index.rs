@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tantivy::columnar::{Cardinality, Column, ColumnIndex, StrColumn};
+use tantivy::columnar::{Column, ColumnIndex, StrColumn};
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING,
@@ -49,21 +49,29 @@ pub struct SegmentColumns {
     max_doc: DocId,
     /// Facet values searches have read from the columns so far.
     column_reads: AtomicU64,
-    dense: OnceLock<Vec<Option<Vec<u16>>>>,
+    dense: OnceLock<Dense>,
+}
+
+/// Every document's value ordinal of each facet: `ords[doc][facet]`, the
+/// facets of a document side by side (a hit's three values are one load from
+/// memory); `held[facet]` says which facets are held so.
+pub struct Dense {
+    pub ords: Vec<[u16; FACETS.len()]>,
+    pub held: [bool; FACETS.len()],
 }
 
 /// In [`SegmentColumns::dense`]: a document without a value.
 pub const NO_VALUE: u16 = u16::MAX;
 
 impl SegmentColumns {
-    /// By [`FACETS`]: every document's value ordinal ([`NO_VALUE`] where it has
-    /// none), for facets of one value per document and fewer than [`NO_VALUE`]
-    /// values. Made once searches have read as many values from the columns as
-    /// the segment has documents (what making it reads), so that searches with
-    /// many hits count each one with a load from memory instead of decoding
-    /// the column, and a segment only ever searched for a few hits keeps
-    /// nothing more: 6 bytes a passage where it is made.
-    pub fn dense(&self) -> Option<&[Option<Vec<u16>>]> {
+    /// Every document's value ordinal of each facet ([`NO_VALUE`] where it has
+    /// none), for facets of one value per document and fewer than
+    /// [`NO_VALUE`] values. Made once searches have read as many values from
+    /// the columns as the segment has documents (what making it reads), so that
+    /// searches with many hits count each one with a load from memory instead
+    /// of decoding the columns, and a segment only ever searched for a few hits
+    /// keeps nothing more: 6 bytes a passage where it is made.
+    pub fn dense(&self) -> Option<&Dense> {
         if let Some(d) = self.dense.get() {
             return Some(d);
         }
@@ -78,48 +86,50 @@ impl SegmentColumns {
         self.column_reads.fetch_add(values, Ordering::Relaxed);
     }
 
-    fn make_dense(&self) -> Vec<Option<Vec<u16>>> {
-        self.facets
-            .iter()
-            .map(|c| {
-                let c = c.as_ref()?;
-                if c.ords().get_cardinality() == Cardinality::Multivalued
-                    || c.num_terms() >= usize::from(NO_VALUE)
-                {
-                    return None;
-                }
-                let ords = c.ords();
-                let n = self.max_doc as usize;
-                // Each ordinal is below `num_terms`, so below NO_VALUE.
-                let narrow = |o: u64| o as u16;
-                match &ords.index {
-                    // A value per document, in document order: read in runs.
-                    ColumnIndex::Full => {
-                        let mut all = vec![0u64; n.min(ords.values.num_vals() as usize)];
-                        ords.values.get_range(0, &mut all);
-                        let mut out: Vec<u16> = all.into_iter().map(narrow).collect();
-                        out.resize(n, NO_VALUE);
-                        Some(out)
+    fn make_dense(&self) -> Dense {
+        let n = self.max_doc as usize;
+        let mut ords = vec![[NO_VALUE; FACETS.len()]; n];
+        let mut held = [false; FACETS.len()];
+        for (f, column) in self.facets.iter().enumerate() {
+            // A segment without the facet holds it as no value anywhere.
+            let Some(c) = column else {
+                held[f] = true;
+                continue;
+            };
+            let column = c.ords();
+            if c.num_terms() >= usize::from(NO_VALUE) {
+                continue;
+            }
+            // Each ordinal is below `num_terms`, so below NO_VALUE.
+            let narrow = |o: u64| o as u16;
+            match &column.index {
+                // A value per document, in document order.
+                ColumnIndex::Full => {
+                    let mut all = vec![0u64; n.min(column.values.num_vals() as usize)];
+                    column.values.get_range(0, &mut all);
+                    for (slot, v) in ords.iter_mut().zip(all) {
+                        slot[f] = narrow(v);
                     }
-                    // The values of the documents that have one, in order.
-                    ColumnIndex::Optional(index) => {
-                        let mut out = vec![NO_VALUE; n];
-                        let values =
-                            (index.num_non_nulls() as usize).min(ords.values.num_vals() as usize);
-                        let mut vals = vec![0u64; values];
-                        ords.values.get_range(0, &mut vals);
-                        for (doc, v) in index.iter_non_null_docs().zip(vals) {
-                            if let Some(slot) = out.get_mut(doc as usize) {
-                                *slot = narrow(v);
-                            }
+                }
+                // The values of the documents that have one, in order.
+                ColumnIndex::Optional(index) => {
+                    let values =
+                        (index.num_non_nulls() as usize).min(column.values.num_vals() as usize);
+                    let mut all = vec![0u64; values];
+                    column.values.get_range(0, &mut all);
+                    for (doc, v) in index.iter_non_null_docs().zip(all) {
+                        if let Some(slot) = ords.get_mut(doc as usize) {
+                            slot[f] = narrow(v);
                         }
-                        Some(out)
                     }
-                    ColumnIndex::Empty { .. } => Some(vec![NO_VALUE; n]),
-                    ColumnIndex::Multivalued(_) => None,
                 }
-            })
-            .collect()
+                ColumnIndex::Empty { .. } => {}
+                // Several values per document: counted from the column.
+                ColumnIndex::Multivalued(_) => continue,
+            }
+            held[f] = true;
+        }
+        Dense { ords, held }
     }
 
     /// Whether [`SegmentColumns::dense`] has been made.

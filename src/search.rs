@@ -74,8 +74,8 @@ impl FacetCounts {
     fn add(&mut self, doc: DocId) {
         let dense = self.seg.dense();
         for (i, col) in self.columns.iter().enumerate() {
-            if let Some(Some(d)) = dense.map(|d| &d[i]) {
-                let ord = d[doc as usize];
+            if let Some(d) = dense.filter(|d| d.held[i]) {
+                let ord = d.ords[doc as usize][i];
                 if ord != NO_VALUE {
                     self.counts[i][usize::from(ord)] += 1;
                 }
@@ -90,14 +90,29 @@ impl FacetCounts {
 
     fn add_block(&mut self, docs: &[DocId]) {
         let dense = self.seg.dense();
+        if let Some(d) = dense.filter(|d| d.held.iter().all(|&h| h)) {
+            // Every facet held densely: each hit's values are read together.
+            let terms: [usize; FACETS.len()] =
+                std::array::from_fn(|i| self.columns[i].as_ref().map_or(0, |c| c.num_terms()));
+            for quad in docs.chunks(LANES) {
+                for (lane, &doc) in quad.iter().enumerate() {
+                    for (i, &ord) in d.ords[doc as usize].iter().enumerate() {
+                        if ord != NO_VALUE {
+                            self.counts[i][lane * terms[i] + usize::from(ord)] += 1;
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (i, col) in self.columns.iter().enumerate() {
             let Some(col) = col else { continue };
-            if let Some(Some(d)) = dense.map(|d| &d[i]) {
+            if let Some(d) = dense.filter(|d| d.held[i]) {
                 let terms = col.num_terms();
                 let counts = &mut self.counts[i];
                 for quad in docs.chunks(LANES) {
                     for (lane, &doc) in quad.iter().enumerate() {
-                        let ord = d[doc as usize];
+                        let ord = d.ords[doc as usize][i];
                         if ord != NO_VALUE {
                             counts[lane * terms + usize::from(ord)] += 1;
                         }
