@@ -77,14 +77,7 @@ fn main() {
                 }
             }
         }
-        ms.sort_by(f64::total_cmp);
-        let pct = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
-        println!(
-            "interleaved p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
-            pct(0.5),
-            pct(0.95),
-            pct(0.99)
-        );
+        println!("interleaved {}", percentiles(ms));
     }
     if std::env::var("KWIC").is_ok_and(|v| v == "1") {
         for q in ["barnehage", "ventetid", "\"psykisk helse\""] {
@@ -109,12 +102,17 @@ fn main() {
         firsts[firsts.len() / 2],
         firsts[firsts.len() - 1]
     );
-    all.sort_by(f64::total_cmp);
-    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize];
-    println!(
-        "overall p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
+    println!("overall {}", percentiles(all));
+}
+
+/// The p50, p95 and p99 of times in milliseconds, as one line.
+fn percentiles(mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    format!(
+        "p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
         pct(0.5),
         pct(0.95),
         pct(0.99)
-    );
+    )
 }

@@ -344,9 +344,61 @@ impl PartialOrd for Ranked {
 /// The best `k` hits by score, then rowid. Scores every candidate the query's
 /// scorer lets through; the threshold it gets back is just below the k-th best
 /// score, so a hit that ties with it is still seen and ranked by rowid.
+///
+/// With `count`, it also counts the hits and their facets, in the same pass:
+/// for queries whose scorer cannot skip candidates (phrases, NEAR, boolean
+/// combinations other than of single terms), where counting in a pass of its
+/// own would match every candidate's positions twice.
 struct BestHits<'a> {
     k: usize,
     index: &'a SearchIndex,
+    count: bool,
+}
+
+/// Hits whose facets are counted together, a block at a time.
+const FACET_BLOCK: usize = 64;
+
+impl BestHits<'_> {
+    /// [`BestHits::collect_segment`] with `count`: every candidate scored,
+    /// counted and its facets counted, the best kept.
+    fn collect_counting(
+        &self,
+        weight: &dyn Weight,
+        ord: SegmentOrdinal,
+        seg: &SegmentReader,
+    ) -> tantivy::Result<Collected> {
+        let columns = self.index.segment_columns(seg)?;
+        let alive = seg.alive_bitset();
+        let mut facets = FacetCounts::new(&columns);
+        let mut best = Best::new(self.k);
+        let mut total = 0;
+        let mut block = Vec::with_capacity(FACET_BLOCK);
+        // As a pruning scorer does: a hit below the k-th best so far is not
+        // looked at further.
+        let mut threshold = Score::MIN;
+        weight.for_each(seg, &mut |doc, score| {
+            if alive.is_some_and(|a| a.is_deleted(doc)) {
+                return;
+            }
+            total += 1;
+            block.push(doc);
+            if block.len() == FACET_BLOCK {
+                facets.add_block(&block);
+                block.clear();
+            }
+            if self.k > 0 && score > threshold {
+                if let Some(r) = columns.rowid.first(doc) {
+                    threshold = best.offer(score, r, doc);
+                }
+            }
+        })?;
+        facets.add_block(&block);
+        Ok(Collected {
+            hits: best.hits(ord),
+            total,
+            facets: facets.named(),
+        })
+    }
 }
 
 impl Collector for BestHits<'_> {
@@ -378,6 +430,9 @@ impl Collector for BestHits<'_> {
         ord: SegmentOrdinal,
         seg: &SegmentReader,
     ) -> tantivy::Result<Collected> {
+        if self.count {
+            return self.collect_counting(weight, ord, seg);
+        }
         if self.k == 0 {
             return Ok(Collected::default());
         }
@@ -443,82 +498,6 @@ impl Best {
     }
 }
 
-/// The best `k` hits, the number of hits and facet counts in one pass, for
-/// queries whose scorer cannot skip candidates (phrases, NEAR, boolean
-/// combinations other than of single terms): counting in a pass of its own
-/// would match every candidate's positions twice.
-struct BestCountFacets<'a> {
-    k: usize,
-    index: &'a SearchIndex,
-}
-
-/// Hits whose facets are counted together, a block at a time.
-const FACET_BLOCK: usize = 64;
-
-impl Collector for BestCountFacets<'_> {
-    type Fruit = Collected;
-    type Child = AllHitsSegment;
-
-    fn for_segment(
-        &self,
-        ord: SegmentOrdinal,
-        seg: &SegmentReader,
-    ) -> tantivy::Result<AllHitsSegment> {
-        AllHits(self.index).for_segment(ord, seg)
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
-        BestHits {
-            k: self.k,
-            index: self.index,
-        }
-        .merge_fruits(fruits)
-    }
-
-    fn collect_segment(
-        &self,
-        weight: &dyn Weight,
-        ord: SegmentOrdinal,
-        seg: &SegmentReader,
-    ) -> tantivy::Result<Collected> {
-        let columns = self.index.segment_columns(seg)?;
-        let alive = seg.alive_bitset();
-        let mut facets = FacetCounts::new(&columns);
-        let mut best = Best::new(self.k);
-        let mut total = 0;
-        let mut block = Vec::with_capacity(FACET_BLOCK);
-        // As a pruning scorer does: a hit below the k-th best so far is not
-        // looked at further.
-        let mut threshold = Score::MIN;
-        weight.for_each(seg, &mut |doc, score| {
-            if alive.is_some_and(|a| a.is_deleted(doc)) {
-                return;
-            }
-            total += 1;
-            block.push(doc);
-            if block.len() == FACET_BLOCK {
-                facets.add_block(&block);
-                block.clear();
-            }
-            if self.k > 0 && score > threshold {
-                if let Some(r) = columns.rowid.first(doc) {
-                    threshold = best.offer(score, r, doc);
-                }
-            }
-        })?;
-        facets.add_block(&block);
-        Ok(Collected {
-            hits: best.hits(ord),
-            total,
-            facets: facets.named(),
-        })
-    }
-}
-
 /// Whether a search for `q` with a limit collects in one pass (see [`prunes`]).
 #[cfg(test)]
 pub(crate) fn one_pass(index: &SearchIndex, q: &str) -> bool {
@@ -574,14 +553,28 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
     let ierr = |e: tantivy::TantivyError| SearchError::Index(e.to_string());
     let collected = match limit {
         Some(k) if !prunes(tq.as_ref()) => searcher
-            .search(tq.as_ref(), &BestCountFacets { k, index })
+            .search(
+                tq.as_ref(),
+                &BestHits {
+                    k,
+                    index,
+                    count: true,
+                },
+            )
             .map_err(ierr)?,
         Some(k) => {
             let counted = searcher
                 .search(tq.as_ref(), &CountFacets(index))
                 .map_err(ierr)?;
             let best = searcher
-                .search(tq.as_ref(), &BestHits { k, index })
+                .search(
+                    tq.as_ref(),
+                    &BestHits {
+                        k,
+                        index,
+                        count: false,
+                    },
+                )
                 .map_err(ierr)?;
             Collected {
                 hits: best.hits,
