@@ -12,7 +12,7 @@ mod blocks;
 mod scan;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -139,6 +139,9 @@ pub struct Store {
     path: PathBuf,
     /// Metadata field names as of a store generation (they change only with it).
     fields_cache: std::sync::Mutex<Option<(u64, Vec<String>)>>,
+    /// Documents' metadata as of a store generation, for the documents
+    /// [`Store::metadata_of`] was asked for.
+    meta_cache: std::sync::Mutex<MetaCache>,
     /// Whether the page cache is [`READ_CACHE_KIB`].
     read_cache: std::sync::atomic::AtomicBool,
     /// A second, read-only connection for reading half of a large table on
@@ -279,6 +282,14 @@ const NEXT_CODING_ID: &str = "(SELECT max(coalesce((SELECT max(id) FROM codings)
 
 /// The most codings in one block: a document with more gets several.
 const BLOCK_CODINGS: u64 = 1 << 16;
+
+/// The generation of the store a [`MetaCache`] holds, and by document id its
+/// metadata (empty for a document without any).
+type MetaCache = (Option<u64>, HashMap<String, BTreeMap<String, String>>);
+
+/// Documents whose metadata [`Store::metadata_of`] keeps at most; past this it
+/// starts over. A document's metadata is a few fields: a few MB at most.
+const META_CACHE_DOCUMENTS: usize = 50_000;
 
 /// Documents whose metadata one statement of [`Store::metadata_of`] reads: a
 /// search's page of 20 hits is at most 20 documents.
@@ -701,6 +712,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             fields_cache: Default::default(),
+            meta_cache: Default::default(),
             read_cache: Default::default(),
             helper: Default::default(),
         };
@@ -1239,6 +1251,39 @@ impl Store {
             all.retain(|k, _| ids.binary_search(&k.as_str()).is_ok());
             return Ok(all);
         }
+        // Documents met before in this generation of the store are taken from
+        // the cache; the others are read, and kept (those without metadata as
+        // such). Metadata changes only with documents, which bump the generation.
+        let generation = self.generation()?;
+        let mut cache = self.meta_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != Some(generation) || cache.1.len() > META_CACHE_DOCUMENTS {
+            *cache = (Some(generation), HashMap::new());
+        }
+        let missing: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !cache.1.contains_key(*id))
+            .collect();
+        let mut read = self.read_metadata_of(&missing)?;
+        for id in missing {
+            let meta = read.remove(id).unwrap_or_default();
+            cache.1.insert(id.to_string(), meta);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|&id| {
+                let meta = cache.1.get(id)?;
+                (!meta.is_empty()).then(|| (id.to_string(), meta.clone()))
+            })
+            .collect())
+    }
+
+    /// [`Store::metadata_of`] from the table, for at most a few hundred
+    /// documents, `ids` sorted and distinct.
+    fn read_metadata_of(
+        &self,
+        ids: &[&str],
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
         // One statement per `METADATA_IDS` documents (a search's page of hits
         // needs one), where a statement per document cost a read of the table's
         // root each; every statement has the same number of ids, the last ones
@@ -3185,8 +3230,9 @@ mod tests {
 
     /// Regression: the metadata of a search's documents took one statement per
     /// document; it is now read `METADATA_IDS` documents a statement, the last
-    /// id repeated to fill one. Any number of ids, repeated or unknown ones
-    /// among them, gets exactly those documents' metadata.
+    /// id repeated to fill one, and kept until documents change. Any number of
+    /// ids, repeated or unknown ones among them, gets exactly those documents'
+    /// metadata, also after documents are written again.
     #[test]
     fn metadata_of_any_number_of_documents_is_theirs_and_only_theirs() {
         let dir = tempfile::tempdir().unwrap();
@@ -3246,6 +3292,20 @@ mod tests {
                 "{n} ids"
             );
         }
+        // Kept between calls until documents change: a document written again
+        // with other metadata has the new, one without any has none.
+        let mut changed = document("d000", "0.txt", &["p0"]);
+        changed
+            .metadata
+            .insert("municipality".into(), "Ny kommune".into());
+        let stripped = document("d002", "2.txt", &["p2"]);
+        s.write_batch(&[changed, stripped]).unwrap();
+        let got = s.metadata_of(["d000", "d001", "d002"]).unwrap();
+        assert_eq!(got["d000"].len(), 1);
+        assert_eq!(got["d000"]["municipality"], "Ny kommune");
+        assert_eq!(got["d001"], all["d001"]);
+        assert!(!got.contains_key("d002"));
+        assert_eq!(got, s.read_metadata_of(&["d000", "d001", "d002"]).unwrap());
     }
 
     /// A batch written with the passage-id index in place gets a large page
