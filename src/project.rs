@@ -2228,6 +2228,39 @@ name = "A"
         }
     }
 
+    /// A small archive is searched on the searching thread, a large one on the
+    /// index's threads; both find the same, in the same order, with the same
+    /// scores and facets.
+    #[test]
+    fn searches_on_one_thread_and_on_the_index_s_threads_find_the_same() {
+        let (_dir, mut p, _) = sample();
+        let queries = [
+            "ungdom",
+            "helse OR skole",
+            "\"psykisk helse\"",
+            "samarbeid NEAR/5 skole",
+            "oppfølging AND NOT skole",
+            "municipality:Grue",
+            "date:[2022-01-01 TO *]",
+            "",
+        ];
+        let run = |p: &Project| -> Vec<_> {
+            queries
+                .iter()
+                .flat_map(|q| {
+                    [None, Some(5)].map(|limit| {
+                        let f = search::run(&p.index, q, limit).unwrap();
+                        (f.hits, f.total, f.facets)
+                    })
+                })
+                .collect()
+        };
+        assert!(p.index.parallel_min_docs > 10_000, "the sample is small");
+        let alone = run(&p);
+        p.index.parallel_min_docs = 0;
+        assert_eq!(run(&p), alone);
+    }
+
     /// A search with a limit collects its best hits, total and facets in one
     /// pass where the query cannot skip candidates, in two where it can; either
     /// way it finds what a search without a limit finds, cut to the limit.

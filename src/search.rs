@@ -22,8 +22,9 @@ use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::postings::Postings;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, Weight};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery, Weight};
 use tantivy::schema::IndexRecordOption;
+use tantivy::Executor;
 use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
 /// Counts per facet value, by the term ordinals of one segment's column.
@@ -545,6 +546,24 @@ pub struct Found {
 }
 
 /// Run `q` against the index.
+/// `searcher.search`, on the index's threads only for a large archive.
+fn search_on<C: Collector>(
+    index: &SearchIndex,
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: &C,
+) -> tantivy::Result<C::Fruit> {
+    if searcher.num_docs() >= index.parallel_min_docs {
+        return searcher.search(query, collector);
+    }
+    let scoring = if collector.requires_scoring() {
+        EnableScoring::enabled_from_searcher(searcher)
+    } else {
+        EnableScoring::disabled_from_searcher(searcher)
+    };
+    searcher.search_with_executor(query, collector, &Executor::single_thread(), scoring)
+}
+
 pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, SearchError> {
     let ast = query::parse(q).map_err(SearchError::Query)?;
     let searcher = index.reader.searcher();
@@ -552,39 +571,39 @@ pub fn run(index: &SearchIndex, q: &str, limit: Option<usize>) -> Result<Found, 
     let tq = b.build(&ast).map_err(SearchError::Query)?;
     let ierr = |e: tantivy::TantivyError| SearchError::Index(e.to_string());
     let collected = match limit {
-        Some(k) if !prunes(tq.as_ref()) => searcher
-            .search(
+        Some(k) if !prunes(tq.as_ref()) => search_on(
+            index,
+            &searcher,
+            tq.as_ref(),
+            &BestHits {
+                k,
+                index,
+                count: true,
+            },
+        )
+        .map_err(ierr)?,
+        Some(k) => {
+            let counted =
+                search_on(index, &searcher, tq.as_ref(), &CountFacets(index)).map_err(ierr)?;
+            let best = search_on(
+                index,
+                &searcher,
                 tq.as_ref(),
                 &BestHits {
                     k,
                     index,
-                    count: true,
+                    count: false,
                 },
             )
-            .map_err(ierr)?,
-        Some(k) => {
-            let counted = searcher
-                .search(tq.as_ref(), &CountFacets(index))
-                .map_err(ierr)?;
-            let best = searcher
-                .search(
-                    tq.as_ref(),
-                    &BestHits {
-                        k,
-                        index,
-                        count: false,
-                    },
-                )
-                .map_err(ierr)?;
+            .map_err(ierr)?;
             Collected {
                 hits: best.hits,
                 ..counted
             }
         }
         None => {
-            let mut all = searcher
-                .search(tq.as_ref(), &AllHits(index))
-                .map_err(ierr)?;
+            let mut all =
+                search_on(index, &searcher, tq.as_ref(), &AllHits(index)).map_err(ierr)?;
             sort_hits(&mut all.hits);
             all
         }
