@@ -7,11 +7,17 @@
 //! into spans by splitting the passage's text into words as the tokenizers do.
 //! No word is analysed to mark it.
 //!
-//! A search with a limit runs in two passes over each segment: a scoring pass
-//! that keeps only the best `limit` hits and lets tantivy skip blocks that
-//! cannot beat the current `limit`-th score, and a pass without scores that
-//! counts every hit and its facet values from the fast columns, a block of
-//! documents at a time. A search without a limit scores and keeps every hit.
+//! A search with a limit whose query can skip candidates (a term, a union or an
+//! intersection of single terms) runs in two passes over each segment: a
+//! scoring pass that keeps only the best `limit` hits and lets tantivy skip
+//! blocks that cannot beat the current `limit`-th score, and a pass without
+//! scores that counts every hit and its facet values, a block of documents at a
+//! time. Any other query (phrases, NEAR, mixed boolean) scores every candidate
+//! anyway, so it counts and ranks in one pass. A search without a limit scores
+//! and keeps every hit. Facet values are read from the fast columns, or from a
+//! segment's dense ordinals once searches have read many. Archives of fewer than
+//! [`PARALLEL_MIN_DOCS`](crate::index::PARALLEL_MIN_DOCS) passages are searched
+//! on the calling thread, larger ones on the index's threads.
 
 use crate::analysis::split_words;
 use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS, NO_VALUE};
