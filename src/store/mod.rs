@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 /// Version 8 keeps the machine codings of new runs in `machine_blocks`, one
 /// packed value per document and run, instead of a row of `codings` each; rows
 /// written before stay until their codebook runs again. Its coding ids are
-/// given out by the store ([`NEXT_CODING_ID`]), not by SQLite.
+/// given out by the store (the private `NEXT_CODING_ID`), not by SQLite.
 pub const SCHEMA_VERSION: i64 = 8;
 
 /// A store error: what failed, with the store file it concerns.
