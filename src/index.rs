@@ -49,7 +49,7 @@ pub struct SegmentColumns {
     max_doc: DocId,
     /// Facet values searches have read from the columns so far.
     column_reads: AtomicU64,
-    dense: OnceLock<Dense>,
+    dense: OnceLock<Arc<Dense>>,
 }
 
 /// Every document's value ordinal of each facet: `ords[doc][facet]`, the
@@ -71,14 +71,16 @@ impl SegmentColumns {
     /// searches with many hits count each one with a load from memory instead
     /// of decoding the columns, and a segment only ever searched for a few hits
     /// keeps nothing more: 6 bytes a passage where it is made.
-    pub fn dense(&self) -> Option<&Dense> {
+    pub fn dense(&self) -> Option<Arc<Dense>> {
         if let Some(d) = self.dense.get() {
-            return Some(d);
+            return Some(Arc::clone(d));
         }
         if self.column_reads.load(Ordering::Relaxed) < u64::from(self.max_doc) {
             return None;
         }
-        Some(self.dense.get_or_init(|| self.make_dense()))
+        Some(Arc::clone(
+            self.dense.get_or_init(|| Arc::new(self.make_dense())),
+        ))
     }
 
     /// Counts values read from the columns, towards [`SegmentColumns::dense`].

@@ -20,7 +20,7 @@
 //! on the calling thread, larger ones on the index's threads.
 
 use crate::analysis::split_words;
-use crate::index::{Fields, SearchIndex, SegmentColumns, FACETS, NO_VALUE};
+use crate::index::{Dense, Fields, SearchIndex, SegmentColumns, FACETS, NO_VALUE};
 use crate::query::{self, Highlight, QueryError};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -46,6 +46,8 @@ struct FacetCounts {
     buf: Vec<Option<u64>>,
     /// Values read from the columns (not from the segment's dense ordinals).
     reads: u64,
+    /// The segment's dense ordinals, where made when the search began on it.
+    dense: Option<Arc<Dense>>,
 }
 
 /// Rows of counts that a block's documents are counted into in turn. A facet
@@ -74,12 +76,13 @@ impl FacetCounts {
             single,
             buf: Vec::new(),
             reads: 0,
+            dense: seg.dense(),
         }
     }
 
     #[inline]
     fn add(&mut self, doc: DocId) {
-        let dense = self.seg.dense();
+        let dense = self.dense.as_deref();
         for (i, col) in self.columns.iter().enumerate() {
             if let Some(d) = dense.filter(|d| d.held[i]) {
                 let ord = d.ords[doc as usize][i];
@@ -96,7 +99,7 @@ impl FacetCounts {
     }
 
     fn add_block(&mut self, docs: &[DocId]) {
-        let dense = self.seg.dense();
+        let dense = self.dense.as_deref();
         if let Some(d) = dense.filter(|d| d.held.iter().all(|&h| h)) {
             // Every facet held densely: each hit's values are read together.
             let terms: [usize; FACETS.len()] =
