@@ -13,7 +13,7 @@
 //! - [`codebook`]: codebooks, their rules compiled into a one-pass matcher.
 //! - [`table`]: Arrow record batches, the shape in which tables leave the core.
 //! - [`project`]: an archive directory and the operations on it.
-//! - [`memory`]: large buffers, advised for huge pages.
+//! - [`memory`]: large buffers, advised for huge pages where they pay.
 //! - [`progress`], [`error`]: progress callbacks and the public error type.
 
 pub mod analysis;
