@@ -219,8 +219,26 @@ def machine_info() -> Dict[str, Any]:
                 mem_kb = int(line.split()[1])
     except OSError:
         pass
+    thp = None
+    try:
+        # The mode in brackets: always, madvise or never.
+        thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        pass
+    # A virtio balloon offering free page reporting (feature bit 5): the host takes
+    # back free 2 MiB blocks, which makes a fresh huge page dear (src/memory.rs).
+    reporting = False
+    balloon = Path("/sys/bus/virtio/drivers/virtio_balloon")
+    if balloon.is_dir():
+        for d in balloon.iterdir():
+            try:
+                reporting |= open(d / "features").read().strip()[5:6] == "1"
+            except OSError:
+                pass
     return {
         "cpu": cpu,
+        "transparent_hugepage": thp,
+        "free_page_reporting": reporting,
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "ram_gb": round(mem_kb / 1024 / 1024, 1),
@@ -442,7 +460,7 @@ def main(argv=None) -> int:
                 if kind == which[0]:
                     log(f"{name}: codings hand-over")
                     res["codings_handover"][name] = measure(
-                        f"codings {name}", lambda: run_worker("innsikt_codings", {"archive": arch, "reps": 7})
+                        f"codings {name}", lambda: run_worker("innsikt_codings", {"archive": arch, "reps": 7, "spaced_reps": 3, "pause_s": 3})
                     )
             # Free the disk: the passages of the smallest size stay for the sub-sample.
             if not args.keep_archives:
@@ -1101,6 +1119,22 @@ def render_markdown(res: Dict[str, Any]) -> str:
     L.append("")
     L.append(table(["archive", "codings", "codings() s", "codings().to_polars() s", "codings().to_pandas() s", "to_polars per 1M s", "peak RSS MB"], rows))
     L.append("")
+    spaced = [(n, r) for n, r in res["codings_handover"].items() if isinstance(r, dict) and r.get("to_polars_spaced_s") is not None]
+    if spaced:
+        pause = spaced[0][1].get("pause_s")
+        L.append(
+            f"As a notebook calls them: the first `codings()` of the process, and `codings().to_polars()` "
+            f"{len(spaced[0][1].get('to_polars_spaced_s_all') or [])} times with {pause} s between the calls (median). "
+            "Calls in a row reuse the memory the call before freed; calls seconds apart may not "
+            f"(transparent huge pages: {m.get('transparent_hugepage')}, free page reporting to a hypervisor: "
+            f"{'yes' if m.get('free_page_reporting') else 'no'})."
+        )
+        L.append("")
+        L.append(table(
+            ["archive", "first codings() s", "to_polars spaced s", "spaced per 1M s"],
+            [[n, f(r.get("first_codings_s"), 3), f(r["to_polars_spaced_s"], 3), f(r["to_polars_spaced_s"] * 1e6 / max(1, r["rows"]), 3)] for n, r in spaced],
+        ))
+        L.append("")
 
     sizes = sorted(set(_size_of(n) for n in res["ingest"]))
     if len(sizes) >= 2:
