@@ -935,7 +935,7 @@ impl Project {
                         if coder.push(&p) {
                             let n = coder.code();
                             match take(&coder.out, n, &mut run) {
-                                Ok(true) => coder.out.clear(),
+                                Ok(true) => coder.clear_out(),
                                 other => {
                                     stopped = Some(other.map(|_| true));
                                     return Ok(false);
@@ -1567,6 +1567,9 @@ struct BatchCoder<'a> {
     /// their buffers hold the next batch, so a run does not fault in fresh pages
     /// for every batch.
     spare: Option<MachineCodings>,
+    /// The id strings of passages written, for the next passages' ids: a
+    /// batch of 1,000 rules names nearly every passage, two strings each.
+    spare_ids: Vec<(String, String)>,
     /// The empty contexts of a batch, when no rule has a `where` scope.
     none: Vec<Context>,
 }
@@ -1603,6 +1606,7 @@ impl<'a> BatchCoder<'a> {
                 ..MachineCodings::default()
             },
             spare: None,
+            spare_ids: Vec::new(),
             none: Vec::new(),
         }
     }
@@ -1656,10 +1660,12 @@ impl<'a> BatchCoder<'a> {
             let p = &batch.slots[hit.text as usize];
             if hit.text != last {
                 last = hit.text;
-                out.passages.push((
-                    batch.id(p.id).to_string(),
-                    batch.id(p.document_id).to_string(),
-                ));
+                let (mut id, mut document) = self.spare_ids.pop().unwrap_or_default();
+                id.clear();
+                id.push_str(batch.id(p.id));
+                document.clear();
+                document.push_str(batch.id(p.document_id));
+                out.passages.push((id, document));
             }
             let from = out.spans.len();
             out.spans.extend(
@@ -1696,8 +1702,15 @@ impl<'a> BatchCoder<'a> {
 
     /// Keep written codings' buffers for the next [`BatchCoder::take`].
     fn recycle(&mut self, mut written: MachineCodings) {
+        self.spare_ids.append(&mut written.passages);
         written.clear();
         self.spare = Some(written);
+    }
+
+    /// Forget the codings written from `out`, keeping their buffers.
+    fn clear_out(&mut self) {
+        self.spare_ids.append(&mut self.out.passages);
+        self.out.clear();
     }
 }
 

@@ -24,6 +24,9 @@ const FORMAT: u8 = 2;
 /// The format of blocks that named passages by label only.
 const FORMAT_LABELS: u8 = 1;
 
+/// A slot of [`BlockWriter`] whose pair the block has not met.
+const NO_PAIR: u32 = u32::MAX;
+
 /// Which passage a coding is of: a label of the store, or the 64 bits of an id
 /// that [`passage_hash`] read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +93,9 @@ pub(super) struct BlockWriter {
     base: Option<i64>,
     pairs: Vec<(i64, i64)>,
     pair_index: rustc_hash::FxHashMap<(i64, i64), u64>,
+    /// By the caller's slot of a pair (see [`BlockWriter::push`]): its index in
+    /// `pairs`, or [`NO_PAIR`].
+    slot_pairs: Vec<u32>,
     passages: Vec<PassageKey>,
     passage_index: rustc_hash::FxHashMap<PassageKey, u64>,
     body: Vec<u8>,
@@ -114,11 +120,15 @@ impl BlockWriter {
         (self.first, self.last)
     }
 
-    /// Add a coding; its id must be above the last one's.
+    /// Add a coding; its id must be above the last one's. `slot`, when given,
+    /// is the caller's small number for the (code, rule) pair (a rule's index
+    /// in its codebook), always the same for the same pair: the block then finds
+    /// the pair by it, without hashing the pair at every coding.
     pub fn push(
         &mut self,
         id: i64,
         passage: PassageKey,
+        slot: Option<usize>,
         (code, rule): (i64, i64),
         (start, end): (i64, i64),
         spans: &[(i64, i64)],
@@ -128,15 +138,7 @@ impl BlockWriter {
             self.first = id;
             self.last = self.base.unwrap_or(id);
         }
-        let pair = match self.pair_index.get(&(code, rule)) {
-            Some(&i) => i,
-            None => {
-                let i = self.pairs.len() as u64;
-                self.pairs.push((code, rule));
-                self.pair_index.insert((code, rule), i);
-                i
-            }
-        };
+        let pair = self.pair_of(slot, (code, rule));
         // Codings come passage by passage: most are of the passage before.
         let index = if self.n > 0 && self.passages[self.passage as usize] == passage {
             self.passage
@@ -173,6 +175,34 @@ impl BlockWriter {
         self.n += 1;
     }
 
+    /// The index of `pair` among the block's pairs, added when new; found by
+    /// `slot` once the block has met it there.
+    #[inline]
+    fn pair_of(&mut self, slot: Option<usize>, pair: (i64, i64)) -> u64 {
+        if let Some(&i) = slot.and_then(|s| self.slot_pairs.get(s)) {
+            if i != NO_PAIR {
+                debug_assert_eq!(self.pairs[i as usize], pair, "a slot names one pair");
+                return u64::from(i);
+            }
+        }
+        let i = match self.pair_index.get(&pair) {
+            Some(&i) => i,
+            None => {
+                let i = self.pairs.len() as u64;
+                self.pairs.push(pair);
+                self.pair_index.insert(pair, i);
+                i
+            }
+        };
+        if let Some(s) = slot {
+            if s >= self.slot_pairs.len() {
+                self.slot_pairs.resize(s + 1, NO_PAIR);
+            }
+            self.slot_pairs[s] = i as u32;
+        }
+        i
+    }
+
     /// The block's bytes; the writer is empty again after.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
@@ -199,8 +229,11 @@ impl BlockWriter {
         }
         put(&mut out, self.n);
         out.extend_from_slice(&self.body);
+        let mut slot_pairs = std::mem::take(&mut self.slot_pairs);
+        slot_pairs.fill(NO_PAIR);
         *self = BlockWriter {
             body: std::mem::take(&mut self.body),
+            slot_pairs,
             ..BlockWriter::default()
         };
         self.body.clear();
@@ -413,6 +446,7 @@ pub(super) fn encode(first: i64, entries: &[Entry]) -> Vec<u8> {
         w.push(
             e.id,
             e.passage,
+            None,
             (e.code, e.rule),
             (e.start, e.end),
             &e.spans,
@@ -465,6 +499,39 @@ mod tests {
         ];
         let bytes = encode(100, &written);
         assert_eq!(entries(100, &bytes).unwrap(), written);
+    }
+
+    /// Pairs found by the caller's slots write the bytes that pairs found by
+    /// hashing write, block after block of one writer (whose slots start
+    /// empty again at each block).
+    #[test]
+    fn pairs_found_by_slot_write_the_blocks_pairs_found_by_hash_write() {
+        let rules = [3i64, 9, 3, 1, 7, 9, 9, 2, 1, 3];
+        let mut by_slot = BlockWriter::default();
+        let mut blocks = Vec::new();
+        for block in 0..3i64 {
+            let written: Vec<Entry> = (0..40)
+                .map(|k| {
+                    let rule = rules[(k as usize * 7 + block as usize) % rules.len()];
+                    entry(1000 * block + k, Hash(k as u64 / 4), rule, k, k + 2, &[])
+                })
+                .collect();
+            for e in &written {
+                by_slot.push(
+                    e.id,
+                    e.passage,
+                    Some(e.rule as usize),
+                    (e.code, e.rule),
+                    (e.start, e.end),
+                    &e.spans,
+                );
+            }
+            let bytes = by_slot.finish();
+            assert_eq!(bytes, encode(1000 * block, &written), "block {block}");
+            assert_eq!(entries(1000 * block, &bytes).unwrap(), written);
+            blocks.push(bytes);
+        }
+        assert_ne!(blocks[0], blocks[1]);
     }
 
     #[test]

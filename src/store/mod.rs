@@ -1869,8 +1869,14 @@ impl MachineRun<'_> {
                         )?;
                         self.block_of = Some((at.2, coder));
                     }
-                    self.block
-                        .push(self.next_id, at.1, (code, rule), (r.start, r.end), spans);
+                    self.block.push(
+                        self.next_id,
+                        at.1,
+                        Some(r.rule as usize),
+                        (code, rule),
+                        (r.start, r.end),
+                        spans,
+                    );
                     self.next_id += 1;
                     continue;
                 }
