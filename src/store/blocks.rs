@@ -86,6 +86,19 @@ fn put_signed(out: &mut Vec<u8>, v: i64) {
     put(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
+/// The index of `key` in `list`, added at its end when new; `index` maps
+/// each key of `list` to its index.
+fn index_of<K: Copy + Eq + std::hash::Hash>(
+    list: &mut Vec<K>,
+    index: &mut rustc_hash::FxHashMap<K, u64>,
+    key: K,
+) -> u64 {
+    *index.entry(key).or_insert_with(|| {
+        list.push(key);
+        list.len() as u64 - 1
+    })
+}
+
 /// Builds one block, coding by coding, in id order.
 #[derive(Debug, Default)]
 pub(super) struct BlockWriter {
@@ -143,16 +156,7 @@ impl BlockWriter {
         let index = if self.n > 0 && self.passages[self.passage as usize] == passage {
             self.passage
         } else {
-            let i = match self.passage_index.get(&passage) {
-                Some(&i) => i,
-                None => {
-                    let i = self.passages.len() as u64;
-                    self.passages.push(passage);
-                    self.passage_index.insert(passage, i);
-                    i
-                }
-            };
-            i as i64
+            index_of(&mut self.passages, &mut self.passage_index, passage) as i64
         };
         let b = &mut self.body;
         put(b, (id - self.last) as u64);
@@ -185,15 +189,7 @@ impl BlockWriter {
                 return u64::from(i);
             }
         }
-        let i = match self.pair_index.get(&pair) {
-            Some(&i) => i,
-            None => {
-                let i = self.pairs.len() as u64;
-                self.pairs.push(pair);
-                self.pair_index.insert(pair, i);
-                i
-            }
-        };
+        let i = index_of(&mut self.pairs, &mut self.pair_index, pair);
         if let Some(s) = slot {
             if s >= self.slot_pairs.len() {
                 self.slot_pairs.resize(s + 1, NO_PAIR);
