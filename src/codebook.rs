@@ -7,7 +7,7 @@
 
 use crate::analysis::forms::FormMap;
 use crate::analysis::{split_words, words, NorwegianTokenizer};
-use crate::decode::{continuation_marks, is_continuation};
+use crate::decode::{continuation_marks, is_continuation, NotUnicode, Text};
 use crate::query::{self, Ast};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -1475,28 +1475,72 @@ impl<'a> Matchers<'a> {
     }
 
     /// Code every text (with its context); the hits come in text order. A
-    /// worker's panic is passed on to the caller.
+    /// worker's panic is passed on to the caller. A code point without a UTF-8
+    /// form (a lone surrogate in a [`Text`]) is coded as U+FFFD.
     ///
     /// # Panics
     /// With more than `u32::MAX` texts, or a text longer than `u32::MAX` bytes.
     pub fn apply_all<T, C>(&mut self, texts: &[T], ctxs: &[C]) -> Hits
     where
-        T: AsRef<str> + Sync,
+        T: ToCode,
+        C: std::borrow::Borrow<Context> + Sync,
+    {
+        match self.apply_all_checked(texts, ctxs, false) {
+            Ok(hits) => hits,
+            Err(e) => unreachable!("a lossy read of a text failed: {e}"),
+        }
+    }
+
+    /// [`Matchers::apply_all`], or the first code point of the batch that has
+    /// no UTF-8 form: each text is checked as it is coded, so a batch of texts
+    /// held as code points is read once, not checked first and coded after.
+    ///
+    /// # Panics
+    /// As [`Matchers::apply_all`].
+    pub fn try_apply_all<T, C>(&mut self, texts: &[T], ctxs: &[C]) -> Result<Hits, NotUnicode>
+    where
+        T: ToCode,
+        C: std::borrow::Borrow<Context> + Sync,
+    {
+        self.apply_all_checked(texts, ctxs, true)
+    }
+
+    fn apply_all_checked<T, C>(
+        &mut self,
+        texts: &[T],
+        ctxs: &[C],
+        strict: bool,
+    ) -> Result<Hits, NotUnicode>
+    where
+        T: ToCode,
         C: std::borrow::Borrow<Context> + Sync,
     {
         assert_eq!(texts.len(), ctxs.len(), "one context per text");
         assert!(u32::try_from(texts.len()).is_ok(), "at most u32::MAX texts");
         let run = |m: &mut Matcher, offset: usize, texts: &[T], ctxs: &[C]| {
             let mut out = Hits::default();
-            let share: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+            // A text held as code points is written here as UTF-8, one at a time.
+            let mut buf = Vec::new();
+            let share: usize = texts.iter().map(ToCode::size).sum();
             // After a sixteenth of the text, room for the rest of the hits is
             // reserved at the rate seen so far: large batches then grow their
             // buffers once or twice instead of doubling a dozen times.
             let mut sample = Some((share / 16).max(1 << 20));
             let mut done = 0;
             for (k, (t, c)) in texts.iter().zip(ctxs).enumerate() {
-                m.apply_into(t.as_ref(), c.borrow(), (offset + k) as u32, &mut out);
-                done += t.as_ref().len();
+                let text = match t.utf8(&mut buf) {
+                    Ok(text) => text,
+                    Err((at, code_point)) if strict => {
+                        return Err(NotUnicode {
+                            text: offset + k,
+                            at,
+                            code_point,
+                        })
+                    }
+                    Err(_) => t.utf8_lossy(&mut buf),
+                };
+                m.apply_into(text, c.borrow(), (offset + k) as u32, &mut out);
+                done += t.size();
                 if sample.is_some_and(|s| done >= s) && done < share {
                     sample = None;
                     let scale =
@@ -1507,10 +1551,10 @@ impl<'a> Matchers<'a> {
                         .reserve(scale(out.spans.len()).saturating_sub(out.spans.len()));
                 }
             }
-            out
+            Ok(out)
         };
         let n = texts.len();
-        let bytes: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+        let bytes: usize = texts.iter().map(ToCode::size).sum();
         let threads = self
             .workers
             .len()
@@ -1521,7 +1565,7 @@ impl<'a> Matchers<'a> {
             return run(&mut self.workers[0], 0, texts, ctxs);
         }
         let chunk = n.div_ceil(threads);
-        let parts: Vec<Hits> = std::thread::scope(|s| {
+        let parts: Vec<Result<Hits, NotUnicode>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .workers
                 .iter_mut()
@@ -1534,12 +1578,53 @@ impl<'a> Matchers<'a> {
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        let mut parts = parts.into_iter();
+        // The first text without a UTF-8 form is in the first share that has one.
+        let mut parts = parts
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         let mut all = parts.next().unwrap_or_default();
         for p in parts {
             all.append(p);
         }
-        all
+        Ok(all)
+    }
+}
+
+/// A text [`Matchers::apply_all`] codes: any string, or a [`Text`] held as code
+/// points, which is written as UTF-8 just before it is coded into a buffer the
+/// worker reuses (so a batch is never copied whole).
+pub trait ToCode: Sync {
+    /// Its size, in bytes or near it: how a batch is shared between workers.
+    fn size(&self) -> usize;
+    /// The text as UTF-8, written into `buf` when it is not UTF-8 already; or
+    /// the first code point that has no UTF-8 form, as (its index, its value).
+    fn utf8<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b str, (usize, u32)>;
+    /// [`ToCode::utf8`], with U+FFFD for a code point without a UTF-8 form.
+    fn utf8_lossy<'b>(&'b self, buf: &'b mut Vec<u8>) -> &'b str;
+}
+
+impl<T: AsRef<str> + Sync + ?Sized> ToCode for T {
+    fn size(&self) -> usize {
+        self.as_ref().len()
+    }
+    fn utf8<'b>(&'b self, _: &'b mut Vec<u8>) -> Result<&'b str, (usize, u32)> {
+        Ok(self.as_ref())
+    }
+    fn utf8_lossy<'b>(&'b self, _: &'b mut Vec<u8>) -> &'b str {
+        self.as_ref()
+    }
+}
+
+impl ToCode for Text<'_> {
+    fn size(&self) -> usize {
+        self.units()
+    }
+    fn utf8<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b str, (usize, u32)> {
+        Text::utf8(self, buf)
+    }
+    fn utf8_lossy<'b>(&'b self, buf: &'b mut Vec<u8>) -> &'b str {
+        Text::utf8_lossy(self, buf)
     }
 }
 
@@ -2415,6 +2500,81 @@ name = "NAV"
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads");
             // Warm matchers give the same again.
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads, warm");
+        }
+    }
+
+    #[test]
+    fn texts_held_as_code_points_are_coded_as_their_utf8_and_the_first_bad_one_is_named() {
+        use crate::decode::{CodePoints, Text};
+        let cb = book(
+            r#"
+[[code]]
+id = "jobb"
+name = "Jobb"
+  [[code.rule]]
+  query = "sommerjobb OR lærer"
+"#,
+        );
+        // Every width a holder keeps code points in, on several threads.
+        let base = [
+            "Læreren ga ham sommerjobb",
+            "– sommerjobb i banken",
+            "🙂 lærer",
+        ];
+        let strings: Vec<String> = (0..3000).map(|i| format!("{} {i}", base[i % 3])).collect();
+        let latin1: Vec<Vec<u8>> = strings
+            .iter()
+            .map(|s| {
+                s.chars()
+                    .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                    .collect()
+            })
+            .collect();
+        let ucs2: Vec<Vec<u16>> = strings.iter().map(|s| s.encode_utf16().collect()).collect();
+        let ucs4: Vec<Vec<u32>> = strings
+            .iter()
+            .map(|s| s.chars().map(u32::from).collect())
+            .collect();
+        let held: Vec<Text> = (0..strings.len())
+            .map(|i| match i % 3 {
+                0 => Text::Points(CodePoints::Latin1(&latin1[i])),
+                1 if i % 2 == 0 => Text::Points(CodePoints::Ucs2(&ucs2[i])),
+                1 => Text::Utf8(&strings[i]),
+                _ => Text::Points(CodePoints::Ucs4(&ucs4[i])),
+            })
+            .collect();
+        let ctxs = vec![Context::new(); strings.len()];
+        let want = Matchers::new(&cb, 1).apply_all(&strings, &ctxs);
+        assert_eq!(want.len(), 3000);
+        for threads in [1, 2, 3] {
+            let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
+            assert_eq!(m.try_apply_all(&held, &ctxs).unwrap(), want, "{threads}");
+            assert_eq!(m.apply_all(&held, &ctxs), want, "{threads}");
+        }
+        // A lone surrogate late in two threads' shares: the first is named, and
+        // a lossy run codes it as U+FFFD, the other characters where they were.
+        let lone: Vec<u16> = "x sommerjobb \u{fffd}".encode_utf16().collect();
+        let mut lone_bad = lone.clone();
+        *lone_bad.last_mut().unwrap() = 0xDC00;
+        let mut bad = held.clone();
+        bad[2400] = Text::Points(CodePoints::Ucs2(&lone_bad));
+        bad[1400] = Text::Points(CodePoints::Ucs2(&lone_bad));
+        for threads in [1, 2, 3] {
+            let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
+            let e = m.try_apply_all(&bad, &ctxs).unwrap_err();
+            assert_eq!(
+                (e.text, e.at, e.code_point),
+                (1400, 13, 0xDC00),
+                "{threads}"
+            );
+            let mut fixed = held.clone();
+            fixed[2400] = Text::Points(CodePoints::Ucs2(&lone));
+            fixed[1400] = Text::Points(CodePoints::Ucs2(&lone));
+            assert_eq!(
+                m.apply_all(&bad, &ctxs),
+                m.apply_all(&fixed, &ctxs),
+                "{threads}"
+            );
         }
     }
 

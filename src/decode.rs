@@ -3,7 +3,8 @@
 //! `\n`, so every offset elsewhere counts code points in the normalised text.
 //!
 //! Also texts held as fixed-width code points (Latin-1, UCS-2, UCS-4: the forms
-//! in which Python keeps its strings) written out as UTF-8, many into one buffer.
+//! in which Python keeps its strings), checked and written out as UTF-8 one at a
+//! time, as each is read.
 //! And the UTF-8 continuation-byte masks that the parsers and the matcher use to
 //! turn byte offsets into code-point offsets eight bytes at a time.
 //!
@@ -284,102 +285,142 @@ fn ucs2_to_utf8(s: &[u16], out: &mut [u8]) -> Result<usize, (usize, u32)> {
     Ok(n)
 }
 
-/// The UTF-8 forms of a batch of texts, one after the other in one buffer.
-#[derive(Debug)]
-pub struct Utf8Texts {
-    bytes: Vec<u8>,
-    /// Where each text ends in `bytes`.
-    ends: Vec<usize>,
+/// A text as its holder keeps it: UTF-8 already, or code points that are
+/// written as UTF-8 only when the text is read ([`Text::utf8`]), into a buffer
+/// the reader reuses. A batch of texts is then never copied whole: its reader
+/// holds one text's UTF-8 at a time.
+#[derive(Debug, Clone, Copy)]
+pub enum Text<'a> {
+    Utf8(&'a str),
+    Points(CodePoints<'a>),
 }
 
-impl Utf8Texts {
-    /// Writes each text as UTF-8, or names the first code point that has no UTF-8 form.
-    pub fn of(texts: &[CodePoints<'_>]) -> Result<Utf8Texts, NotUnicode> {
-        // Room for the longest form each text could take; zeroed memory of that
-        // size comes from the kernel as pages that cost nothing until written.
-        let room: usize = texts.iter().map(CodePoints::max_utf8_len).sum();
-        let mut bytes = crate::memory::large_zeroed(room);
-        let mut ends = Vec::with_capacity(texts.len());
-        let mut end = 0;
-        for (i, t) in texts.iter().enumerate() {
-            let max = t.max_utf8_len();
-            end += t
-                .write_utf8(&mut bytes[end..end + max])
-                .map_err(|(at, code_point)| NotUnicode {
-                    text: i,
-                    at,
-                    code_point,
-                })?;
-            ends.push(end);
+impl Text<'_> {
+    /// The length of the UTF-8 form in bytes, or the first code point that has
+    /// none, as (its index, its value).
+    pub fn utf8_len(&self) -> Result<usize, (usize, u32)> {
+        match self {
+            Text::Utf8(s) => Ok(s.len()),
+            Text::Points(p) => p.utf8_len(),
         }
-        bytes.truncate(end);
-        Ok(Utf8Texts { bytes, ends })
     }
 
-    /// [`Utf8Texts::of`] on up to `threads` threads, each writing a contiguous
-    /// share of the texts (of about equal size) into a buffer of its own: the
-    /// shares in order. A batch of less than a few megabytes is one share.
-    pub fn of_on(texts: &[CodePoints<'_>], threads: usize) -> Result<Vec<Utf8Texts>, NotUnicode> {
-        const MIN_SHARE: usize = 4 << 20;
-        let room: usize = texts.iter().map(CodePoints::max_utf8_len).sum();
-        let shares = threads.clamp(1, (room / MIN_SHARE).max(1));
-        if shares == 1 {
-            return Ok(vec![Utf8Texts::of(texts)?]);
+    /// Code units held: the UTF-8 length of a UTF-8 text, the number of code
+    /// points of the others (a lower bound of their UTF-8 length, known without
+    /// reading them).
+    pub fn units(&self) -> usize {
+        match self {
+            Text::Utf8(s) => s.len(),
+            Text::Points(CodePoints::Latin1(s)) => s.len(),
+            Text::Points(CodePoints::Ucs2(s)) => s.len(),
+            Text::Points(CodePoints::Ucs4(s)) => s.len(),
         }
-        // Cut where the room written so far passes each share's part of the whole.
-        let mut cuts = vec![0];
-        let mut seen = 0;
-        for (i, t) in texts.iter().enumerate() {
-            if seen >= room * cuts.len() / shares {
-                cuts.push(i);
+    }
+
+    /// The text as UTF-8: itself, or its code points written into `buf`; or
+    /// the first code point that has no UTF-8 form, as (its index, its value).
+    pub fn utf8<'b>(&'b self, buf: &'b mut Vec<u8>) -> Result<&'b str, (usize, u32)> {
+        match self {
+            Text::Utf8(s) => Ok(s),
+            Text::Points(p) => p.utf8_into(buf),
+        }
+    }
+
+    /// [`Text::utf8`], with U+FFFD for a code point that has no UTF-8 form,
+    /// which keeps every other character at its place.
+    pub fn utf8_lossy<'b>(&'b self, buf: &'b mut Vec<u8>) -> &'b str {
+        match self {
+            Text::Utf8(s) => s,
+            Text::Points(p) => p.utf8_lossy_into(buf),
+        }
+    }
+}
+
+impl CodePoints<'_> {
+    /// The length of the UTF-8 form in bytes, or the first code point that has
+    /// none, as (its index, its value).
+    pub fn utf8_len(&self) -> Result<usize, (usize, u32)> {
+        let first_bad = |bad: &dyn Fn(u32) -> bool, units: &mut dyn Iterator<Item = u32>| {
+            units
+                .enumerate()
+                .find(|&(_, c)| bad(c))
+                .expect("a code point without UTF-8 was seen")
+        };
+        match self {
+            CodePoints::Latin1(s) => Ok(s.len() + s.iter().filter(|&&b| b >= 0x80).count()),
+            CodePoints::Ucs2(s) => {
+                let (mut n, mut surrogates) = (0, 0);
+                for &u in s.iter() {
+                    n += 1 + usize::from(u >= 0x80) + usize::from(u >= 0x800);
+                    surrogates += usize::from(u & 0xF800 == 0xD800);
+                }
+                if surrogates > 0 {
+                    let bad = |c: u32| c & 0xF800 == 0xD800;
+                    return Err(first_bad(&bad, &mut s.iter().map(|&u| u32::from(u))));
+                }
+                Ok(n)
             }
-            seen += t.max_utf8_len();
+            CodePoints::Ucs4(s) => {
+                let (mut n, mut invalid) = (0, 0);
+                for &c in s.iter() {
+                    n += 1
+                        + usize::from(c >= 0x80)
+                        + usize::from(c >= 0x800)
+                        + usize::from(c >= 0x1_0000);
+                    invalid += usize::from(c & 0xFFFF_F800 == 0xD800 || c > 0x10_FFFF);
+                }
+                if invalid > 0 {
+                    let bad = |c: u32| char::from_u32(c).is_none();
+                    return Err(first_bad(&bad, &mut s.iter().copied()));
+                }
+                Ok(n)
+            }
         }
-        cuts.push(texts.len());
-        cuts.dedup();
-        let parts: Vec<Result<Utf8Texts, NotUnicode>> = std::thread::scope(|s| {
-            let handles: Vec<_> = cuts
-                .windows(2)
-                .skip(1)
-                .map(|w| s.spawn(move || Utf8Texts::of(&texts[w[0]..w[1]])))
-                .collect();
-            let mut parts = vec![Utf8Texts::of(&texts[cuts[0]..cuts[1]])];
-            parts.extend(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }));
-            parts
+    }
+
+    /// The UTF-8 form written into `buf`, whose room is kept for the next text
+    /// (it only grows); or the first code point that has none, as (its index,
+    /// its value).
+    pub fn utf8_into<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, (usize, u32)> {
+        let n = self.write_utf8(self.room(buf))?;
+        // SAFETY: `write_utf8` wrote `n` bytes of whole UTF-8 sequences (it
+        // refuses a code point without one).
+        Ok(unsafe { std::str::from_utf8_unchecked(&buf[..n]) })
+    }
+
+    /// [`CodePoints::utf8_into`], with U+FFFD for a code point without a UTF-8 form.
+    pub fn utf8_lossy_into<'b>(&self, buf: &'b mut Vec<u8>) -> &'b str {
+        let room = self.room(buf);
+        let n = self.write_utf8(room).unwrap_or_else(|_| {
+            // Rare: character by character (U+FFFD is three bytes, no more
+            // than the room of any code point).
+            let mut n = 0;
+            for c in self.chars() {
+                n += c.encode_utf8(&mut room[n..]).len();
+            }
+            n
         });
-        // The first text without a UTF-8 form is named by its place in the batch.
-        parts
-            .into_iter()
-            .zip(&cuts)
-            .map(|(part, &from)| {
-                part.map_err(|e| NotUnicode {
-                    text: from + e.text,
-                    ..e
-                })
-            })
-            .collect()
+        // SAFETY: `write_utf8`, or the loop, wrote `n` bytes of whole UTF-8 sequences.
+        unsafe { std::str::from_utf8_unchecked(&buf[..n]) }
     }
 
-    pub fn len(&self) -> usize {
-        self.ends.len()
+    /// The first `max_utf8_len` bytes of `buf`, which grows to hold them.
+    fn room<'b>(&self, buf: &'b mut Vec<u8>) -> &'b mut [u8] {
+        let max = self.max_utf8_len();
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
+        &mut buf[..max]
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Text `i`.
-    pub fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        let bytes = &self.bytes[start..self.ends[i]];
-        // SAFETY: `of` wrote the texts back to back, each code point as its
-        // UTF-8 sequence (surrogates and values past U+10FFFF refused), and
-        // `ends` holds the boundaries between them; what a text's writer left
-        // past its end was overwritten by the next text or truncated.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+    /// The characters, U+FFFD for a code point without a UTF-8 form.
+    fn chars(&self) -> Box<dyn Iterator<Item = char> + '_> {
+        let of = |c: u32| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
+        match self {
+            CodePoints::Latin1(s) => Box::new(s.iter().map(move |&b| of(u32::from(b)))),
+            CodePoints::Ucs2(s) => Box::new(s.iter().map(move |&u| of(u32::from(u)))),
+            CodePoints::Ucs4(s) => Box::new(s.iter().map(move |&c| of(c))),
+        }
     }
 }
 
@@ -533,68 +574,52 @@ mod tests {
                 ]
             })
             .collect();
-        let out = Utf8Texts::of(&texts).unwrap();
-        assert_eq!(out.len(), expected.len());
-        for (i, e) in expected.iter().enumerate() {
-            assert_eq!(out.get(i), e, "text {i}");
+        // One buffer for all of them, as a worker reads its texts.
+        let mut buf = Vec::new();
+        for (i, (t, e)) in texts.iter().zip(&expected).enumerate() {
+            let text = Text::Points(*t);
+            assert_eq!(text.utf8_len(), Ok(e.len()), "text {i}");
+            assert_eq!(text.utf8(&mut buf), Ok(e.as_str()), "text {i}");
+            assert_eq!(text.utf8_lossy(&mut buf), e, "text {i}");
         }
-        assert_eq!(
-            out.bytes.len(),
-            expected.iter().map(String::len).sum::<usize>()
-        );
-        assert!(Utf8Texts::of(&[]).unwrap().is_empty());
+        assert_eq!(Text::Utf8("æøå").utf8(&mut buf), Ok("æøå"));
+        assert_eq!(Text::Utf8("æøå").utf8_len(), Ok(6));
+        assert_eq!(Text::Points(CodePoints::Ucs2(&[])).utf8(&mut buf), Ok(""));
     }
 
     #[test]
-    fn texts_written_in_shares_on_threads_are_the_texts_written_at_once() {
-        // Large enough for several shares of four mebibytes.
-        let latin1: Vec<Vec<u8>> = (0..600u32)
-            .map(|k| {
-                sample_code_points(k, 5_000 + (k as usize % 7) * 1_000, 0xFF)
-                    .iter()
-                    .map(|&c| c as u8)
-                    .collect()
-            })
-            .collect();
-        let texts: Vec<CodePoints> = latin1.iter().map(|t| CodePoints::Latin1(t)).collect();
-        let whole = Utf8Texts::of(&texts).unwrap();
-        for threads in [1, 2, 3, 8] {
-            let parts = Utf8Texts::of_on(&texts, threads).unwrap();
-            assert_eq!(parts.len() > 1, threads > 1, "{threads} threads");
-            let all: Vec<&str> = parts
-                .iter()
-                .flat_map(|p| (0..p.len()).map(|i| p.get(i)))
-                .collect();
-            assert_eq!(all.len(), whole.len());
-            assert!(all.iter().enumerate().all(|(i, t)| *t == whole.get(i)));
-        }
-        // A code point without UTF-8 in a later share is named by its place in the batch.
-        let bad = [0x61u16, 0xDFFF];
-        let mut with_bad = texts.clone();
-        with_bad[500] = CodePoints::Ucs2(&bad);
-        with_bad[550] = CodePoints::Ucs2(&bad);
-        let e = Utf8Texts::of_on(&with_bad, 4).unwrap_err();
-        assert_eq!((e.text, e.at, e.code_point), (500, 1, 0xDFFF));
-        assert_eq!(Utf8Texts::of_on(&[], 4).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_code_point_without_utf8_is_named_with_its_text_and_place() {
-        let ok = [0x61u16, 0xE6];
-        let lone = [0x61u16, 0x62, 0xD83D, 0xDE00];
-        let past = [0x61u32, 0x110000];
+    fn a_code_point_without_utf8_is_named_by_its_place_and_read_as_a_replacement() {
+        let lone = [0x61u16, 0x62, 0xD83D, 0xDE00, 0xE6];
+        let past = [0x61u32, 0x110000, 0x62];
         let low = [0xDC00u32];
-        let e = Utf8Texts::of(&[CodePoints::Ucs2(&ok), CodePoints::Ucs2(&lone)]).unwrap_err();
         // Two surrogates side by side are two code points in UCS-2, not a pair.
-        assert_eq!((e.text, e.at, e.code_point), (1, 2, 0xD83D));
+        let text = Text::Points(CodePoints::Ucs2(&lone));
+        assert_eq!(text.utf8_len(), Err((2, 0xD83D)));
+        let mut buf = Vec::new();
+        assert_eq!(text.utf8(&mut buf), Err((2, 0xD83D)));
+        assert_eq!(text.utf8_lossy(&mut buf), "ab\u{fffd}\u{fffd}æ");
+        let text = Text::Points(CodePoints::Ucs4(&past));
+        assert_eq!(text.utf8_len(), Err((1, 0x110000)));
+        assert_eq!(text.utf8(&mut buf), Err((1, 0x110000)));
+        assert_eq!(text.utf8_lossy(&mut buf), "a\u{fffd}b");
+        assert_eq!(
+            Text::Points(CodePoints::Ucs4(&low)).utf8_len(),
+            Err((0, 0xDC00))
+        );
+        let e = NotUnicode {
+            text: 1,
+            at: 2,
+            code_point: 0xD83D,
+        };
         assert_eq!(
             e.to_string(),
             "text 1 is not valid unicode: a lone surrogate, U+D83D, at character 2"
         );
-        let e = Utf8Texts::of(&[CodePoints::Latin1(b"ok"), CodePoints::Ucs4(&past)]).unwrap_err();
-        assert_eq!((e.text, e.at), (1, 1));
+        let e = NotUnicode {
+            text: 1,
+            at: 1,
+            code_point: 0x110000,
+        };
         assert!(e.to_string().contains("past U+10FFFF"), "{e}");
-        let e = Utf8Texts::of(&[CodePoints::Ucs4(&low)]).unwrap_err();
-        assert_eq!((e.text, e.at, e.code_point), (0, 0, 0xDC00));
     }
 }

@@ -35,17 +35,6 @@ pub fn large_vec<T>(n: usize) -> Vec<T> {
     v
 }
 
-/// `n` zero bytes, for a buffer that is written once, front to back, perhaps
-/// not to its end: memory of this size comes from the kernel already zeroed
-/// and is only mapped, page by page or huge page by huge page, where written.
-pub fn large_zeroed(n: usize) -> Vec<u8> {
-    let v = vec![0u8; n];
-    if n >= MIN_ADVISED_BYTES && huge_pages_pay() {
-        advise_huge_pages(v.as_ptr() as usize, n);
-    }
-    v
-}
-
 /// Whether large buffers are advised for huge pages in this process: decided
 /// once, from `INNSIKT_HUGE_PAGES` or else from whether the kernel reports free
 /// memory to a hypervisor (see the module's documentation).
@@ -126,19 +115,6 @@ mod tests {
             v.extend((0..n as u64).map(|i| i * 7));
             assert_eq!(v.len(), n);
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 7));
-        }
-    }
-
-    #[test]
-    fn a_large_zeroed_buffer_is_zeros_of_the_length_asked_small_or_large() {
-        for n in [0usize, 1, 1000, 9 << 20] {
-            let mut v = large_zeroed(n);
-            assert_eq!(v.len(), n);
-            assert!(v.iter().all(|&b| b == 0));
-            if n > 0 {
-                v[n - 1] = 7;
-                assert_eq!(v[n - 1], 7);
-            }
         }
     }
 

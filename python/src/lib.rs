@@ -827,33 +827,23 @@ impl RawCodebook {
         };
         let cb = self.inner.clone();
         let applied = guarded(py, move || {
-            let (written, places): (Vec<_>, Vec<usize>) = texts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| match t {
-                    PyText::Points(p) => Some((*p, i)),
-                    PyText::Utf8(_) => None,
-                })
-                .unzip();
-            let utf8 = innsikt::decode::Utf8Texts::of_on(&written, threads).map_err(|mut e| {
-                e.text = places[e.text];
-                innsikt::Error::Invalid(e.to_string())
-            })?;
-            // The written texts, in order, through the shares.
-            let mut written = utf8.iter().flat_map(|p| (0..p.len()).map(|i| p.get(i)));
-            let texts: Vec<&str> = texts
-                .iter()
-                .map(|t| match t {
-                    PyText::Utf8(s) => s,
-                    PyText::Points(_) => written.next().unwrap_or_default(),
-                })
-                .collect();
-            if let Some(i) = texts.iter().position(|t| u32::try_from(t.len()).is_err()) {
-                return Err(innsikt::Error::Invalid(format!(
-                    "text {i} is longer than 4 GiB, the most a text to code can be"
-                )));
+            // A str's UTF-8 is written as the text is coded, one text at a
+            // time, not the batch at once; its length is known before only where
+            // a text's code points could take more than 4 GiB.
+            for (i, t) in texts.iter().enumerate() {
+                let len = match t {
+                    PyText::Points(_) if t.units() > (u32::MAX / 4) as usize => t.utf8_len().ok(),
+                    _ => Some(t.units()),
+                };
+                if len.is_some_and(|len| u32::try_from(len).is_err()) {
+                    return Err(innsikt::Error::Invalid(format!(
+                        "text {i} is longer than 4 GiB, the most a text to code can be"
+                    )));
+                }
             }
-            let hits = innsikt::codebook::Matchers::new(&cb, threads).apply_all(&texts, &ctxs);
+            let hits = innsikt::codebook::Matchers::new(&cb, threads)
+                .try_apply_all(&texts, &ctxs)
+                .map_err(|e| innsikt::Error::Invalid(e.to_string()))?;
             Ok(if codes {
                 let (ends, codes) = hits.codes_per_text(&cb, texts.len());
                 Applied::Codes(ends, codes)
@@ -894,11 +884,8 @@ enum Applied {
 
 /// A text to code as Python handed it over, read in place: UTF-8 already (an
 /// Arrow string, or a str of ASCII only), or a str's code points, written as
-/// UTF-8 once the interpreter is released.
-enum PyText<'a> {
-    Utf8(&'a str),
-    Points(innsikt::decode::CodePoints<'a>),
-}
+/// UTF-8 by the worker that codes it, with the interpreter released.
+type PyText<'a> = innsikt::decode::Text<'a>;
 
 /// A str's text where CPython keeps it, without asking CPython for its UTF-8
 /// form: that form would be made one string at a time while holding the
