@@ -258,14 +258,20 @@ impl Hits {
     }
 
     /// Moves `other`'s hits to the end of these.
-    fn append(&mut self, other: Hits) {
+    /// Adds `other`'s hits after these, leaving `other` empty (its buffers kept).
+    fn append(&mut self, other: &mut Hits) {
         let shift = self.spans.len() as u32;
-        self.spans.extend_from_slice(&other.spans);
-        self.rows.extend(other.rows.into_iter().map(|r| HitRow {
+        self.spans.append(&mut other.spans);
+        self.rows.extend(other.rows.drain(..).map(|r| HitRow {
             from: r.from + shift,
             to: r.to + shift,
             ..r
         }));
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.spans.clear();
     }
 }
 
@@ -1417,6 +1423,10 @@ pub fn default_threads() -> usize {
 pub struct Matchers<'a> {
     workers: Vec<Matcher<'a>>,
     min_share: usize,
+    /// Emptied hits handed back ([`Matchers::recycle`]), whose buffers hold
+    /// the next batch's: a caller coding batch after batch then writes its
+    /// hits into memory already mapped.
+    spare: Vec<Hits>,
 }
 
 /// Text a worker thread should have before a batch is split: a new thread starts
@@ -1429,6 +1439,7 @@ impl<'a> Matchers<'a> {
         Matchers {
             workers: (0..threads.max(1)).map(|_| Matcher::new(cb)).collect(),
             min_share: MIN_BYTES_PER_THREAD,
+            spare: Vec::new(),
         }
     }
 
@@ -1474,6 +1485,19 @@ impl<'a> Matchers<'a> {
         self.workers.len()
     }
 
+    /// Keep the buffers of hits this set of matchers gave, for the next batch's.
+    pub fn recycle(&mut self, mut hits: Hits) {
+        if self.spare.len() < self.workers.len() {
+            hits.clear();
+            self.spare.push(hits);
+        }
+    }
+
+    /// The codebook the workers apply.
+    pub fn codebook(&self) -> &'a Codebook {
+        self.workers[0].cb
+    }
+
     /// Code every text (with its context); the hits come in text order. A
     /// worker's panic is passed on to the caller. A code point without a UTF-8
     /// form (a lone surrogate in a [`Text`]) is coded as U+FFFD.
@@ -1517,8 +1541,7 @@ impl<'a> Matchers<'a> {
     {
         assert_eq!(texts.len(), ctxs.len(), "one context per text");
         assert!(u32::try_from(texts.len()).is_ok(), "at most u32::MAX texts");
-        let run = |m: &mut Matcher, offset: usize, texts: &[T], ctxs: &[C]| {
-            let mut out = Hits::default();
+        let run = |m: &mut Matcher, mut out: Hits, offset: usize, texts: &[T], ctxs: &[C]| {
             // A text held as code points is written here as UTF-8, one at a time.
             let mut buf = Vec::new();
             let share: usize = texts.iter().map(ToCode::size).sum();
@@ -1561,17 +1584,22 @@ impl<'a> Matchers<'a> {
             .min(bytes / self.min_share.max(1))
             .min(n)
             .max(1);
+        let mut outs: Vec<Hits> = (0..threads)
+            .map(|_| self.spare.pop().unwrap_or_default())
+            .collect();
         if threads == 1 {
-            return run(&mut self.workers[0], 0, texts, ctxs);
+            let out = outs.pop().unwrap_or_default();
+            return run(&mut self.workers[0], out, 0, texts, ctxs);
         }
         let chunk = n.div_ceil(threads);
         let parts: Vec<Result<Hits, NotUnicode>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .workers
                 .iter_mut()
+                .zip(outs)
                 .zip(texts.chunks(chunk).zip(ctxs.chunks(chunk)))
                 .enumerate()
-                .map(|(i, (m, (t, c)))| s.spawn(move || run(m, i * chunk, t, c)))
+                .map(|(i, ((m, out), (t, c)))| s.spawn(move || run(m, out, i * chunk, t, c)))
                 .collect();
             handles
                 .into_iter()
@@ -1584,8 +1612,9 @@ impl<'a> Matchers<'a> {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter();
         let mut all = parts.next().unwrap_or_default();
-        for p in parts {
-            all.append(p);
+        for mut p in parts {
+            all.append(&mut p);
+            self.recycle(p);
         }
         Ok(all)
     }
@@ -2498,8 +2527,15 @@ name = "NAV"
         for threads in [2, 3, 8] {
             let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
             assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads");
-            // Warm matchers give the same again.
-            assert_eq!(m.apply_all(&texts, &ctxs), one, "{threads} threads, warm");
+            // Warm matchers give the same again, also into recycled buffers.
+            let warm = m.apply_all(&texts, &ctxs);
+            assert_eq!(warm, one, "{threads} threads, warm");
+            m.recycle(warm);
+            assert_eq!(
+                m.apply_all(&texts, &ctxs),
+                one,
+                "{threads} threads, recycled"
+            );
         }
     }
 

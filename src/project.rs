@@ -1682,6 +1682,7 @@ impl<'a> BatchCoder<'a> {
                 spans: (from, out.spans.len()),
             });
         }
+        self.matchers.recycle(hits);
         let n = batch.slots.len() as u64;
         batch.clear();
         n

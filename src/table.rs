@@ -1,7 +1,8 @@
 //! Building Arrow record batches: the one shape in which tables leave the core
 //! (for pandas, polars and the command line's JSON).
 
-use crate::codebook::{Codebook, Hits};
+use crate::codebook::{Codebook, Context, Hits, Matchers, ToCode};
+use crate::decode::NotUnicode;
 use crate::memory::large_vec;
 use crate::store::Labels;
 use arrow_array::builder::make_view;
@@ -10,6 +11,7 @@ use arrow_array::{
 };
 use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 /// Column-by-column builder of a [`RecordBatch`].
@@ -175,44 +177,93 @@ fn view_column_limited(
     limit: usize,
     mut write: impl FnMut(usize, &mut String),
 ) -> ArrayRef {
-    let mut views: Vec<u128> = large_vec(n);
-    let mut buffers: Vec<Buffer> = Vec::new();
-    let mut data = String::new();
+    let mut column = ViewColumn::with_limit(limit);
+    column.reserve(n);
     for i in 0..n {
+        column.push_with(|out| write(i, out));
+    }
+    column.finish()
+}
+
+/// A string-view column written row by row (see [`view_column`]), for a
+/// column whose rows come in several calls.
+struct ViewColumn {
+    views: Vec<u128>,
+    buffers: Vec<Buffer>,
+    data: String,
+    limit: usize,
+}
+
+impl ViewColumn {
+    fn with_limit(limit: usize) -> ViewColumn {
+        ViewColumn {
+            views: Vec::new(),
+            buffers: Vec::new(),
+            data: String::new(),
+            limit,
+        }
+    }
+
+    /// Room for `more` rows.
+    fn reserve(&mut self, more: usize) {
+        reserve(&mut self.views, more);
+    }
+
+    /// A row, whose text `write` appends to the string it is given.
+    #[inline]
+    fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        let data = &mut self.data;
         let at = data.len();
-        write(i, &mut data);
+        write(data);
         let len = data.len() - at;
         if len <= 12 {
-            views.push(make_view(&data.as_bytes()[at..], 0, 0));
+            self.views.push(make_view(&data.as_bytes()[at..], 0, 0));
             data.truncate(at);
-            continue;
+            return;
         }
-        if data.len() > limit && at > 0 {
+        if data.len() > self.limit && at > 0 {
             // This text begins the next buffer.
             let text = data.split_off(at);
-            buffers.push(Buffer::from_vec(
-                std::mem::replace(&mut data, text).into_bytes(),
-            ));
-            views.push(make_view(data.as_bytes(), buffers.len() as u32, 0));
-            continue;
+            self.buffers
+                .push(Buffer::from_vec(std::mem::replace(data, text).into_bytes()));
+            self.views
+                .push(make_view(data.as_bytes(), self.buffers.len() as u32, 0));
+            return;
         }
-        views.push(make_view(
+        self.views.push(make_view(
             &data.as_bytes()[at..],
-            buffers.len() as u32,
+            self.buffers.len() as u32,
             at as u32,
         ));
     }
-    if !data.is_empty() {
-        buffers.push(Buffer::from_vec(data.into_bytes()));
+
+    fn finish(mut self) -> ArrayRef {
+        if !self.data.is_empty() {
+            self.buffers.push(Buffer::from_vec(self.data.into_bytes()));
+        }
+        // SAFETY: every view was made by `make_view` from a whole UTF-8 string
+        // that a writer appended (a `String` only holds UTF-8, and the text
+        // starts at the end of the one before), and points, when it is not
+        // inline, into the buffer and at the offset it was written to; no
+        // buffer exceeds `limit` unless a single text does, and no offset
+        // exceeds `limit`; there are no nulls.
+        Arc::new(unsafe {
+            StringViewArray::new_unchecked(
+                ScalarBuffer::from(self.views),
+                Arc::from(self.buffers),
+                None,
+            )
+        })
     }
-    // SAFETY: every view was made by `make_view` from a whole UTF-8 string that
-    // `write` appended (a `String` only holds UTF-8, and the text starts at
-    // the end of the one before), and points, when it is not inline, into the
-    // buffer and at the offset it was written to; no buffer exceeds `limit`
-    // unless a single text does, and no offset exceeds `limit`; there are no nulls.
-    Arc::new(unsafe {
-        StringViewArray::new_unchecked(ScalarBuffer::from(views), Arc::from(buffers), None)
-    })
+}
+
+/// Room for `more` values in `v`: a [`large_vec`] when `v` has none yet.
+fn reserve<T>(v: &mut Vec<T>, more: usize) {
+    if v.capacity() == 0 {
+        *v = large_vec(more);
+    } else {
+        v.reserve(more);
+    }
 }
 
 /// A string-view column over texts already laid end to end in `text`: row `i`
@@ -277,8 +328,8 @@ fn views_over_limited(
     })
 }
 
-/// Hits from which [`hits_table_on`] builds the `spans` column on a thread of its
-/// own: below this, starting a thread costs more than it saves.
+/// Hits from which [`HitsTable::push`] builds the `spans` column on a thread of
+/// its own: below this, starting a thread costs more than it saves.
 const SPANS_THREAD_MIN_HITS: usize = 100_000;
 
 /// A batch's hits as a table, one row per hit: `text_index`, `code_id`, `rule`,
@@ -293,61 +344,186 @@ pub fn hits_table(cb: &Codebook, hits: &Hits) -> RecordBatch {
 /// the `spans` column (about half the work) is built on a second thread while
 /// this one builds the others. The table is the same for any number.
 pub fn hits_table_on(cb: &Codebook, hits: &Hits, threads: usize) -> RecordBatch {
-    let rows = hits.rows();
-    let spans_column = || {
-        view_column(rows.len(), |i, out| {
-            push_spans_json(out, hits.spans(&rows[i]))
-        })
-    };
-    if threads < 2 || rows.len() < SPANS_THREAD_MIN_HITS {
-        return hits_table_with(cb, hits, spans_column);
-    }
-    std::thread::scope(|s| {
-        let spans = s.spawn(spans_column);
-        hits_table_with(cb, hits, || {
-            spans
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    })
+    let mut table = HitsTable::new(cb);
+    table.reserve(hits.len());
+    table.push(hits, 0, threads);
+    table.finish()
 }
 
-/// The table of [`hits_table`], its `spans` column from `spans` (asked for last).
-fn hits_table_with(cb: &Codebook, hits: &Hits, spans: impl FnOnce() -> ArrayRef) -> RecordBatch {
-    let mut labels = Labels::default();
-    let mut interned: std::collections::HashMap<&str, u32> = Default::default();
-    let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
-    for r in 0..cb.rule_count() {
-        let (code, rule) = cb.rule_name(r);
-        for (name, to) in [(code, &mut code_of), (rule, &mut rule_of)] {
-            let id = *interned.entry(name).or_insert_with(|| labels.push(name));
-            to.push(id);
+/// Text coded at a time by [`apply_table`] (on each thread): the hits of this
+/// much text exist at once, beside the table they are added to.
+const SHARE_BYTES: usize = 16 << 20;
+
+/// Codes `texts` (with their contexts) and builds the table of their hits
+/// ([`hits_table`]) a share of the batch at a time: only one share's hits are
+/// held at once beside the table, not the whole batch's, and their memory is
+/// reused from share to share. The table is the one [`hits_table_on`] builds
+/// from [`Matchers::try_apply_all`] of the whole batch, for any number of
+/// threads; or the first code point of the batch without a UTF-8 form.
+///
+/// # Panics
+/// As [`Matchers::apply_all`].
+pub fn apply_table<T: ToCode, C: Borrow<Context> + Sync>(
+    matchers: &mut Matchers<'_>,
+    texts: &[T],
+    ctxs: &[C],
+) -> Result<RecordBatch, NotUnicode> {
+    let share = SHARE_BYTES.saturating_mul(matchers.threads());
+    apply_table_in_shares(matchers, texts, ctxs, share)
+}
+
+fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
+    matchers: &mut Matchers<'_>,
+    texts: &[T],
+    ctxs: &[C],
+    share_bytes: usize,
+) -> Result<RecordBatch, NotUnicode> {
+    assert_eq!(texts.len(), ctxs.len(), "one context per text");
+    let threads = matchers.threads();
+    let mut table = HitsTable::new(matchers.codebook());
+    let total: usize = texts.iter().map(ToCode::size).sum();
+    let (mut from, mut done) = (0, 0);
+    while from < texts.len() {
+        // The next share: texts up to `share_bytes` of text, at least one.
+        let mut to = from;
+        let mut size = 0;
+        while to < texts.len() && (to == from || size < share_bytes) {
+            size += texts[to].size();
+            to += 1;
+        }
+        let hits = matchers
+            .try_apply_all(&texts[from..to], &ctxs[from..to])
+            .map_err(|e| NotUnicode {
+                text: from + e.text,
+                ..e
+            })?;
+        if from == 0 {
+            // Room for the whole batch's rows at the first share's rate.
+            let rows = if to == texts.len() {
+                hits.len()
+            } else {
+                (hits.len() as f64 * (total as f64 / size.max(1) as f64) * 1.05) as usize
+            };
+            table.reserve(rows);
+        }
+        table.push(&hits, from, threads);
+        matchers.recycle(hits);
+        done += size;
+        from = to;
+    }
+    debug_assert_eq!(done, total);
+    Ok(table.finish())
+}
+
+/// The table of [`hits_table`], built from one or more batches of hits.
+struct HitsTable {
+    views: LabelViews,
+    /// By rule: the views of its code id and of its name.
+    code_of: Vec<u128>,
+    rule_of: Vec<u128>,
+    text: Vec<i64>,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    codes: Vec<u128>,
+    rules: Vec<u128>,
+    spans: ViewColumn,
+}
+
+impl HitsTable {
+    fn new(cb: &Codebook) -> HitsTable {
+        let mut labels = Labels::default();
+        let mut interned: std::collections::HashMap<&str, u32> = Default::default();
+        let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
+        for r in 0..cb.rule_count() {
+            let (code, rule) = cb.rule_name(r);
+            for (name, to) in [(code, &mut code_of), (rule, &mut rule_of)] {
+                let id = *interned.entry(name).or_insert_with(|| labels.push(name));
+                to.push(id);
+            }
+        }
+        let views = LabelViews::new(&labels);
+        let code_of = code_of.iter().map(|&id| views.view(id)).collect();
+        let rule_of = rule_of.iter().map(|&id| views.view(id)).collect();
+        HitsTable {
+            views,
+            code_of,
+            rule_of,
+            text: Vec::new(),
+            start: Vec::new(),
+            end: Vec::new(),
+            codes: Vec::new(),
+            rules: Vec::new(),
+            spans: ViewColumn::with_limit(1 << 31),
         }
     }
-    let views = LabelViews::new(&labels);
-    let code_of: Vec<u128> = code_of.iter().map(|&id| views.view(id)).collect();
-    let rule_of: Vec<u128> = rule_of.iter().map(|&id| views.view(id)).collect();
-    let rows = hits.rows();
-    let n = rows.len();
-    let (mut text, mut start, mut end) = (large_vec(n), large_vec(n), large_vec(n));
-    let (mut codes, mut rules) = (large_vec(n), large_vec(n));
-    for h in rows {
-        // A hit has at least one span (the whole text when its rule names no words).
-        let spans = hits.spans(h);
-        text.push(i64::from(h.text));
-        start.push(spans.first().map_or(0, |s| i64::from(s.0)));
-        end.push(spans.iter().map(|s| i64::from(s.1)).max().unwrap_or(0));
-        codes.push(code_of[h.rule as usize]);
-        rules.push(rule_of[h.rule as usize]);
+
+    /// Room for `more` rows.
+    fn reserve(&mut self, more: usize) {
+        reserve(&mut self.text, more);
+        reserve(&mut self.start, more);
+        reserve(&mut self.end, more);
+        reserve(&mut self.codes, more);
+        reserve(&mut self.rules, more);
+        self.spans.reserve(more);
     }
-    TableBuilder::new()
-        .array("text_index", Arc::new(Int64Array::from(text)))
-        .array("code_id", views.column_of_views(codes))
-        .array("rule", views.column_of_views(rules))
-        .array("start", Arc::new(Int64Array::from(start)))
-        .array("end", Arc::new(Int64Array::from(end)))
-        .array("spans", spans())
-        .build()
+
+    /// Adds a row per hit, its text index `offset` past the hit's; the `spans`
+    /// on a second thread when `threads` allows and there are many hits.
+    fn push(&mut self, hits: &Hits, offset: usize, threads: usize) {
+        let offset = offset as i64;
+        let rows = hits.rows();
+        let HitsTable {
+            code_of,
+            rule_of,
+            text,
+            start,
+            end,
+            codes,
+            rules,
+            spans,
+            ..
+        } = self;
+        let add_spans = |spans: &mut ViewColumn| {
+            for h in rows {
+                spans.push_with(|out| push_spans_json(out, hits.spans(h)));
+            }
+        };
+        let mut add_others = || {
+            for h in rows {
+                // A hit has at least one span (the whole text when its rule
+                // names no words).
+                let s = hits.spans(h);
+                text.push(i64::from(h.text) + offset);
+                start.push(s.first().map_or(0, |s| i64::from(s.0)));
+                end.push(s.iter().map(|s| i64::from(s.1)).max().unwrap_or(0));
+                codes.push(code_of[h.rule as usize]);
+                rules.push(rule_of[h.rule as usize]);
+            }
+        };
+        if threads < 2 || rows.len() < SPANS_THREAD_MIN_HITS {
+            add_others();
+            add_spans(spans);
+            return;
+        }
+        std::thread::scope(|s| {
+            let other = s.spawn(move || add_spans(spans));
+            add_others();
+            other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        });
+    }
+
+    fn finish(self) -> RecordBatch {
+        TableBuilder::new()
+            .array("text_index", Arc::new(Int64Array::from(self.text)))
+            .array("code_id", self.views.column_of_views(self.codes))
+            .array("rule", self.views.column_of_views(self.rules))
+            .array("start", Arc::new(Int64Array::from(self.start)))
+            .array("end", Arc::new(Int64Array::from(self.end)))
+            .array("spans", self.spans.finish())
+            .build()
+    }
 }
 
 pub type ColumnJob<'a> = Box<dyn FnOnce() -> ArrayRef + Send + 'a>;
@@ -551,9 +727,9 @@ name = "Samarbeid"
         assert_eq!(int("end"), [51, 30, 41, 13]);
     }
 
-    #[test]
-    fn a_hits_table_built_on_two_threads_is_the_one_built_on_one() {
-        use crate::codebook::{Context, Matchers};
+    /// A codebook of a term rule and a NEAR rule, and `n` texts giving hits of
+    /// one, two and three spans, with code points past æøå.
+    fn many_hits(n: usize) -> (Codebook, Vec<&'static str>) {
         let cb = book(
             r#"[[code]]
 id = "ungdom"
@@ -568,21 +744,70 @@ name = "NAV"
   query = "NAV NEAR/3 skole"
 "#,
         );
-        // Enough hits for the spans column to get a thread of its own, with
-        // one, two and three spans a hit and code points past æøå.
         let kinds = [
             "Ungdommene møter NAV på skolen.",
             "æøå ungdom, ungdom og ungdomsrådet",
             "Skolen og NAV",
             "ingen treff",
         ];
-        let texts: Vec<&str> = (0..SPANS_THREAD_MIN_HITS).map(|i| kinds[i % 4]).collect();
+        (cb, (0..n).map(|i| kinds[i % 4]).collect())
+    }
+
+    #[test]
+    fn a_hits_table_built_on_two_threads_is_the_one_built_on_one() {
+        use crate::codebook::{Context, Matchers};
+        // Enough hits for the spans column to get a thread of its own.
+        let (cb, texts) = many_hits(SPANS_THREAD_MIN_HITS);
         let hits = Matchers::new(&cb, 2).apply_all(&texts, &vec![Context::new(); texts.len()]);
         assert!(hits.len() >= SPANS_THREAD_MIN_HITS);
         let one = hits_table_on(&cb, &hits, 1);
         let two = hits_table_on(&cb, &hits, 2);
         assert_eq!(one, two);
         assert_eq!(one, hits_table(&cb, &hits));
+    }
+
+    #[test]
+    fn a_table_built_share_by_share_is_the_table_of_the_whole_batch() {
+        use crate::codebook::{Context, Matchers};
+        use crate::decode::{CodePoints, Text};
+        // Enough hits for the spans to get a thread of their own in one share.
+        let (cb, texts) = many_hits(SPANS_THREAD_MIN_HITS + 7);
+        let ctxs = vec![Context::new(); texts.len()];
+        let whole = hits_table(&cb, &Matchers::new(&cb, 1).apply_all(&texts, &ctxs));
+        assert!(whole.num_rows() > SPANS_THREAD_MIN_HITS);
+        for threads in [1, 2, 3] {
+            let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
+            assert_eq!(
+                apply_table(&mut m, &texts, &ctxs).unwrap(),
+                whole,
+                "{threads}"
+            );
+            // Shares of one text, of a few and of many.
+            for share in [1, 100, 1 << 20] {
+                let t =
+                    apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share).unwrap();
+                assert_eq!(
+                    t,
+                    whole.slice(0, t.num_rows()),
+                    "{threads} threads, shares of {share}"
+                );
+            }
+        }
+        // The first text without UTF-8 is named by its place in the batch.
+        let bad = [0x61u16, 0xDFFF];
+        let mut held: Vec<Text> = texts[..5000].iter().map(|t| Text::Utf8(t)).collect();
+        held[3001] = Text::Points(CodePoints::Ucs2(&bad));
+        held[4000] = Text::Points(CodePoints::Ucs2(&bad));
+        let mut m = Matchers::new(&cb, 2).min_bytes_per_thread(1);
+        let e = apply_table_in_shares(&mut m, &held, &ctxs[..5000], 100).unwrap_err();
+        assert_eq!((e.text, e.at, e.code_point), (3001, 1, 0xDFFF));
+        let empty: [&str; 0] = [];
+        assert_eq!(
+            apply_table(&mut m, &empty, &[] as &[Context])
+                .unwrap()
+                .num_rows(),
+            0
+        );
     }
 
     /// The texts of a string-view column without nulls, after arrow has

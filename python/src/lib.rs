@@ -841,14 +841,17 @@ impl RawCodebook {
                     )));
                 }
             }
-            let hits = innsikt::codebook::Matchers::new(&cb, threads)
-                .try_apply_all(&texts, &ctxs)
-                .map_err(|e| innsikt::Error::Invalid(e.to_string()))?;
+            let mut matchers = innsikt::codebook::Matchers::new(&cb, threads);
+            let invalid = |e: innsikt::decode::NotUnicode| innsikt::Error::Invalid(e.to_string());
             Ok(if codes {
+                let hits = matchers.try_apply_all(&texts, &ctxs).map_err(invalid)?;
                 let (ends, codes) = hits.codes_per_text(&cb, texts.len());
                 Applied::Codes(ends, codes)
             } else {
-                Applied::Table(innsikt::table::hits_table_on(&cb, &hits, threads))
+                // Coded and tabled a share of the texts at a time.
+                Applied::Table(
+                    innsikt::table::apply_table(&mut matchers, &texts, &ctxs).map_err(invalid)?,
+                )
             })
         })?;
         match applied {
