@@ -4,7 +4,9 @@
 use crate::codebook::{Codebook, Context, Hits, Matchers, ToCode};
 use crate::decode::NotUnicode;
 use crate::memory::large_vec;
+use crate::progress::Progress;
 use crate::store::Labels;
+use crate::{Error, Result};
 use arrow_array::builder::make_view;
 use arrow_array::{
     ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
@@ -359,7 +361,9 @@ const SHARE_BYTES: usize = 16 << 20;
 /// held at once beside the table, not the whole batch's, and their memory is
 /// reused from share to share. The table is the one [`hits_table_on`] builds
 /// from [`Matchers::try_apply_all`] of the whole batch, for any number of
-/// threads; or the first code point of the batch without a UTF-8 form.
+/// threads. After each share `progress` hears how many of the texts are
+/// coded; it stops the call by returning false ([`Error::Cancelled`]). A code point of a text without a
+/// UTF-8 form is an [`Error::Invalid`] naming the first such text.
 ///
 /// # Panics
 /// As [`Matchers::apply_all`].
@@ -367,9 +371,10 @@ pub fn apply_table<T: ToCode, C: Borrow<Context> + Sync>(
     matchers: &mut Matchers<'_>,
     texts: &[T],
     ctxs: &[C],
-) -> Result<RecordBatch, NotUnicode> {
+    progress: &mut dyn Progress,
+) -> Result<RecordBatch> {
     let share = SHARE_BYTES.saturating_mul(matchers.threads());
-    apply_table_in_shares(matchers, texts, ctxs, share)
+    apply_table_in_shares(matchers, texts, ctxs, share, progress)
 }
 
 fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
@@ -377,12 +382,13 @@ fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
     texts: &[T],
     ctxs: &[C],
     share_bytes: usize,
-) -> Result<RecordBatch, NotUnicode> {
+    progress: &mut dyn Progress,
+) -> Result<RecordBatch> {
     assert_eq!(texts.len(), ctxs.len(), "one context per text");
     let threads = matchers.threads();
     let mut table = HitsTable::new(matchers.codebook());
     let total: usize = texts.iter().map(ToCode::size).sum();
-    let (mut from, mut done) = (0, 0);
+    let mut from = 0;
     while from < texts.len() {
         // The next share: texts up to `share_bytes` of text, at least one.
         let mut to = from;
@@ -393,9 +399,12 @@ fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
         }
         let hits = matchers
             .try_apply_all(&texts[from..to], &ctxs[from..to])
-            .map_err(|e| NotUnicode {
-                text: from + e.text,
-                ..e
+            .map_err(|e| {
+                let e = NotUnicode {
+                    text: from + e.text,
+                    ..e
+                };
+                Error::Invalid(e.to_string())
             })?;
         if from == 0 {
             // Room for the whole batch's rows at the first share's rate.
@@ -408,10 +417,11 @@ fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
         }
         table.push(&hits, from, threads);
         matchers.recycle(hits);
-        done += size;
         from = to;
+        if !progress.update(to as u64, texts.len() as u64, "apply") {
+            return Err(Error::Cancelled);
+        }
     }
-    debug_assert_eq!(done, total);
     Ok(table.finish())
 }
 
@@ -770,6 +780,7 @@ name = "NAV"
     fn a_table_built_share_by_share_is_the_table_of_the_whole_batch() {
         use crate::codebook::{Context, Matchers};
         use crate::decode::{CodePoints, Text};
+        use crate::progress::Silent;
         // Enough hits for the spans to get a thread of their own in one share.
         let (cb, texts) = many_hits(SPANS_THREAD_MIN_HITS + 7);
         let ctxs = vec![Context::new(); texts.len()];
@@ -778,14 +789,20 @@ name = "NAV"
         for threads in [1, 2, 3] {
             let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
             assert_eq!(
-                apply_table(&mut m, &texts, &ctxs).unwrap(),
+                apply_table(&mut m, &texts, &ctxs, &mut Silent).unwrap(),
                 whole,
                 "{threads}"
             );
             // Shares of one text, of a few and of many.
             for share in [1, 100, 1 << 20] {
-                let t =
-                    apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share).unwrap();
+                let t = apply_table_in_shares(
+                    &mut m,
+                    &texts[..5000],
+                    &ctxs[..5000],
+                    share,
+                    &mut Silent,
+                )
+                .unwrap();
                 assert_eq!(
                     t,
                     whole.slice(0, t.num_rows()),
@@ -799,15 +816,34 @@ name = "NAV"
         held[3001] = Text::Points(CodePoints::Ucs2(&bad));
         held[4000] = Text::Points(CodePoints::Ucs2(&bad));
         let mut m = Matchers::new(&cb, 2).min_bytes_per_thread(1);
-        let e = apply_table_in_shares(&mut m, &held, &ctxs[..5000], 100).unwrap_err();
-        assert_eq!((e.text, e.at, e.code_point), (3001, 1, 0xDFFF));
-        let empty: [&str; 0] = [];
+        let e = apply_table_in_shares(&mut m, &held, &ctxs[..5000], 100, &mut Silent).unwrap_err();
         assert_eq!(
-            apply_table(&mut m, &empty, &[] as &[Context])
-                .unwrap()
-                .num_rows(),
-            0
+            e.to_string(),
+            "text 3001 is not valid unicode: a lone surrogate, U+DFFF, at character 1"
         );
+        let empty: [&str; 0] = [];
+        let t = apply_table(&mut m, &empty, &[] as &[Context], &mut Silent).unwrap();
+        assert_eq!(t.num_rows(), 0);
+        // Progress after every share, in texts coded; false stops the call.
+        let total: usize = texts[..5000].iter().map(|t| t.len()).sum();
+        let mut heard = Vec::new();
+        let mut note = |done: u64, all: u64, what: &str| {
+            heard.push((done, all, what.to_string()));
+            true
+        };
+        let share = total.div_ceil(3);
+        apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share, &mut note).unwrap();
+        assert_eq!(heard.len(), 3, "{heard:?}");
+        assert!(heard.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(heard[2], (5000, 5000, "apply".to_string()));
+        let mut calls = 0;
+        let mut stop = |_: u64, _: u64, _: &str| {
+            calls += 1;
+            calls < 2
+        };
+        let e = apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share, &mut stop);
+        assert!(matches!(e, Err(Error::Cancelled)));
+        assert_eq!(calls, 2);
     }
 
     /// The texts of a string-view column without nulls, after arrow has

@@ -183,7 +183,11 @@ class Codebook:
         return self._apply(texts, metadata, threads, codes=True)
 
     def apply_table(
-        self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
+        self,
+        texts: Sequence[str],
+        metadata: Optional[Sequence[Dict[str, str]]] = None,
+        threads: Optional[int] = None,
+        progress: ProgressArg = False,
     ) -> Table:
         """Every hit as a row: text_index, code_id, rule, start, end, spans (JSON, code points).
 
@@ -196,10 +200,18 @@ class Codebook:
         when no value is missing; any other pandas object, or one with a missing
         value, is read as a list, whose checks name a missing or non-str text.
         ``threads``: worker threads (default one per core, at most 8); the rows are the
-        same for any number."""
-        return Table(self._apply(texts, metadata, threads, codes=False))
+        same for any number. The texts are coded and tabled a share at a time
+        (16 MiB of text per thread): Ctrl-C stops the call between shares, and
+        ``progress`` (True for a tqdm bar of the texts coded, or a callable
+        taking done, total and what) hears of each share."""
+        cb, bar = _progress(progress, "apply", "text")
+        try:
+            return Table(self._apply(texts, metadata, threads, codes=False, progress=cb))
+        finally:
+            if bar is not None:
+                bar.close()
 
-    def _apply(self, texts: Any, metadata: Any, threads: Optional[int], codes: bool) -> Any:
+    def _apply(self, texts: Any, metadata: Any, threads: Optional[int], codes: bool, progress: Any = None) -> Any:
         md = [dict(m) for m in metadata] if metadata is not None else None
         # pandas objects keep the checks of a list (a None or a number is named,
         # not turned into an empty text by pandas' own conversion), except a
@@ -209,10 +221,10 @@ class Codebook:
         if is_pandas:
             arrow = _pandas_arrow_strings(texts)
             if arrow is not None:
-                return self._raw.apply_arrow(arrow, md, threads, codes)
+                return self._raw.apply_arrow(arrow, md, threads, codes, progress)
         elif hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
-            return self._raw.apply_arrow(texts, md, threads, codes)
-        return self._raw.apply(list(texts), md, threads, codes)
+            return self._raw.apply_arrow(texts, md, threads, codes, progress)
+        return self._raw.apply(list(texts), md, threads, codes, progress)
 
 
 def _pandas_arrow_strings(texts: Any) -> Any:
@@ -235,8 +247,8 @@ def _pandas_arrow_strings(texts: Any) -> Any:
 def _progress(
     progress: ProgressArg, desc: str, unit: str
 ) -> Tuple[Optional[Callable[[int, int, str], None]], Any]:
-    """A tqdm bar counting ``unit`` (files for ingest, passages for the rest), or
-    the caller's callable, or none."""
+    """A tqdm bar counting ``unit`` (files for ingest, texts for ``apply_table``,
+    passages for the rest), or the caller's callable, or none."""
     if progress is None or progress is False:
         return None, None
     if callable(progress):

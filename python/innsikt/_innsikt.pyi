@@ -72,6 +72,7 @@ class RawCodebook:
         contexts: Optional[List[Dict[str, str]]] = None,
         threads: Optional[int] = None,
         codes: bool = False,
+        progress: Optional[Callable[[int, int, str], Any]] = None,
     ) -> Union[ArrowTable, List[List[str]]]: ...
     def apply_arrow(
         self,
@@ -79,6 +80,7 @@ class RawCodebook:
         contexts: Optional[List[Dict[str, str]]] = None,
         threads: Optional[int] = None,
         codes: bool = False,
+        progress: Optional[Callable[[int, int, str], Any]] = None,
     ) -> Union[ArrowTable, List[List[str]]]: ...
     def hits_json(self, text: str, context: Optional[Dict[str, str]] = None) -> str: ...
 

@@ -736,7 +736,7 @@ impl RawCodebook {
     /// Code a batch of texts; `contexts` (one dict per text) feed the rules' `where`.
     /// Returns one table row per hit: text index, code, rule, spans; or, with
     /// `codes`, a list per text of the ids of the codes that hit it.
-    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false))]
+    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false, progress=None))]
     fn apply(
         &self,
         py: Python<'_>,
@@ -744,6 +744,7 @@ impl RawCodebook {
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
         codes: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let texts: Vec<PyText<'_>> = texts
             .iter()
@@ -758,13 +759,13 @@ impl RawCodebook {
                 ))),
             })
             .collect::<PyResult<_>>()?;
-        self.apply_texts(py, texts, contexts, threads, codes)
+        self.apply_texts(py, texts, contexts, threads, codes, progress)
     }
 
     /// [`RawCodebook::apply`] on an Arrow column of strings, read in place: anything
     /// with `__arrow_c_stream__` or `__arrow_c_array__` (a pyarrow array or chunked
     /// array, a polars Series). A null is an empty text.
-    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false))]
+    #[pyo3(signature = (texts, contexts=None, threads=None, codes=false, progress=None))]
     fn apply_arrow(
         &self,
         py: Python<'_>,
@@ -772,6 +773,7 @@ impl RawCodebook {
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
         codes: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let arrays = import_arrow_column(&texts)?;
         let mut strs: Vec<&str> = Vec::with_capacity(arrays.iter().map(|a| a.len()).sum());
@@ -779,7 +781,7 @@ impl RawCodebook {
             string_values(a.as_ref(), &mut strs)?;
         }
         let texts = strs.into_iter().map(PyText::Utf8).collect();
-        self.apply_texts(py, texts, contexts, threads, codes)
+        self.apply_texts(py, texts, contexts, threads, codes, progress)
     }
 
     /// Hits for one text as JSON, the shape of the rule test cases.
@@ -812,6 +814,7 @@ impl RawCodebook {
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
         codes: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let threads = threads_arg(threads)?;
         let ctxs: Vec<innsikt::codebook::Context> = match &contexts {
@@ -826,6 +829,13 @@ impl RawCodebook {
             None => vec![innsikt::codebook::Context::new(); texts.len()],
         };
         let cb = self.inner.clone();
+        // Ctrl-C (and the callback, when given) between shares of the batch.
+        let mut prog = PyProgress {
+            callback: progress,
+            on_saved: None,
+            error: None,
+        };
+        let prog_ref = &mut prog;
         let applied = guarded(py, move || {
             // A str's UTF-8 is written as the text is coded, one text at a
             // time, not the batch at once; its length is known before only where
@@ -849,11 +859,18 @@ impl RawCodebook {
                 Applied::Codes(ends, codes)
             } else {
                 // Coded and tabled a share of the texts at a time.
-                Applied::Table(
-                    innsikt::table::apply_table(&mut matchers, &texts, &ctxs).map_err(invalid)?,
-                )
+                Applied::Table(innsikt::table::apply_table(
+                    &mut matchers,
+                    &texts,
+                    &ctxs,
+                    prog_ref,
+                )?)
             })
-        })?;
+        });
+        if let Some(e) = prog.error.take() {
+            return Err(e);
+        }
+        let applied = applied?;
         match applied {
             Applied::Table(batch) => Ok(Py::new(py, table(batch))?.into_any()),
             Applied::Codes(ends, codes) => {

@@ -107,6 +107,39 @@ def test_progress_bars_count_files_for_ingest_and_passages_for_autocode(tmp_path
         assert (bar.desc, bar.unit) == (desc, "passage")
         assert bar.n == bar.total == passages
         assert bar.postfix == []
+    # apply_table shows no bar unless asked; asked, it counts texts.
+    cb = innsikt.Codebook.load(root / "corpus-sample" / "codebooks" / "pd.toml")
+    texts = p.passages().to_pandas()["text"].tolist()
+    cb.apply_table(texts)
+    assert len(bars) == 3
+    cb.apply_table(texts, progress=True)
+    apply = bars[3]
+    assert (apply.desc, apply.unit) == ("apply", "text")
+    assert apply.n == apply.total == len(texts)
+
+
+def test_apply_table_hears_of_each_share_and_stops_on_ctrl_c():
+    job = innsikt.Codebook.from_string(
+        'format = 1\n[codebook]\nid = "j"\nversion = "1"\n'
+        '[[code]]\nid = "jobb"\nname = "Jobb"\n  [[code.rule]]\n  query = "sommerjobb"\n'
+    )
+    # Two shares of 16 MiB and a bit on one thread; æ makes the strs Latin-1.
+    text = "Læreren ga ham en sommerjobb i banken, og det gikk bra. " * 16
+    texts = [text] * ((36 << 20) // len(text.encode("utf-8")))
+    heard = []
+    got = job.apply_table(texts, threads=1, progress=lambda d, t, w: heard.append((d, t, w)))
+    assert len(got) == len(texts)  # one row per text, its 16 spans in it
+    assert len(heard) == 3 and heard[-1] == (len(texts), len(texts), "apply")
+    assert [d for d, _, _ in heard] == sorted(d for d, _, _ in heard)
+
+    def interrupt(done, total, what):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        job.apply_table(texts, threads=1, progress=interrupt)
+    # A callback's own error is raised as it is.
+    with pytest.raises(ZeroDivisionError):
+        job.apply_table(texts, threads=1, progress=lambda d, t, w: 1 / 0)
 
 
 def test_exception_hierarchy(tmp_path, sample_archive):
