@@ -11,12 +11,14 @@
 //! - [`query`]: the query language and its translation to tantivy queries.
 //! - [`search`]: hits, facets, snippets, concordance.
 //! - [`codebook`]: codebooks, their rules compiled into a one-pass matcher.
+//! - [`apply`]: a batch of texts coded a share at a time, into a hits table or each text's codes.
 //! - [`table`]: Arrow record batches, the shape in which tables leave the core.
 //! - [`project`]: an archive directory and the operations on it.
 //! - [`memory`]: large buffers, advised for huge pages where they pay.
 //! - [`progress`], [`error`]: progress callbacks and the public error type.
 
 pub mod analysis;
+pub mod apply;
 pub mod codebook;
 pub mod decode;
 pub mod error;

@@ -1,19 +1,15 @@
 //! Building Arrow record batches: the one shape in which tables leave the core
 //! (for pandas, polars and the command line's JSON).
 
-use crate::codebook::{Codebook, Context, Hits, Matchers, ToCode};
-use crate::decode::NotUnicode;
+use crate::codebook::{Codebook, Hits};
 use crate::memory::large_vec;
-use crate::progress::Progress;
 use crate::store::Labels;
-use crate::{Error, Result};
 use arrow_array::builder::make_view;
 use arrow_array::{
     ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
 };
 use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema};
-use std::borrow::Borrow;
 use std::sync::Arc;
 
 /// Column-by-column builder of a [`RecordBatch`].
@@ -332,7 +328,7 @@ fn views_over_limited(
 
 /// Hits from which [`HitsTable::push`] builds the `spans` column on a thread of
 /// its own: below this, starting a thread costs more than it saves.
-const SPANS_THREAD_MIN_HITS: usize = 100_000;
+pub(crate) const SPANS_THREAD_MIN_HITS: usize = 100_000;
 
 /// A batch's hits as a table, one row per hit: `text_index`, `code_id`, `rule`,
 /// `start` and `end` (code points: the first span's start, the furthest end)
@@ -352,81 +348,8 @@ pub fn hits_table_on(cb: &Codebook, hits: &Hits, threads: usize) -> RecordBatch 
     table.finish()
 }
 
-/// Text coded at a time by [`apply_table`] (on each thread): the hits of this
-/// much text exist at once, beside the table they are added to.
-const SHARE_BYTES: usize = 16 << 20;
-
-/// Codes `texts` (with their contexts) and builds the table of their hits
-/// ([`hits_table`]) a share of the batch at a time: only one share's hits are
-/// held at once beside the table, not the whole batch's, and their memory is
-/// reused from share to share. The table is the one [`hits_table_on`] builds
-/// from [`Matchers::try_apply_all`] of the whole batch, for any number of
-/// threads. After each share `progress` hears how many of the texts are
-/// coded; it stops the call by returning false ([`Error::Cancelled`]). A code point of a text without a
-/// UTF-8 form is an [`Error::Invalid`] naming the first such text.
-///
-/// # Panics
-/// As [`Matchers::apply_all`].
-pub fn apply_table<T: ToCode, C: Borrow<Context> + Sync>(
-    matchers: &mut Matchers<'_>,
-    texts: &[T],
-    ctxs: &[C],
-    progress: &mut dyn Progress,
-) -> Result<RecordBatch> {
-    let share = SHARE_BYTES.saturating_mul(matchers.threads());
-    apply_table_in_shares(matchers, texts, ctxs, share, progress)
-}
-
-fn apply_table_in_shares<T: ToCode, C: Borrow<Context> + Sync>(
-    matchers: &mut Matchers<'_>,
-    texts: &[T],
-    ctxs: &[C],
-    share_bytes: usize,
-    progress: &mut dyn Progress,
-) -> Result<RecordBatch> {
-    assert_eq!(texts.len(), ctxs.len(), "one context per text");
-    let threads = matchers.threads();
-    let mut table = HitsTable::new(matchers.codebook());
-    let total: usize = texts.iter().map(ToCode::size).sum();
-    let mut from = 0;
-    while from < texts.len() {
-        // The next share: texts up to `share_bytes` of text, at least one.
-        let mut to = from;
-        let mut size = 0;
-        while to < texts.len() && (to == from || size < share_bytes) {
-            size += texts[to].size();
-            to += 1;
-        }
-        let hits = matchers
-            .try_apply_all(&texts[from..to], &ctxs[from..to])
-            .map_err(|e| {
-                let e = NotUnicode {
-                    text: from + e.text,
-                    ..e
-                };
-                Error::Invalid(e.to_string())
-            })?;
-        if from == 0 {
-            // Room for the whole batch's rows at the first share's rate.
-            let rows = if to == texts.len() {
-                hits.len()
-            } else {
-                (hits.len() as f64 * (total as f64 / size.max(1) as f64) * 1.05) as usize
-            };
-            table.reserve(rows);
-        }
-        table.push(&hits, from, threads);
-        matchers.recycle(hits);
-        from = to;
-        if !progress.update(to as u64, texts.len() as u64, "apply") {
-            return Err(Error::Cancelled);
-        }
-    }
-    Ok(table.finish())
-}
-
 /// The table of [`hits_table`], built from one or more batches of hits.
-struct HitsTable {
+pub(crate) struct HitsTable {
     views: LabelViews,
     /// By rule: the views of its code id and of its name.
     code_of: Vec<u128>,
@@ -440,7 +363,7 @@ struct HitsTable {
 }
 
 impl HitsTable {
-    fn new(cb: &Codebook) -> HitsTable {
+    pub(crate) fn new(cb: &Codebook) -> HitsTable {
         let mut labels = Labels::default();
         let mut interned: std::collections::HashMap<&str, u32> = Default::default();
         let (mut code_of, mut rule_of) = (Vec::new(), Vec::new());
@@ -468,7 +391,7 @@ impl HitsTable {
     }
 
     /// Room for `more` rows.
-    fn reserve(&mut self, more: usize) {
+    pub(crate) fn reserve(&mut self, more: usize) {
         reserve(&mut self.text, more);
         reserve(&mut self.start, more);
         reserve(&mut self.end, more);
@@ -479,7 +402,7 @@ impl HitsTable {
 
     /// Adds a row per hit, its text index `offset` past the hit's; the `spans`
     /// on a second thread when `threads` allows and there are many hits.
-    fn push(&mut self, hits: &Hits, offset: usize, threads: usize) {
+    pub(crate) fn push(&mut self, hits: &Hits, offset: usize, threads: usize) {
         let offset = offset as i64;
         let rows = hits.rows();
         let HitsTable {
@@ -524,7 +447,7 @@ impl HitsTable {
         });
     }
 
-    fn finish(self) -> RecordBatch {
+    pub(crate) fn finish(self) -> RecordBatch {
         TableBuilder::new()
             .array("text_index", Arc::new(Int64Array::from(self.text)))
             .array("code_id", self.views.column_of_views(self.codes))
@@ -664,7 +587,7 @@ const PAIRS: [u8; 200] = {
 };
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow_array::Array;
 
@@ -739,7 +662,7 @@ name = "Samarbeid"
 
     /// A codebook of a term rule and a NEAR rule, and `n` texts giving hits of
     /// one, two and three spans, with code points past æøå.
-    fn many_hits(n: usize) -> (Codebook, Vec<&'static str>) {
+    pub(crate) fn many_hits(n: usize) -> (Codebook, Vec<&'static str>) {
         let cb = book(
             r#"[[code]]
 id = "ungdom"
@@ -774,76 +697,6 @@ name = "NAV"
         let two = hits_table_on(&cb, &hits, 2);
         assert_eq!(one, two);
         assert_eq!(one, hits_table(&cb, &hits));
-    }
-
-    #[test]
-    fn a_table_built_share_by_share_is_the_table_of_the_whole_batch() {
-        use crate::codebook::{Context, Matchers};
-        use crate::decode::{CodePoints, Text};
-        use crate::progress::Silent;
-        // Enough hits for the spans to get a thread of their own in one share.
-        let (cb, texts) = many_hits(SPANS_THREAD_MIN_HITS + 7);
-        let ctxs = vec![Context::new(); texts.len()];
-        let whole = hits_table(&cb, &Matchers::new(&cb, 1).apply_all(&texts, &ctxs));
-        assert!(whole.num_rows() > SPANS_THREAD_MIN_HITS);
-        for threads in [1, 2, 3] {
-            let mut m = Matchers::new(&cb, threads).min_bytes_per_thread(1);
-            assert_eq!(
-                apply_table(&mut m, &texts, &ctxs, &mut Silent).unwrap(),
-                whole,
-                "{threads}"
-            );
-            // Shares of one text, of a few and of many.
-            for share in [1, 100, 1 << 20] {
-                let t = apply_table_in_shares(
-                    &mut m,
-                    &texts[..5000],
-                    &ctxs[..5000],
-                    share,
-                    &mut Silent,
-                )
-                .unwrap();
-                assert_eq!(
-                    t,
-                    whole.slice(0, t.num_rows()),
-                    "{threads} threads, shares of {share}"
-                );
-            }
-        }
-        // The first text without UTF-8 is named by its place in the batch.
-        let bad = [0x61u16, 0xDFFF];
-        let mut held: Vec<Text> = texts[..5000].iter().map(|t| Text::Utf8(t)).collect();
-        held[3001] = Text::Points(CodePoints::Ucs2(&bad));
-        held[4000] = Text::Points(CodePoints::Ucs2(&bad));
-        let mut m = Matchers::new(&cb, 2).min_bytes_per_thread(1);
-        let e = apply_table_in_shares(&mut m, &held, &ctxs[..5000], 100, &mut Silent).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "text 3001 is not valid unicode: a lone surrogate, U+DFFF, at character 1"
-        );
-        let empty: [&str; 0] = [];
-        let t = apply_table(&mut m, &empty, &[] as &[Context], &mut Silent).unwrap();
-        assert_eq!(t.num_rows(), 0);
-        // Progress after every share, in texts coded; false stops the call.
-        let total: usize = texts[..5000].iter().map(|t| t.len()).sum();
-        let mut heard = Vec::new();
-        let mut note = |done: u64, all: u64, what: &str| {
-            heard.push((done, all, what.to_string()));
-            true
-        };
-        let share = total.div_ceil(3);
-        apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share, &mut note).unwrap();
-        assert_eq!(heard.len(), 3, "{heard:?}");
-        assert!(heard.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(heard[2], (5000, 5000, "apply".to_string()));
-        let mut calls = 0;
-        let mut stop = |_: u64, _: u64, _: &str| {
-            calls += 1;
-            calls < 2
-        };
-        let e = apply_table_in_shares(&mut m, &texts[..5000], &ctxs[..5000], share, &mut stop);
-        assert!(matches!(e, Err(Error::Cancelled)));
-        assert_eq!(calls, 2);
     }
 
     /// The texts of a string-view column without nulls, after arrow has

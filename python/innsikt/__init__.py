@@ -173,14 +173,24 @@ class Codebook:
         return Table(self._raw.codes())
 
     def apply(
-        self, texts: Sequence[str], metadata: Optional[Sequence[Dict[str, str]]] = None, threads: Optional[int] = None
+        self,
+        texts: Sequence[str],
+        metadata: Optional[Sequence[Dict[str, str]]] = None,
+        threads: Optional[int] = None,
+        progress: ProgressArg = False,
     ) -> List[List[str]]:
         """Code ids per text (sorted, without repeats). ``texts`` as for
         ``apply_table`` (a list of str, an Arrow column, a pandas Series).
         ``metadata`` gives one dict per text for rules scoped with ``where``; a
         field a text lacks fails an allow-list and passes a deny-list.
-        ``threads``: worker threads (default one per core)."""
-        return self._apply(texts, metadata, threads, codes=True)
+        ``threads``: worker threads (default one per core). Ctrl-C and
+        ``progress`` as for ``apply_table``."""
+        cb, bar = _progress(progress, "apply", "text")
+        try:
+            return self._apply(texts, metadata, threads, codes=True, progress=cb)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def apply_table(
         self,

@@ -851,15 +851,14 @@ impl RawCodebook {
                     )));
                 }
             }
+            // Coded a share of the texts at a time (see `innsikt::apply`).
             let mut matchers = innsikt::codebook::Matchers::new(&cb, threads);
-            let invalid = |e: innsikt::decode::NotUnicode| innsikt::Error::Invalid(e.to_string());
             Ok(if codes {
-                let hits = matchers.try_apply_all(&texts, &ctxs).map_err(invalid)?;
-                let (ends, codes) = hits.codes_per_text(&cb, texts.len());
+                let (ends, codes) =
+                    innsikt::apply::apply_codes(&mut matchers, &texts, &ctxs, prog_ref)?;
                 Applied::Codes(ends, codes)
             } else {
-                // Coded and tabled a share of the texts at a time.
-                Applied::Table(innsikt::table::apply_table(
+                Applied::Table(innsikt::apply::apply_table(
                     &mut matchers,
                     &texts,
                     &ctxs,

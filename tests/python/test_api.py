@@ -140,6 +140,12 @@ def test_apply_table_hears_of_each_share_and_stops_on_ctrl_c():
     # A callback's own error is raised as it is.
     with pytest.raises(ZeroDivisionError):
         job.apply_table(texts, threads=1, progress=lambda d, t, w: 1 / 0)
+    # apply, each text's codes, alike.
+    heard.clear()
+    assert job.apply(texts, threads=1, progress=lambda d, t, w: heard.append(d)) == [["jobb"]] * len(texts)
+    assert heard[-1] == len(texts) and len(heard) == 3
+    with pytest.raises(KeyboardInterrupt):
+        job.apply(texts, threads=1, progress=interrupt)
 
 
 def test_exception_hierarchy(tmp_path, sample_archive):
