@@ -340,42 +340,11 @@ impl CodePoints<'_> {
     /// The length of the UTF-8 form in bytes, or the first code point that has
     /// none, as (its index, its value).
     pub fn utf8_len(&self) -> Result<usize, (usize, u32)> {
-        let first_bad = |bad: &dyn Fn(u32) -> bool, units: &mut dyn Iterator<Item = u32>| {
-            units
-                .enumerate()
-                .find(|&(_, c)| bad(c))
-                .expect("a code point without UTF-8 was seen")
-        };
-        match self {
-            CodePoints::Latin1(s) => Ok(s.len() + s.iter().filter(|&&b| b >= 0x80).count()),
-            CodePoints::Ucs2(s) => {
-                let (mut n, mut surrogates) = (0, 0);
-                for &u in s.iter() {
-                    n += 1 + usize::from(u >= 0x80) + usize::from(u >= 0x800);
-                    surrogates += usize::from(u & 0xF800 == 0xD800);
-                }
-                if surrogates > 0 {
-                    let bad = |c: u32| c & 0xF800 == 0xD800;
-                    return Err(first_bad(&bad, &mut s.iter().map(|&u| u32::from(u))));
-                }
-                Ok(n)
-            }
-            CodePoints::Ucs4(s) => {
-                let (mut n, mut invalid) = (0, 0);
-                for &c in s.iter() {
-                    n += 1
-                        + usize::from(c >= 0x80)
-                        + usize::from(c >= 0x800)
-                        + usize::from(c >= 0x1_0000);
-                    invalid += usize::from(c & 0xFFFF_F800 == 0xD800 || c > 0x10_FFFF);
-                }
-                if invalid > 0 {
-                    let bad = |c: u32| char::from_u32(c).is_none();
-                    return Err(first_bad(&bad, &mut s.iter().copied()));
-                }
-                Ok(n)
-            }
+        let mut n = 0;
+        for (i, c) in self.code_points().enumerate() {
+            n += char::from_u32(c).ok_or((i, c))?.len_utf8();
         }
+        Ok(n)
     }
 
     /// The UTF-8 form written into `buf`, whose room is kept for the next text
@@ -414,12 +383,17 @@ impl CodePoints<'_> {
     }
 
     /// The characters, U+FFFD for a code point without a UTF-8 form.
-    fn chars(&self) -> Box<dyn Iterator<Item = char> + '_> {
-        let of = |c: u32| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
+    fn chars(&self) -> impl Iterator<Item = char> + '_ {
+        self.code_points()
+            .map(|c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
+    }
+
+    /// The code points, as they are held.
+    fn code_points(&self) -> Box<dyn Iterator<Item = u32> + '_> {
         match self {
-            CodePoints::Latin1(s) => Box::new(s.iter().map(move |&b| of(u32::from(b)))),
-            CodePoints::Ucs2(s) => Box::new(s.iter().map(move |&u| of(u32::from(u)))),
-            CodePoints::Ucs4(s) => Box::new(s.iter().map(move |&c| of(c))),
+            CodePoints::Latin1(s) => Box::new(s.iter().map(|&b| u32::from(b))),
+            CodePoints::Ucs2(s) => Box::new(s.iter().map(|&u| u32::from(u))),
+            CodePoints::Ucs4(s) => Box::new(s.iter().copied()),
         }
     }
 }
