@@ -50,6 +50,37 @@ pub(crate) fn continuation_marks(block: &[u8]) -> u64 {
     w & !(w << 1) & 0x8080_8080_8080_8080
 }
 
+/// Bit `k` set when byte `k` of a 16-byte block of UTF-8 continues a code point:
+/// one compare for the whole block where SSE2 is there (every x86_64), else
+/// eight bytes at a time.
+#[inline]
+pub(crate) fn continuation_bits(block: &[u8; 16]) -> u16 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of every x86_64 target, and the load reads the
+        // block's 16 bytes, unaligned.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr() as *const __m128i);
+            // 0x80..=0xBF are the signed bytes below -64.
+            _mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(-64))) as u16
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        continuation_bits_portable(block)
+    }
+}
+
+/// [`continuation_bits`] without SSE2.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn continuation_bits_portable(block: &[u8; 16]) -> u16 {
+    // Each byte's mark (bit 7) gathered into one bit per byte.
+    let gather =
+        |half: &[u8]| (continuation_marks(half) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    (gather(&block[..8]) | gather(&block[8..]) << 8) as u16
+}
+
 /// Windows-1252 leaves these five bytes undefined.
 const CP1252_UNDEFINED: [u8; 5] = [0x81, 0x8d, 0x8f, 0x90, 0x9d];
 
@@ -401,6 +432,25 @@ impl CodePoints<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn continuation_bits_mark_every_continuation_byte_and_no_other() {
+        // Every byte value at every place of a block, among bytes of each kind.
+        for fill in [b'a', 0x80, 0xBF, 0xC3, 0xFF] {
+            for at in 0..16 {
+                for b in 0..=255u8 {
+                    let mut block = [fill; 16];
+                    block[at] = b;
+                    let want = block
+                        .iter()
+                        .enumerate()
+                        .fold(0u16, |m, (k, &x)| m | u16::from(is_continuation(x)) << k);
+                    assert_eq!(continuation_bits(&block), want, "{block:?}");
+                    assert_eq!(continuation_bits_portable(&block), want, "{block:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn binary_looking_text_is_counted_as_byte_by_byte() {
