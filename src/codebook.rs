@@ -601,42 +601,43 @@ impl TriggerTable {
 #[derive(Debug, Clone)]
 struct RuleSet {
     words: Vec<u64>,
-    /// The words that have a bit set, when there are too many words to scan
-    /// them all.
+    /// Up to [`SCAN_ALL_WORDS`] words: bit `k` set when word `k` has a bit set.
+    summary: u64,
+    /// Beyond that, the words that have a bit set, in the order first set.
     touched: Vec<u32>,
-    any: bool,
 }
 
-/// Codebooks of up to this many rules scan their whole set for the marked ones.
+/// Codebooks of up to this many 64-rule words keep their marked words as the
+/// bits of one summary word.
 const SCAN_ALL_WORDS: usize = 64;
 
 impl RuleSet {
     fn new(rules: usize) -> RuleSet {
         RuleSet {
             words: vec![0; rules.div_ceil(64)],
+            summary: 0,
             touched: Vec::new(),
-            any: false,
         }
     }
 
     #[inline]
     fn insert(&mut self, rule: u32) {
-        let scan_all = self.words.len() <= SCAN_ALL_WORDS;
-        let w = &mut self.words[(rule / 64) as usize];
-        if *w == 0 && !scan_all {
-            self.touched.push(rule / 64);
+        let k = (rule / 64) as usize;
+        let summary = self.words.len() <= SCAN_ALL_WORDS;
+        let w = &mut self.words[k];
+        if summary {
+            self.summary |= 1 << k;
+        } else if *w == 0 {
+            self.touched.push(k as u32);
         }
         *w |= 1 << (rule % 64);
-        self.any = true;
     }
 
-    /// Moves the marked rules, ascending, to `out` and empties the set.
+    /// Moves the marked rules, ascending, to `out` and empties the set. Only
+    /// the words marked are read: no branch per word of the set (with a
+    /// 1,000-rule codebook, one such branch per word mispredicted often).
     fn drain_into(&mut self, out: &mut Vec<usize>) {
         out.clear();
-        if !self.any {
-            return;
-        }
-        self.any = false;
         let mut take = |k: usize, w: &mut u64| {
             let mut bits = std::mem::take(w);
             while bits != 0 {
@@ -651,10 +652,11 @@ impl RuleSet {
             }
             self.touched.clear();
         } else {
-            for (k, w) in self.words.iter_mut().enumerate() {
-                if *w != 0 {
-                    take(k, w);
-                }
+            let mut marked = std::mem::take(&mut self.summary);
+            while marked != 0 {
+                let k = marked.trailing_zeros() as usize;
+                take(k, &mut self.words[k]);
+                marked &= marked - 1;
             }
         }
     }
@@ -1888,25 +1890,47 @@ impl<'a> Matcher<'a> {
             self.stamp = 1;
         }
         let stamp = self.stamp;
-        self.distinct.clear();
+        // The words' terms, in word order. Most words have no term or one: each
+        // is written without a branch on which (with a large codebook, such a
+        // branch mispredicts at every few words), and `n` moves past it only
+        // when it is a term. The rare word with several takes the branch.
+        let words = self.ranges.len();
+        self.raw.clear();
+        self.raw.resize(words, (0, 0));
+        let mut n = 0;
         for (i, &(start, len)) in self.ranges.iter().enumerate() {
-            let terms = match len {
-                0 => continue,
-                ONE_TERM => std::slice::from_ref(&start),
-                _ => &self.arena[start as usize..(start + len) as usize],
-            };
-            for &term in terms {
-                // Count each term's occurrences (the stamp tells a term first
-                // seen in this passage).
-                let at = &mut self.term_at[term as usize];
-                if at.0 != stamp {
-                    *at = (stamp, 0, 0);
-                    self.distinct.push(term);
+            if len != 0 && len != ONE_TERM {
+                let terms = &self.arena[start as usize..(start + len) as usize];
+                // Room for these and one for each word after.
+                let room = n + terms.len() + (words - i - 1);
+                if self.raw.len() < room {
+                    self.raw.resize(room, (0, 0));
                 }
-                at.2 += 1;
-                self.raw.push((term, i as u32));
+                for &term in terms {
+                    self.raw[n] = (term, i as u32);
+                    n += 1;
+                }
+                continue;
             }
+            self.raw[n] = (start, i as u32);
+            n += usize::from(len == ONE_TERM);
         }
+        self.raw.truncate(n);
+        // Count each term's occurrences, and list the passage's terms once each;
+        // the stamp tells a term first seen in this passage, again without a
+        // branch.
+        self.distinct.clear();
+        self.distinct.resize(n, 0);
+        let mut d = 0;
+        for &(term, _) in &self.raw {
+            let at = &mut self.term_at[term as usize];
+            let first = at.0 != stamp;
+            self.distinct[d] = term;
+            d += usize::from(first);
+            at.2 = at.2 * u32::from(!first) + 1;
+            at.0 = stamp;
+        }
+        self.distinct.truncate(d);
         self.spans = spans;
         for k in 0..cb.always.len() {
             self.mark(cb.always[k]);
@@ -3156,7 +3180,7 @@ name = "Sak"
     #[test]
     fn a_rule_set_gives_its_rules_ascending_once_each_and_empties() {
         use super::{RuleSet, SCAN_ALL_WORDS};
-        // Small sets scan every word; large ones keep the words they touched.
+        // Small sets keep a summary word; large ones a list of the words touched.
         for rules in [1, 64, 1000, SCAN_ALL_WORDS * 64 + 1, 50_000] {
             let mut set = RuleSet::new(rules);
             let mut out = Vec::new();
