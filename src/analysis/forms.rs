@@ -271,13 +271,16 @@ impl FormMap {
         out: &mut Vec<(u32, u32)>,
         mut missing: impl FnMut(&str) -> (u32, u32),
     ) {
+        // The buffers are sized first and written in step with `spans` (a push
+        // per word, with its check of room, cost as much as making the key).
         self.keys.clear();
+        self.keys.resize(spans.len(), (0, 0));
         self.long_keys.clear();
-        for &(a, b) in spans {
+        for (k, &(a, b)) in self.keys.iter_mut().zip(spans) {
             let key = short_key_at(text, a, b);
             let slot = self.short.slot_of(Key16(key));
             self.short.prefetch(slot);
-            self.keys.push((key, slot));
+            *k = (key, slot);
             if key == 0 && b - a <= Key32::MAX {
                 let key = long_key_at(text, a, b);
                 let slot = self.long.slot_of(key);
@@ -286,11 +289,11 @@ impl FormMap {
             }
         }
         out.clear();
+        out.resize(spans.len(), (0, 0));
         // An insert may grow a table and move its slots: then they are found anew.
         let (epoch, long_epoch) = (self.short.epoch, self.long.epoch);
         let mut long_at = 0;
-        for (i, &(a, b)) in spans.iter().enumerate() {
-            let (key, mut slot) = self.keys[i];
+        for ((o, &(a, b)), &(key, mut slot)) in out.iter_mut().zip(spans).zip(&self.keys) {
             let range = if key != 0 {
                 if self.short.epoch != epoch {
                     slot = self.short.slot_of(Key16(key));
@@ -327,7 +330,7 @@ impl FormMap {
                     }
                 }
             };
-            out.push(range);
+            *o = range;
         }
     }
 }
