@@ -303,7 +303,7 @@ pub struct Codebook {
     word_literals: Vec<(String, u32)>,
     /// By rule: how a matcher evaluates it (see [`Plan`]), and its code.
     plans: Vec<Plan>,
-    /// The terms of [`Plan::Terms`] rules, each rule's a range.
+    /// The terms of [`Plan::Terms`] rules, each rule's a range ([`Plan::Term`] holds its one).
     plan_terms: Vec<u32>,
     /// The source text, kept so an archive can store every version it coded with.
     pub source: String,
@@ -665,6 +665,9 @@ impl RuleSet {
 /// How a matcher evaluates a rule once the rule is triggered.
 #[derive(Debug, Clone, Copy)]
 enum Plan {
+    /// The rule matches exactly the words where its one term occurs: the most
+    /// common rule of a large codebook, with no look into `plan_terms`.
+    Term { code: u32, term: u32 },
     /// The rule matches exactly the words where one of its terms occurs
     /// (`plan_terms[from..to]`): a term, or terms joined by OR, without
     /// `unless`, `where` or a regex. Most rules of a large codebook are such.
@@ -1239,7 +1242,14 @@ impl Codebook {
                         .is_some_and(|q| direct_terms(q, &mut plan_terms));
                 let n = sort_dedup(&mut plan_terms[from..]);
                 plan_terms.truncate(from + n);
-                if direct && n > 0 {
+                if direct && n == 1 {
+                    let term = plan_terms[from];
+                    plan_terms.truncate(from);
+                    Plan::Term {
+                        code: r.code as u32,
+                        term,
+                    }
+                } else if direct && n > 0 {
                     Plan::Terms {
                         code: r.code as u32,
                         from: from as u32,
@@ -1994,37 +2004,48 @@ impl<'a> Matcher<'a> {
         );
         let first_span = out.spans.len();
         for &ri in &self.order {
-            if let Plan::Terms { code, from, to } = cb.plans[ri] {
-                // The rule's hit is every word where one of its terms occurs.
-                let start = out.spans.len();
-                let terms = &cb.plan_terms[from as usize..to as usize];
-                let words = &self.spans;
-                if let [term] = terms {
-                    out.spans.extend(
-                        view.entries(*term)
-                            .iter()
-                            .map(|&(_, w)| byte_span(words, (w, w))),
-                    );
-                } else {
+            let words = &self.spans;
+            match cb.plans[ri] {
+                Plan::Term { code, term } => {
+                    // The rule's hit is every word where its term occurs; a
+                    // term's words are ascending and distinct, so are their spans.
+                    let start = out.spans.len();
+                    let entries = view.entries(term);
+                    out.spans
+                        .extend(entries.iter().map(|&(_, w)| byte_span(words, (w, w))));
+                    if !entries.is_empty() {
+                        out.rows.push(HitRow {
+                            text: index,
+                            code,
+                            rule: ri as u32,
+                            from: start as u32,
+                            to: out.spans.len() as u32,
+                        });
+                    }
+                    continue;
+                }
+                Plan::Terms { code, from, to } => {
+                    // The rule's hit is every word where one of its terms occurs.
+                    let start = out.spans.len();
                     word_spans.clear();
-                    for &t in terms {
+                    for &t in &cb.plan_terms[from as usize..to as usize] {
                         word_spans.extend(view.entries(t).iter().map(|&(_, w)| (w, w)));
                     }
                     let n = sort_dedup(&mut word_spans);
                     out.spans
                         .extend(word_spans[..n].iter().map(|&ws| byte_span(words, ws)));
+                    if n > 0 {
+                        out.rows.push(HitRow {
+                            text: index,
+                            code,
+                            rule: ri as u32,
+                            from: start as u32,
+                            to: out.spans.len() as u32,
+                        });
+                    }
+                    continue;
                 }
-                // A term's words are ascending and distinct: so are their spans.
-                if out.spans.len() > start {
-                    out.rows.push(HitRow {
-                        text: index,
-                        code,
-                        rule: ri as u32,
-                        from: start as u32,
-                        to: out.spans.len() as u32,
-                    });
-                }
-                continue;
+                Plan::General { .. } => {}
             }
             if let Plan::General { from, to } = cb.plans[ri] {
                 let (mut k, to) = (from as usize, to as usize);
@@ -2845,7 +2866,8 @@ name = "Skole"
         }
         let cb = book(&src);
         for (r, plan) in cb.plans.iter().enumerate() {
-            assert_eq!(matches!(plan, Plan::Terms { .. }), r % 2 == 0, "rule {r}");
+            let direct = matches!(plan, Plan::Term { .. } | Plan::Terms { .. });
+            assert_eq!(direct, r % 2 == 0, "rule {r}");
         }
         let words = [
             "ungdommene",
