@@ -12,7 +12,11 @@
 # running it). Each codebook takes a minute or two.
 #
 # KEEP=DIR keeps each codebook's callgrind output as DIR/<codebook>.callgrind, for
-# `python3 bench/cgdiff.py` (which functions or lines differ between two of them);
+# `python3 bench/cgdiff.py` (which functions or lines differ between two of them),
+# with each instruction's address (for `cgdiff.py --own src/`, which counts inlined
+# library code at the project's line it was inlined into); BRANCHES=1 adds
+# callgrind's simulated branch predictor (events Bc, Bcm: conditional branches and
+# their mispredictions; Bi, Bim: indirect ones);
 # PROFILE=bench-release builds with line tables, so that `cgdiff.py --lines` can
 # name the source lines (built with link-time optimisation, it executes about one
 # per cent fewer instructions than the release build: compare like with like).
@@ -39,23 +43,35 @@ done
 profile=${PROFILE:-release}
 cargo build --profile "$profile" --quiet --example profile_apply
 bin=target/$profile/examples/profile_apply
-if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; fi
+extra=()
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    extra+=(--dump-instr=yes)
+fi
+if [ -n "${BRANCHES:-}" ]; then extra+=(--branch-sim=yes); fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-printf '%-40s %16s %14s %14s\n' codebook instructions "D1 read miss" "D1 write miss"
+printf '%-40s %16s %14s %14s %14s\n' codebook instructions "D1 read miss" "D1 write miss" "mispredicted"
 for book in "${books[@]}"; do
-    APPLY_ONLY=1 ROUNDS=1 valgrind --tool=callgrind --cache-sim=yes \
+    # Each toggle turns counting on as its function is entered and off as it is
+    # left; one that also matched a function called inside (a closure of the same
+    # name) would turn it off there, so the table's are named one by one.
+    APPLY_ONLY=1 ROUNDS=1 valgrind --tool=callgrind --cache-sim=yes "${extra[@]}" \
         --toggle-collect='innsikt::codebook::Matchers::apply_all*' \
-        --toggle-collect='innsikt::table::hits_table_on*' \
+        --toggle-collect='innsikt::table::HitsTable::new' \
+        --toggle-collect='innsikt::table::HitsTable::reserve' \
+        --toggle-collect='innsikt::table::HitsTable::push' \
+        --toggle-collect='innsikt::table::HitsTable::finish' \
         --callgrind-out-file="$out/cg" "$bin" "$corpus" "$book" >"$out/log" 2>&1 || {
         cat "$out/log" >&2
         exit 1
     }
-    # The totals, read by the names the `events:` line gives them.
-    read -r ir d1mr d1mw < <(awk '
+    # The totals, read by the names the `events:` line gives them; conditional
+    # branches mispredicted only with BRANCHES=1.
+    read -r ir d1mr d1mw bcm < <(awk '
         /^events:/ { for (i = 2; i <= NF; i++) at[$i] = i }
-        /^summary:/ { print $at["Ir"], $at["D1mr"], $at["D1mw"] }' "$out/cg")
-    printf '%-40s %16s %14s %14s\n' "$(basename "$book")" "$ir" "$d1mr" "$d1mw"
+        /^summary:/ { print $at["Ir"], $at["D1mr"], $at["D1mw"], ("Bcm" in at ? $at["Bcm"] : "-") }' "$out/cg")
+    printf '%-40s %16s %14s %14s %14s\n' "$(basename "$book")" "$ir" "$d1mr" "$d1mw" "$bcm"
     if [ -n "${KEEP:-}" ]; then cp "$out/cg" "$KEEP/$(basename "$book" .toml).callgrind"; fi
 done

@@ -52,3 +52,64 @@ def test_the_largest_difference_comes_first(cgdiff, capsys):
     cgdiff.main([str(DATA / "old.callgrind"), str(DATA / "new.callgrind"), "--lines", "--match", "m.rs:10"])
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and out[2].split() == ["+100", "20", "120", "/opt/app/src/m.rs:10", "m::outer"]
+
+
+def test_instruction_addresses_are_read_beside_the_lines(cgdiff):
+    p = cgdiff.Profile(str(DATA / "instr.callgrind"), "Ir")
+    assert p.by_function() == {("m::outer",): 55, ("m::inner",): 45}
+    assert p.by_line()[("m::outer", "/opt/app/src/m.rs:11")] == 35
+    obj = "/opt/app/bin/x"
+    assert p.at == {
+        (obj, "m::outer", 0x1000): 20,
+        (obj, "m::outer", 0x1004): 30,
+        (obj, "m::outer", 0x1010): 5,
+        (obj, "m::inner", 0x2000): 40,
+        (obj, "m::inner", 0x1FF0): 5,
+    }
+    with pytest.raises(SystemExit, match="no instruction addresses"):
+        cgdiff.Profile(str(DATA / "old.callgrind"), "Ir").by_own("src/", None)
+
+
+def test_own_lines_take_the_cost_of_the_library_code_inlined_into_them(cgdiff):
+    # addr2line -i -f -a: each address, then its frames innermost first.
+    text = """0x0000000000001000
+core::slice::index
+/rustc/0123abcd/library/core/src/slice/index.rs:272
+m::outer
+src/m.rs:10 (discriminator 2)
+0x0000000000001004
+alloc::vec::Vec::push
+/rustc/0123abcd/library/alloc/src/vec/mod.rs:2978
+m::outer
+src/m.rs:10
+0x0000000000001010
+m::outer
+src/m.rs:12
+0x0000000000002000
+core::iter::next
+/rustc/0123abcd/library/core/src/iter/mod.rs:1
+0x0000000000001ff0
+m::inner
+src/m.rs:49
+"""
+    frames = cgdiff.parse_addr2line(text.splitlines())
+    assert frames[0x1000] == [
+        ("core::slice::index", "/rustc/0123abcd/library/core/src/slice/index.rs:272"),
+        ("m::outer", "src/m.rs:10"),
+    ]
+    p = cgdiff.Profile(str(DATA / "instr.callgrind"), "Ir")
+    seen = []
+
+    def resolve(obj, addrs):
+        seen.append((obj, addrs))
+        return frames
+
+    own = p.by_own("src/", resolve)
+    # One look-up per object file, of its addresses in order, each once.
+    assert seen == [("/opt/app/bin/x", [0x1000, 0x1004, 0x1010, 0x1FF0, 0x2000])]
+    assert own == {
+        ("m::outer", "src/m.rs:10"): 50,
+        ("m::outer", "src/m.rs:12"): 5,
+        ("m::inner", "(other)"): 40,
+        ("m::inner", "src/m.rs:49"): 5,
+    }
