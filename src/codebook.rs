@@ -566,10 +566,22 @@ fn trigger_table(
     let mut out = TriggerTable {
         start: Vec::with_capacity(terms + 1),
         rules: Vec::new(),
+        first_two: Vec::with_capacity(terms),
     };
     out.start.push(0);
+    // The spare rule, one past the last: what stands for a rule a term lacks.
+    let spare = u32::try_from(rules.len())
+        .ok()
+        .filter(|&s| s < MORE_RULES)
+        .expect("fewer than 2^31 rules");
     for mut v in table {
         v.dedup();
+        out.first_two.push(match v[..] {
+            [] => [spare, spare],
+            [one] => [one, spare],
+            [first, second] => [first, second],
+            [first, second, ..] => [first | MORE_RULES, second],
+        });
         out.rules.extend_from_slice(&v);
         out.start.push(out.rules.len() as u32);
     }
@@ -582,7 +594,14 @@ fn trigger_table(
 struct TriggerTable {
     start: Vec<u32>,
     rules: Vec<u32>,
+    /// By term: its first two rules, the spare rule (one past the codebook's
+    /// last) for each it lacks, and [`MORE_RULES`] set in the first when it has
+    /// more than two.
+    first_two: Vec<[u32; 2]>,
 }
+
+/// The bit of [`TriggerTable::first_two`] that tells a term of three rules or more.
+const MORE_RULES: u32 = 1 << 31;
 
 impl TriggerTable {
     fn of(&self, term: u32) -> &[u32] {
@@ -592,6 +611,22 @@ impl TriggerTable {
 
     fn terms(&self) -> usize {
         self.start.len().saturating_sub(1)
+    }
+
+    /// Marks the rules `term` triggers in `set`, which has room for the spare
+    /// rule. A term of up to two rules, most terms, takes no branch: a loop over
+    /// each term's rules mispredicted its end at most terms of a large codebook,
+    /// whose terms trigger none, one or two rules about as often.
+    #[inline]
+    fn mark(&self, term: u32, set: &mut RuleSet) {
+        let [first, second] = self.first_two[term as usize];
+        set.insert(first & !MORE_RULES);
+        set.insert(second);
+        if first & MORE_RULES != 0 {
+            for &rule in &self.of(term)[2..] {
+                set.insert(rule);
+            }
+        }
     }
 }
 
@@ -1766,7 +1801,8 @@ impl<'a> Matcher<'a> {
             exact_key: String::new(),
             lower_text: String::new(),
             merged: Default::default(),
-            marked: RuleSet::new(cb.rules.len()),
+            // With room for the spare rule.
+            marked: RuleSet::new(cb.rules.len() + 1),
             stamp: 0,
             order: Vec::new(),
             term_at: vec![(0, 0, 0); cb.terms.len()],
@@ -1946,10 +1982,8 @@ impl<'a> Matcher<'a> {
             self.mark(cb.always[k]);
         }
         // Rules are marked once per distinct term, not per occurrence.
-        for k in 0..self.distinct.len() {
-            for &rule in self.term_rules.of(self.distinct[k]) {
-                self.marked.insert(rule);
-            }
+        for &term in &self.distinct {
+            self.term_rules.mark(term, &mut self.marked);
         }
         if let Some(seen) = self.untuned_bytes {
             for &t in &self.distinct {
@@ -1973,6 +2007,10 @@ impl<'a> Matcher<'a> {
             }
         }
         self.marked.drain_into(&mut self.order);
+        if self.order.last() == Some(&cb.rules.len()) {
+            // The spare rule: it stands for rules terms lack.
+            self.order.pop();
+        }
         if self.order.is_empty() {
             return;
         }
@@ -3224,6 +3262,53 @@ name = "Sak"
                 assert!(out.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn a_term_marks_its_rules_and_otherwise_only_the_spare_rule() {
+        use super::RuleSet;
+        // `alfa` triggers five rules, `beta` two, `gamma` one; a phrase is
+        // triggered by one of its words only, so the other triggers none.
+        let queries = [
+            "alfa",
+            "beta",
+            "alfa",
+            "beta",
+            "alfa",
+            "gamma",
+            "alfa",
+            "alfa",
+            "\"epsilon zeta\"",
+        ];
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            src.push_str(&format!(
+                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
+            ));
+        }
+        let cb = book(&src);
+        let spare = cb.rule_count();
+        let mut set = RuleSet::new(spare + 1);
+        let mut out = Vec::new();
+        let mut counts = Vec::new();
+        for term in 0..cb.term_rules.terms() as u32 {
+            cb.term_rules.mark(term, &mut set);
+            set.drain_into(&mut out);
+            let mut want: Vec<usize> = cb.term_rules.of(term).iter().map(|&r| r as usize).collect();
+            counts.push(want.len());
+            if want.len() < 2 {
+                want.push(spare);
+            }
+            assert_eq!(out, want, "term {term}");
+        }
+        // Terms of no rule, one, two and more than two were all met.
+        for n in [0, 1, 2] {
+            assert!(counts.contains(&n), "a term of {n} rules in {counts:?}");
+        }
+        assert!(
+            counts.iter().any(|&n| n > 2),
+            "a term of three rules or more in {counts:?}"
+        );
     }
 
     #[test]
