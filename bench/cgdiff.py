@@ -13,8 +13,9 @@ a build with line tables (`PROFILE=bench-release`). `--own PREFIX` counts each
 instruction at the innermost inlined line whose file's path (relative to this folder)
 starts with PREFIX (`src/`: the project's own line that an inlined `Vec::push` or
 slice index came from), which
-needs profiles with instruction addresses (`count.sh` keeps them so) and `addr2line`
-(binutils) to read the binary's inlining. Only standard Python.
+needs profiles with instruction addresses (`count.sh` keeps them so), `addr2line`
+(binutils) to read the binary's inlining, and the binary each profile names still as
+it was counted. Only standard Python.
 """
 from __future__ import annotations
 
