@@ -2043,28 +2043,20 @@ impl<'a> Matcher<'a> {
         let first_span = out.spans.len();
         for &ri in &self.order {
             let words = &self.spans;
-            match cb.plans[ri] {
+            let start = out.spans.len();
+            let direct = match cb.plans[ri] {
                 Plan::Term { code, term } => {
                     // The rule's hit is every word where its term occurs; a
                     // term's words are ascending and distinct, so are their spans.
-                    let start = out.spans.len();
-                    let entries = view.entries(term);
-                    out.spans
-                        .extend(entries.iter().map(|&(_, w)| byte_span(words, (w, w))));
-                    if !entries.is_empty() {
-                        out.rows.push(HitRow {
-                            text: index,
-                            code,
-                            rule: ri as u32,
-                            from: start as u32,
-                            to: out.spans.len() as u32,
-                        });
-                    }
-                    continue;
+                    out.spans.extend(
+                        view.entries(term)
+                            .iter()
+                            .map(|&(_, w)| byte_span(words, (w, w))),
+                    );
+                    Some(code)
                 }
                 Plan::Terms { code, from, to } => {
                     // The rule's hit is every word where one of its terms occurs.
-                    let start = out.spans.len();
                     word_spans.clear();
                     for &t in &cb.plan_terms[from as usize..to as usize] {
                         word_spans.extend(view.entries(t).iter().map(|&(_, w)| (w, w)));
@@ -2072,32 +2064,36 @@ impl<'a> Matcher<'a> {
                     let n = sort_dedup(&mut word_spans);
                     out.spans
                         .extend(word_spans[..n].iter().map(|&ws| byte_span(words, ws)));
-                    if n > 0 {
-                        out.rows.push(HitRow {
-                            text: index,
-                            code,
-                            rule: ri as u32,
-                            from: start as u32,
-                            to: out.spans.len() as u32,
-                        });
+                    Some(code)
+                }
+                Plan::General { from, to } => {
+                    // Evaluated only where a term of each trigger set occurs.
+                    let (mut k, to) = (from as usize, to as usize);
+                    let present = |t: &u32| self.term_at[*t as usize].0 == stamp;
+                    while k < to {
+                        let n = cb.plan_terms[k] as usize;
+                        if !cb.plan_terms[k + 1..k + 1 + n].iter().any(present) {
+                            break;
+                        }
+                        k += 1 + n;
                     }
-                    continue;
-                }
-                Plan::General { .. } => {}
-            }
-            if let Plan::General { from, to } = cb.plans[ri] {
-                let (mut k, to) = (from as usize, to as usize);
-                let present = |t: &u32| self.term_at[*t as usize].0 == stamp;
-                while k < to {
-                    let n = cb.plan_terms[k] as usize;
-                    if !cb.plan_terms[k + 1..k + 1 + n].iter().any(present) {
-                        break;
+                    if k < to {
+                        continue;
                     }
-                    k += 1 + n;
+                    None
                 }
-                if k < to {
-                    continue;
+            };
+            if let Some(code) = direct {
+                if out.spans.len() > start {
+                    out.rows.push(HitRow {
+                        text: index,
+                        code,
+                        rule: ri as u32,
+                        from: start as u32,
+                        to: out.spans.len() as u32,
+                    });
                 }
+                continue;
             }
             let r = &cb.rules[ri];
             if !scope_ok(&r.scope, ctx) {
