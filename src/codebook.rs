@@ -704,8 +704,9 @@ enum Plan {
     /// common rule of a large codebook, with no look into `plan_terms`.
     Term { code: u32, term: u32 },
     /// The rule matches exactly the words where one of its terms occurs
-    /// (`plan_terms[from..to]`): a term, or terms joined by OR, without
-    /// `unless`, `where` or a regex. Most rules of a large codebook are such.
+    /// (`plan_terms[from..to]`, two or more): terms joined by OR, without
+    /// `unless`, `where` or a regex. With [`Plan::Term`], most rules of a large
+    /// codebook.
     Terms { code: u32, from: u32, to: u32 },
     /// Anything else: the rule's query is evaluated as a whole, where a term
     /// of each of its trigger sets occurs (the sets are `plan_terms[from..to]`,
