@@ -4,7 +4,9 @@
 //! (made in the archive's parent folder and removed after), so every run writes
 //! what a first run writes. The copy is flushed to disk before the clock
 //! starts: otherwise the run's commit, whose checkpoint syncs the database
-//! file, would also wait for the copy's pages to be written.
+//! file, would also wait for the copy's pages to be written. With `KEEP=<folder>`
+//! the last run's coded copy is moved there instead of removed (to compare what
+//! two builds wrote).
 use std::path::Path;
 use std::time::Instant;
 
@@ -44,6 +46,12 @@ fn main() {
             r.codings, r.passages
         );
         drop(p);
-        std::fs::remove_dir_all(&copy).unwrap();
+        match std::env::var_os("KEEP") {
+            Some(keep) => {
+                let _ = std::fs::remove_dir_all(&keep);
+                std::fs::rename(&copy, &keep).unwrap();
+            }
+            None => std::fs::remove_dir_all(&copy).unwrap(),
+        }
     }
 }

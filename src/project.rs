@@ -1668,17 +1668,27 @@ impl<'a> BatchCoder<'a> {
                 out.passages.push((id, document));
             }
             let from = out.spans.len();
-            out.spans.extend(
-                hits.spans(hit)
-                    .iter()
-                    .map(|&(a, b)| (p.start + a as i64, p.start + b as i64)),
-            );
-            let spans = &out.spans[from..];
+            // Most hits have one span: it is the coding's start and end, and
+            // is not listed (see `MachineCoding::spans`).
+            let (start, end) = match hits.spans(hit) {
+                &[(a, b)] => (p.start + i64::from(a), p.start + i64::from(b)),
+                many => {
+                    out.spans.extend(
+                        many.iter()
+                            .map(|&(a, b)| (p.start + i64::from(a), p.start + i64::from(b))),
+                    );
+                    let spans = &out.spans[from..];
+                    (
+                        spans.iter().map(|s| s.0).min().unwrap_or(p.start),
+                        spans.iter().map(|s| s.1).max().unwrap_or(p.end),
+                    )
+                }
+            };
             out.rows.push(MachineCoding {
                 passage: (out.passages.len() - 1) as u32,
                 rule: hit.rule,
-                start: spans.iter().map(|s| s.0).min().unwrap_or(p.start),
-                end: spans.iter().map(|s| s.1).max().unwrap_or(p.end),
+                start,
+                end,
                 spans: (from, out.spans.len()),
             });
         }

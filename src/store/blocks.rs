@@ -225,14 +225,24 @@ impl BlockWriter {
         }
         put(&mut out, self.n);
         out.extend_from_slice(&self.body);
-        let mut slot_pairs = std::mem::take(&mut self.slot_pairs);
-        slot_pairs.fill(NO_PAIR);
-        *self = BlockWriter {
+        // Empty again, keeping the buffers and tables: a run writes a block
+        // per document, and each would grow them again from nothing.
+        let mut kept = BlockWriter {
+            slot_pairs: std::mem::take(&mut self.slot_pairs),
+            pairs: std::mem::take(&mut self.pairs),
+            pair_index: std::mem::take(&mut self.pair_index),
+            passages: std::mem::take(&mut self.passages),
+            passage_index: std::mem::take(&mut self.passage_index),
             body: std::mem::take(&mut self.body),
-            slot_pairs,
             ..BlockWriter::default()
         };
-        self.body.clear();
+        kept.slot_pairs.fill(NO_PAIR);
+        kept.pairs.clear();
+        kept.pair_index.clear();
+        kept.passages.clear();
+        kept.passage_index.clear();
+        kept.body.clear();
+        *self = kept;
         out
     }
 }

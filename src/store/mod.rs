@@ -368,7 +368,8 @@ pub struct MachineCoding {
     pub rule: u32,
     pub start: i64,
     pub end: i64,
-    /// Range of [`MachineCodings::spans`].
+    /// Range of [`MachineCodings::spans`]; an empty one when the coding's one
+    /// span is `start..end`.
     pub spans: (usize, usize),
 }
 
@@ -1824,6 +1825,9 @@ impl MachineRun<'_> {
             stmt.raw_bind_parameter(10, self.book_version)?;
             stmt.raw_bind_parameter(11, self.now)?;
             let mut at = (u32::MAX, blocks::PassageKey::Label(0), 0);
+            // The document of the passage before: the passages of a document
+            // come one after another, and its label is looked up once for them.
+            let mut last_document: Option<&str> = None;
             for r in &codings.rows {
                 if r.passage != at.0 {
                     let (_, document) =
@@ -1835,7 +1839,12 @@ impl MachineRun<'_> {
                                 r.passage as usize,
                                 codings.passages.len(),
                             ))?;
-                    at = (r.passage, keys[r.passage as usize], labels.id(document)?);
+                    let label = match last_document {
+                        Some(d) if d == document => at.2,
+                        _ => labels.id(document)?,
+                    };
+                    last_document = Some(document);
+                    at = (r.passage, keys[r.passage as usize], label);
                 }
                 let slot = rules.get_mut(r.rule as usize).ok_or(RowError::Bad(
                     "rule",
@@ -1888,7 +1897,13 @@ impl MachineRun<'_> {
                 stmt.raw_bind_parameter(3, code)?;
                 stmt.raw_bind_parameter(4, r.start)?;
                 stmt.raw_bind_parameter(5, r.end)?;
-                stmt.raw_bind_parameter(6, stored_spans_in(spans, r.start, r.end, &mut self.json))?;
+                // An empty range stands for the one span start..end.
+                let spans = if spans.is_empty() {
+                    None
+                } else {
+                    stored_spans_in(spans, r.start, r.end, &mut self.json)
+                };
+                stmt.raw_bind_parameter(6, spans)?;
                 stmt.raw_bind_parameter(8, rule)?;
                 stmt.raw_execute()?;
                 // Normally each id is one more than the last; past the largest
