@@ -494,3 +494,96 @@ fn autocode_codings_do_not_depend_on_the_threads_argument() {
         assert_eq!(codings(&p), one, "{threads} threads");
     }
 }
+
+/// A machine coding of one span lists none of its own in the run's batches
+/// (its start and end are the span): it must still read back as that span,
+/// and a coding of several spans as all of them.
+#[test]
+fn machine_codings_of_one_span_and_of_several_read_back_with_their_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("f");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("a.txt"),
+        "Informant: Ungdommene fikk en fast kontaktperson på skolen.\n\n\
+         Informant: Skolen ringte, og ungdommen kom tilbake.\n\n\
+         Informant: Det var stille.",
+    )
+    .unwrap();
+    let mut p = Project::create(dir.path().join("arkiv")).unwrap();
+    p.ingest(&[files], None, &mut Silent).unwrap();
+    let cb = Codebook::parse(
+        r#"
+format = 1
+[codebook]
+id = "spenn"
+version = "1"
+[[code]]
+id = "ord"
+name = "Ord"
+  [[code.rule]]
+  id = "ett"
+  query = "kontaktperson"
+[[code]]
+id = "naer"
+name = "Nær"
+  [[code.rule]]
+  id = "to"
+  query = "ungdom NEAR/8 skole"
+[[code]]
+id = "flere"
+name = "Flere"
+  [[code.rule]]
+  id = "tre"
+  query = "ungdom OR skole"
+"#,
+        false,
+        None,
+    )
+    .unwrap();
+    p.autocode(&cb, &mut Silent).unwrap();
+    let t = p.codings(Some("auto:spenn")).unwrap();
+    let (codes, spans) = (strings(col(&t, "code_id")), strings(col(&t, "spans")));
+    let int = |name: &str| {
+        let c = t.column_by_name(name).unwrap();
+        let c = c.as_any().downcast_ref::<Int64Array>().unwrap();
+        (0..c.len()).map(|i| c.value(i)).collect::<Vec<i64>>()
+    };
+    let (start, end) = (int("start"), int("end"));
+    let docs = strings(col(&t, "document_id"));
+    let mut seen = (0, 0, 0);
+    for i in 0..t.num_rows() {
+        let text = p.document_text(&docs[i]).unwrap().unwrap();
+        let chars: Vec<char> = text.chars().collect();
+        let word = |a: i64, b: i64| -> String { chars[a as usize..b as usize].iter().collect() };
+        let s: Vec<(i64, i64)> = serde_json::from_str(&spans[i]).unwrap();
+        match codes[i].as_str() {
+            "ord" => {
+                assert_eq!(s, vec![(start[i], end[i])]);
+                assert_eq!(word(start[i], end[i]), "kontaktperson");
+                seen.0 += 1;
+            }
+            "naer" => {
+                // One span, from the first word to the last.
+                assert_eq!(s, vec![(start[i], end[i])]);
+                let words = word(start[i], end[i]).to_lowercase();
+                assert!(
+                    words.starts_with("ungdom") || words.starts_with("skole"),
+                    "{words}"
+                );
+                seen.1 += 1;
+            }
+            "flere" => {
+                assert_eq!(s.len(), 2, "{s:?}");
+                assert_eq!((s[0].0, s[1].1), (start[i], end[i]));
+                let words: Vec<String> =
+                    s.iter().map(|&(a, b)| word(a, b).to_lowercase()).collect();
+                assert!(words.iter().any(|w| w.starts_with("ungdom")), "{words:?}");
+                assert!(words.iter().any(|w| w.starts_with("skole")), "{words:?}");
+                seen.2 += 1;
+            }
+            other => panic!("unexpected code {other}"),
+        }
+    }
+    assert_eq!(seen, (1, 2, 2));
+}
