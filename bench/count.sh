@@ -20,6 +20,13 @@
 # PROFILE=bench-release builds with line tables, so that `cgdiff.py --lines` can
 # name the source lines (built with link-time optimisation, it executes about one
 # per cent fewer instructions than the release build: compare like with like).
+#
+#   ARCHIVE=<archive folder> bash bench/count.sh [codebook ...]
+#
+# counts a first `Project.autocode` run of each codebook on one thread instead
+# (`profile_autocode`, which codes a fresh copy of the archive: the matching, and
+# writing the codings to the store, commit included); every argument is then a
+# codebook. `profile_ingest` makes an archive, e.g. of the 100 MB proceedings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +34,13 @@ if ! command -v valgrind >/dev/null; then
     echo "count.sh: valgrind is not installed; it is needed for counting instructions" >&2
     exit 2
 fi
-corpus=${1:-bench/work/corpora/stortinget-10MB}
-shift || true
+archive=${ARCHIVE:-}
+if [ -n "$archive" ]; then
+    corpus=$archive
+else
+    corpus=${1:-bench/work/corpora/stortinget-10MB}
+    shift || true
+fi
 books=("$@")
 if [ ${#books[@]} -eq 0 ]; then
     books=(bench/work/codebooks/rules-10.toml bench/work/codebooks/rules-1000.toml)
@@ -41,8 +53,10 @@ for f in "$corpus" "${books[@]}"; do
 done
 
 profile=${PROFILE:-release}
-cargo build --profile "$profile" --quiet --example profile_apply
-bin=target/$profile/examples/profile_apply
+example=profile_apply
+if [ -n "$archive" ]; then example=profile_autocode; fi
+cargo build --profile "$profile" --quiet --example "$example"
+bin=target/$profile/examples/$example
 extra=()
 if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"
@@ -57,13 +71,21 @@ for book in "${books[@]}"; do
     # Each toggle turns counting on as its function is entered and off as it is
     # left; one that also matched a function called inside (a closure of the same
     # name) would turn it off there, so the table's are named one by one.
-    APPLY_ONLY=1 ROUNDS=1 valgrind --tool=callgrind --cache-sim=yes "${extra[@]}" \
-        --toggle-collect='innsikt::codebook::Matchers::apply_all*' \
-        --toggle-collect='innsikt::table::HitsTable::new' \
-        --toggle-collect='innsikt::table::HitsTable::reserve' \
-        --toggle-collect='innsikt::table::HitsTable::push' \
-        --toggle-collect='innsikt::table::HitsTable::finish' \
-        --callgrind-out-file="$out/cg" "$bin" "$corpus" "$book" >"$out/log" 2>&1 || {
+    if [ -n "$archive" ]; then
+        toggles=(--toggle-collect='innsikt::project::Project::autocode_with_threads*')
+        args=("$archive" "$book" 1 1)
+    else
+        toggles=(
+            --toggle-collect='innsikt::codebook::Matchers::apply_all*'
+            --toggle-collect='innsikt::table::HitsTable::new'
+            --toggle-collect='innsikt::table::HitsTable::reserve'
+            --toggle-collect='innsikt::table::HitsTable::push'
+            --toggle-collect='innsikt::table::HitsTable::finish'
+        )
+        args=("$corpus" "$book")
+    fi
+    APPLY_ONLY=1 ROUNDS=1 valgrind --tool=callgrind --cache-sim=yes "${extra[@]}" "${toggles[@]}" \
+        --callgrind-out-file="$out/cg" "$bin" "${args[@]}" >"$out/log" 2>&1 || {
         cat "$out/log" >&2
         exit 1
     }
