@@ -310,21 +310,22 @@ fn push_block_words(
     let room = &mut out.spare_capacity_mut()[..WRITTEN.max(count)];
     room[0].write((first, at + ends.trailing_zeros() as usize));
     ends &= ends.wrapping_sub(1);
-    for slot in &mut room[1..WRITTEN] {
-        slot.write((
+    // The next word: its start and end bits, taken off the masks.
+    let mut next = || {
+        let word = (
             at + starts.trailing_zeros() as usize,
             at + ends.trailing_zeros() as usize,
-        ));
+        );
         starts &= starts.wrapping_sub(1);
         ends &= ends.wrapping_sub(1);
+        word
+    };
+    // A fixed count, unrolled; then the rare ninth word and more.
+    for slot in &mut room[1..WRITTEN] {
+        slot.write(next());
     }
     for slot in room.iter_mut().skip(WRITTEN) {
-        slot.write((
-            at + starts.trailing_zeros() as usize,
-            at + ends.trailing_zeros() as usize,
-        ));
-        starts &= starts.wrapping_sub(1);
-        ends &= ends.wrapping_sub(1);
+        slot.write(next());
     }
     // SAFETY: the `count` values after `len` were written just above (the
     // first eight, or all when there are more), within the reserved capacity.
@@ -926,7 +927,6 @@ mod tests {
         }
     }
 
-    /// Every token of a stream: text, position and byte offsets.
     #[test]
     fn blocks_that_end_more_than_eight_words_give_them_all() {
         // The scanner writes a block's first eight words without counting
@@ -952,6 +952,7 @@ mod tests {
         }
     }
 
+    /// Every token of a stream: text, position and byte offsets.
     fn tokens(stream: &mut impl TokenStream) -> Vec<(String, usize, usize, usize)> {
         let mut out = Vec::new();
         while stream.advance() {
