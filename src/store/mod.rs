@@ -9,6 +9,7 @@
 //! Knows nothing of tantivy or of file formats.
 
 mod blocks;
+mod checkpoint;
 mod scan;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -147,6 +148,18 @@ pub struct Store {
     /// A second, read-only connection for reading half of a large table on
     /// another thread; opened when first needed.
     helper: std::sync::Mutex<Option<Connection>>,
+    /// Checkpoints the log after large commits on a thread of its own; `None`
+    /// where SQLite's automatic checkpoint is kept (the hook could not be set).
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+}
+
+impl Drop for Store {
+    /// The checkpoint thread finishes its work before the connection closes.
+    fn drop(&mut self) {
+        if let Some(c) = &self.checkpointer {
+            c.stop();
+        }
+    }
 }
 
 const SCHEMA: &str = "
@@ -694,9 +707,10 @@ impl Store {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let conn = Connection::open(path).map_err(mk)?;
+        let mut conn = Connection::open(path).map_err(mk)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(mk)?;
+        let checkpointer = checkpoint::Checkpointer::install(&mut conn, path).ok();
         // The page size takes effect only for a new file (before its first table);
         // an archive made with another one keeps it.
         conn.execute_batch(&format!(
@@ -716,6 +730,7 @@ impl Store {
             meta_cache: Default::default(),
             read_cache: Default::default(),
             helper: Default::default(),
+            checkpointer,
         };
         store
             .conn
@@ -4678,5 +4693,72 @@ mod tests {
             .unwrap();
         assert_eq!(read, own);
         run.finish().unwrap();
+    }
+
+    /// Writes about 20 MB in one commit: more than [`checkpoint::WAL_PAGES`]
+    /// pages in the log.
+    fn large_commit(s: &Store) {
+        s.execute_for_test(
+            "CREATE TABLE IF NOT EXISTS big(b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+             INSERT INTO big SELECT randomblob(100000) FROM n;",
+        );
+    }
+
+    fn file_size(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn a_large_commit_is_copied_into_the_database_file_by_the_checkpoint_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let s = Store::open(&path).unwrap();
+        let checkpointer = s.checkpointer.clone().expect("the hook is set");
+        s.execute_for_test("CREATE TABLE small(x); INSERT INTO small VALUES (1);");
+        assert_eq!(checkpointer.done(), 0, "a small commit wakes no checkpoint");
+        large_commit(&s);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while checkpointer.done() == 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(checkpointer.done(), 1);
+        // While the store is still open, the pages are in the database file.
+        assert!(file_size(&path) > 20_000_000, "{}", file_size(&path));
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
+    }
+
+    #[test]
+    fn once_the_checkpoint_thread_has_stopped_a_large_commit_checkpoints_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let s = Store::open(&path).unwrap();
+        let checkpointer = s.checkpointer.clone().expect("the hook is set");
+        checkpointer.stop();
+        large_commit(&s);
+        // Copied before the commit returned, as SQLite's own checkpoint does.
+        assert!(file_size(&path) > 20_000_000, "{}", file_size(&path));
+        assert_eq!(checkpointer.done(), 0);
+    }
+
+    #[test]
+    fn a_store_closed_after_a_large_commit_leaves_no_log_and_reopens_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let s = Store::open(&path).unwrap();
+        large_commit(&s);
+        large_commit(&s);
+        drop(s);
+        assert!(!dir.path().join("store.sqlite-wal").exists());
+        let s = Store::open(&path).unwrap();
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 400);
     }
 }
