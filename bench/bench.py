@@ -984,7 +984,10 @@ def render_markdown(res: Dict[str, Any]) -> str:
              "Each `apply_table` figure is the median of a first call in each of "
              f"{_get(res, 'config', 'apply_procs') or 1} fresh process(es), run one after the other; "
              "so is each `Project.autocode` figure whose row lists its processes (each a first run of the "
-             "codebook, on a copy of the archive made before any of them).")
+             "codebook, on a copy of the archive made before any of them). *Closed after* is the time from "
+             "`Project.autocode` returning to the project being closed in that process: the copy of the log into "
+             "the database file (its checkpoint), which the run's commit leaves to a helper thread and closing "
+             "waits for.")
     L.append("")
     rows = []
     for name, a in res["autocode"].items():
@@ -1005,8 +1008,9 @@ def render_markdown(res: Dict[str, Any]) -> str:
                     secs = r.get("autocode_s") or r.get("apply_s")
                     hits = r.get("codings") if "codings" in r else r.get("text_code_pairs")
                     runs = " / ".join(f(x, 2) for x in r.get("apply_s_runs") or r.get("autocode_s_runs") or [])
-                    rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), f(secs, 2), f(r.get("mb_s")), f(hits), runs])
-    L.append(table(["corpus", "rules", "method", "cores", "s", "MB/s", "codings / hits", "each process (s)"], rows))
+                    rows.append([name, "PD codebook" if n == "pd" else n, method, cores.replace("core", ""), f(secs, 2), f(r.get("mb_s")), f(hits), runs,
+                                 f(r["close_s"], 3) if "close_s" in r else ""])
+    L.append(table(["corpus", "rules", "method", "cores", "s", "MB/s", "codings / hits", "each process (s)", "closed after (s)"], rows))
     L.append("")
     rs = _get(res, "ratios", "rule_scaling") or {}
     if rs:

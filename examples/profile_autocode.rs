@@ -3,10 +3,11 @@
 //! <codebook> [threads] [runs]`. Each run codes a fresh copy of the archive
 //! (made in the archive's parent folder and removed after), so every run writes
 //! what a first run writes. The copy is flushed to disk before the clock
-//! starts: otherwise the run's commit, whose checkpoint syncs the database
-//! file, would also wait for the copy's pages to be written. With `KEEP=<folder>`
+//! starts: otherwise the log's checkpoint after the run's commit, which syncs
+//! the database file, would also wait for the copy's pages to be written. With `KEEP=<folder>`
 //! the last run's coded copy is moved there instead of removed (to compare what
-//! two builds wrote).
+//! two builds wrote). On stderr: how long closing the project took after the
+//! run (it waits for the log's checkpoint, which runs after the commit).
 use std::path::Path;
 use std::time::Instant;
 
@@ -45,7 +46,11 @@ fn main() {
             "{} codings of {} passages in {s:.3} s ({threads} thread(s))",
             r.codings, r.passages
         );
+        // Closing waits for the checkpoint of the log the run's commit handed
+        // to a helper thread.
+        let t = Instant::now();
         drop(p);
+        eprintln!("closed {:.3} s later", t.elapsed().as_secs_f64());
         match std::env::var_os("KEEP") {
             Some(keep) => {
                 let _ = std::fs::remove_dir_all(&keep);
