@@ -187,6 +187,7 @@ def innsikt_autocode(a):
     cb = innsikt.Codebook.load(a["codebook"])
     t1 = now()
     kwargs = with_threads(p.autocode, {"progress": False}, a.get("threads"))
+    threads_param = accepts_threads(p.autocode)
     import warnings
 
     with warnings.catch_warnings():
@@ -206,7 +207,7 @@ def innsikt_autocode(a):
         "codings": rep.codings,
         "replaced": rep.replaced,
         "silent_rules": len(rep.silent_rules),
-        "threads_param": accepts_threads(p.autocode),
+        "threads_param": threads_param,
         "cpus": len(os.sched_getaffinity(0)),
         "vmhwm_kb": vm_hwm_kb(),
     }
