@@ -26,6 +26,17 @@ use std::thread::JoinHandle;
 /// threshold for its automatic one.
 pub(super) const WAL_PAGES: i32 = 1000;
 
+/// [`WAL_PAGES`], or `INNSIKT_CHECKPOINT_PAGES` (the crash harness sets a few
+/// pages, so that every commit hands a checkpoint to the thread and kills land
+/// while one runs).
+fn wal_pages() -> i32 {
+    std::env::var("INNSIKT_CHECKPOINT_PAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(WAL_PAGES)
+}
+
 enum State {
     /// No commit has left enough pages in the log yet: no thread.
     Idle,
@@ -58,9 +69,10 @@ impl Checkpointer {
             done: Arc::new(AtomicU64::new(0)),
         });
         let hook = Arc::clone(&checkpointer);
+        let threshold = wal_pages();
         // Replaces SQLite's automatic checkpoint, which is itself this hook.
         conn.wal_hook(Some(move |wal: &mut Wal, pages: std::ffi::c_int| {
-            if pages < WAL_PAGES || hook.wake() {
+            if pages < threshold || hook.wake() {
                 Ok(())
             } else {
                 wal.checkpoint()
