@@ -1,35 +1,53 @@
 //! Checkpoints of the write-ahead log on a thread of their own. SQLite's
-//! automatic checkpoint runs inside the commit that leaves the log at 1,000
+//! automatic checkpoint runs inside a commit after which the log holds 1,000
 //! pages or more: it syncs the log, copies its pages into the database file
 //! and syncs that, and the writer waits for all three (about 60 ms of a
 //! 1.0 s machine-coding run of 100 MB). Here that commit only wakes a helper
 //! thread, which runs the same checkpoint on a connection of its own while the
-//! writer goes on; readers and the next writer are not held up by it (a
-//! passive checkpoint takes no lock that they need).
+//! writer goes on; readers and the next writer take no lock it holds.
 //!
-//! Durability is what it was: the store commits with `synchronous=NORMAL`, so
-//! a commit is safe from a crash of the process as soon as it returns and is
-//! on disk once the checkpoint after it has synced the file; a crash during a
-//! checkpoint loses nothing (SQLite's log is redone on the next open).
+//! The log starts again from its beginning only when a write transaction
+//! begins after a checkpoint has copied all of it. Commits that follow each
+//! other faster than the thread copies would keep it from ever doing so, and
+//! the log would grow without bound: once a commit leaves [`GROWN`] times the
+//! threshold in the log while the thread is still busy, the commit waits for
+//! the thread and copies the rest in place, as SQLite's own checkpoint would.
 //!
+//! Durability against a crash of the process is what it was: a commit is in
+//! the log when it returns, and the log is read again on the next open. The
+//! store commits with `synchronous=NORMAL`, so the log is synced at a
+//! checkpoint's first step; a large commit is therefore on disk some
+//! milliseconds after it returns instead of before (no promise of `NORMAL`
+//! covers the latest commits against a power failure either way).
+//!
+//! Once started, the thread and its connection live as long as the store
+//! (like any SQLite connection, not to be used in a child after a fork).
 //! Touches the log and the database file only through SQLite's checkpoint;
 //! never reads or writes a table.
 
 use rusqlite::hooks::Wal;
 use rusqlite::{Connection, OpenFlags};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-/// Pages a commit leaves in the log that start a checkpoint: SQLite's own
+/// Pages left in the log by a commit that start a checkpoint: SQLite's own
 /// threshold for its automatic one.
 pub(super) const WAL_PAGES: i32 = 1000;
+
+/// How many times the threshold the log may hold while the thread is busy
+/// before a commit copies it in place.
+const GROWN: i32 = 4;
+
+/// How long a commit waits for a busy thread before it copies in place anyway.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// [`WAL_PAGES`], or `INNSIKT_CHECKPOINT_PAGES` (the crash harness sets a few
 /// pages, so that every commit hands a checkpoint to the thread and kills land
 /// while one runs).
-fn wal_pages() -> i32 {
+pub(super) fn wal_pages() -> i32 {
     std::env::var("INNSIKT_CHECKPOINT_PAGES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -37,114 +55,172 @@ fn wal_pages() -> i32 {
         .unwrap_or(WAL_PAGES)
 }
 
-enum State {
-    /// No commit has left enough pages in the log yet: no thread.
-    Idle,
-    Running {
-        wake: mpsc::SyncSender<()>,
-        thread: JoinHandle<()>,
-    },
-    /// The store is closing, or the thread could not be started: a commit
-    /// checkpoints in place, as SQLite's automatic checkpoint does.
-    InPlace,
+/// What the writer and the thread share, under one lock.
+#[derive(Default)]
+struct State {
+    /// The thread has been started (and `thread` is its handle).
+    started: bool,
+    thread: Option<JoinHandle<()>>,
+    /// A checkpoint has been asked for and the thread has not begun it.
+    requested: bool,
+    /// The thread is copying.
+    running: bool,
+    /// The store is closing, or the thread could not be started: commits
+    /// checkpoint in place.
+    in_place: bool,
 }
 
 /// The helper thread of one store's connection, started by the first commit
 /// that needs it.
 pub(super) struct Checkpointer {
+    /// The database file, as SQLite named it when the store opened it (an
+    /// absolute path, whatever the process's working directory is later).
     path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// What the writer and the thread share.
+#[derive(Default)]
+struct Shared {
     state: Mutex<State>,
-    /// Checkpoints the thread has finished (for tests, and for a caller that
-    /// wants to know the log is in the database file).
-    done: Arc<AtomicU64>,
+    /// Signalled when a checkpoint is asked for, when one ends and at stop.
+    changed: Condvar,
+    /// Checkpoints the thread finished having copied the whole log.
+    complete: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The thread: a checkpoint per request, until the store stops it.
+    fn run(&self, conn: Connection) {
+        loop {
+            let mut state = self
+                .changed
+                .wait_while(self.lock(), |s| !s.requested && !s.in_place)
+                .unwrap_or_else(PoisonError::into_inner);
+            if !state.requested {
+                return;
+            }
+            state.requested = false;
+            state.running = true;
+            drop(state);
+            // A passive checkpoint copies what no reader still needs and never
+            // waits for a lock. One that could not copy everything is
+            // finished at the next request, as SQLite's own would be at the
+            // next commit.
+            let whole = conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .is_ok_and(|(busy, log, copied)| busy == 0 && log == copied);
+            if whole {
+                self.complete.fetch_add(1, Ordering::Release);
+            }
+            self.lock().running = false;
+            self.changed.notify_all();
+        }
+    }
 }
 
 impl Checkpointer {
     /// Take over the automatic checkpoints of `conn`, the connection that
-    /// writes the store at `path`.
-    pub fn install(conn: &mut Connection, path: &Path) -> rusqlite::Result<Arc<Checkpointer>> {
+    /// writes its store, at `threshold` pages (normally [`wal_pages`]).
+    pub fn install(conn: &mut Connection, threshold: i32) -> rusqlite::Result<Arc<Checkpointer>> {
+        let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+            return Err(rusqlite::Error::InvalidPath(PathBuf::new()));
+        };
         let checkpointer = Arc::new(Checkpointer {
-            path: path.to_path_buf(),
-            state: Mutex::new(State::Idle),
-            done: Arc::new(AtomicU64::new(0)),
+            path: PathBuf::from(path),
+            shared: Arc::default(),
         });
         let hook = Arc::clone(&checkpointer);
-        let threshold = wal_pages();
         // Replaces SQLite's automatic checkpoint, which is itself this hook.
         conn.wal_hook(Some(move |wal: &mut Wal, pages: std::ffi::c_int| {
-            if pages < threshold || hook.wake() {
-                Ok(())
-            } else {
-                wal.checkpoint()
+            if pages >= threshold && !hook.hand_over(pages >= threshold.saturating_mul(GROWN)) {
+                // As SQLite's own: the commit has happened whatever this
+                // checkpoint meets (a reader, another checkpoint), so it
+                // reports nothing.
+                let _ = wal.checkpoint();
             }
+            Ok(())
         }))?;
         Ok(checkpointer)
     }
 
-    /// How many checkpoints the thread has finished.
+    /// How many checkpoints the thread has finished having copied the whole log.
     #[cfg(test)]
-    pub fn done(&self) -> u64 {
-        self.done.load(Ordering::Acquire)
+    pub fn complete(&self) -> u64 {
+        self.shared.complete.load(Ordering::Acquire)
+    }
+
+    /// Whether the thread has been started.
+    #[cfg(test)]
+    pub fn started(&self) -> bool {
+        self.shared.lock().started
     }
 
     /// Ask the thread for a checkpoint, starting it when there is none; false
-    /// when the commit must checkpoint in place.
-    fn wake(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(*state, State::Idle) {
-            *state = self.start().unwrap_or(State::InPlace);
-        }
-        let State::Running { wake, .. } = &*state else {
-            return false;
-        };
-        match wake.try_send(()) {
-            // A wake already waiting stands for this commit too: the
-            // checkpoint it starts copies everything committed by then.
-            Ok(()) | Err(mpsc::TrySendError::Full(())) => true,
-            Err(mpsc::TrySendError::Disconnected(())) => {
-                *state = State::InPlace;
-                false
+    /// when the commit must checkpoint in place: the thread is gone, or the
+    /// log has `grown` while the thread was busy (then after waiting for it).
+    fn hand_over(&self, grown: bool) -> bool {
+        let mut state = self.shared.lock();
+        if !state.started && !state.in_place {
+            match self.start() {
+                Some(thread) => {
+                    state.started = true;
+                    state.thread = Some(thread);
+                }
+                None => state.in_place = true,
             }
         }
+        if state.in_place {
+            return false;
+        }
+        if grown && (state.requested || state.running) {
+            let (state, _) = self
+                .shared
+                .changed
+                .wait_timeout_while(state, WAIT, |s| s.requested || s.running)
+                .unwrap_or_else(PoisonError::into_inner);
+            drop(state);
+            return false;
+        }
+        state.requested = true;
+        self.shared.changed.notify_all();
+        true
     }
 
-    fn start(&self) -> Option<State> {
+    fn start(&self) -> Option<JoinHandle<()>> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .ok()?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).ok()?;
-        let (wake, woken) = mpsc::sync_channel::<()>(1);
-        let done = Arc::clone(&self.done);
-        let thread = std::thread::Builder::new()
+        conn.busy_timeout(Duration::from_secs(10)).ok()?;
+        let shared = Arc::clone(&self.shared);
+        std::thread::Builder::new()
             .name("innsikt-checkpoint".into())
-            .spawn(move || {
-                while woken.recv().is_ok() {
-                    // A passive checkpoint copies what no reader still needs
-                    // and never waits for a lock; a failed one is retried by
-                    // the next commit's wake, as SQLite retries its own.
-                    if conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        .is_ok()
-                    {
-                        done.fetch_add(1, Ordering::Release);
-                    }
-                }
-            })
-            .ok()?;
-        Some(State::Running { wake, thread })
+            .spawn(move || shared.run(conn))
+            .ok()
     }
 
     /// Let the thread finish the checkpoint it has been asked for, and end it;
     /// commits after this checkpoint in place.
     pub fn stop(&self) {
-        let state = std::mem::replace(
-            &mut *self.state.lock().unwrap_or_else(PoisonError::into_inner),
-            State::InPlace,
-        );
-        if let State::Running { wake, thread } = state {
-            drop(wake);
+        let thread = {
+            let mut state = self.shared.lock();
+            state.in_place = true;
+            self.shared.changed.notify_all();
+            state.thread.take()
+        };
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }

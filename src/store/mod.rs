@@ -703,6 +703,12 @@ impl Store {
 
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, checkpoint::wal_pages())
+    }
+
+    /// [`Store::open`], the log checkpointed by the helper thread after a commit
+    /// that leaves `checkpoint_pages` pages or more in it.
+    fn open_with(path: &Path, checkpoint_pages: i32) -> Result<Store, StoreError> {
         let mk = |e: rusqlite::Error| StoreError {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -710,7 +716,7 @@ impl Store {
         let mut conn = Connection::open(path).map_err(mk)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(mk)?;
-        let checkpointer = checkpoint::Checkpointer::install(&mut conn, path).ok();
+        let checkpointer = checkpoint::Checkpointer::install(&mut conn, checkpoint_pages).ok();
         // The page size takes effect only for a new file (before its first table);
         // an archive made with another one keeps it.
         conn.execute_batch(&format!(
@@ -1441,9 +1447,13 @@ impl Store {
     }
 
     /// Set the journal mode of this store's connection (tests of what happens
-    /// without WAL).
+    /// without WAL). The checkpoint thread is stopped first: leaving WAL needs
+    /// the only connection to the file.
     #[cfg(test)]
     pub(crate) fn set_journal_mode(&self, mode: &str) {
+        if let Some(c) = &self.checkpointer {
+            c.stop();
+        }
         let _: String = self
             .conn
             .query_row(&format!("PRAGMA journal_mode={mode}"), [], |r| r.get(0))
@@ -4713,16 +4723,20 @@ mod tests {
     fn a_large_commit_is_copied_into_the_database_file_by_the_checkpoint_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        let s = Store::open(&path).unwrap();
+        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
         let checkpointer = s.checkpointer.clone().expect("the hook is set");
         s.execute_for_test("CREATE TABLE small(x); INSERT INTO small VALUES (1);");
-        assert_eq!(checkpointer.done(), 0, "a small commit wakes no checkpoint");
+        assert!(
+            !checkpointer.started(),
+            "a small commit starts no checkpoint"
+        );
         large_commit(&s);
+        assert!(checkpointer.started());
         let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while checkpointer.done() == 0 && std::time::Instant::now() < until {
+        while checkpointer.complete() == 0 && std::time::Instant::now() < until {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert_eq!(checkpointer.done(), 1);
+        assert_eq!(checkpointer.complete(), 1);
         // While the store is still open, the pages are in the database file.
         assert!(file_size(&path) > 20_000_000, "{}", file_size(&path));
         let n: i64 = s
@@ -4736,22 +4750,49 @@ mod tests {
     fn once_the_checkpoint_thread_has_stopped_a_large_commit_checkpoints_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        let s = Store::open(&path).unwrap();
+        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
         let checkpointer = s.checkpointer.clone().expect("the hook is set");
         checkpointer.stop();
         large_commit(&s);
         // Copied before the commit returned, as SQLite's own checkpoint does.
         assert!(file_size(&path) > 20_000_000, "{}", file_size(&path));
-        assert_eq!(checkpointer.done(), 0);
+        assert!(!checkpointer.started());
     }
 
     #[test]
-    fn a_store_closed_after_a_large_commit_leaves_no_log_and_reopens_with_it() {
+    fn commits_faster_than_the_checkpoint_thread_do_not_grow_the_log_without_bound() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        let s = Store::open(&path).unwrap();
+        // A checkpoint after every commit of 8 pages or more (of 16 KiB).
+        let s = Store::open_with(&path, 8).unwrap();
+        s.execute_for_test("CREATE TABLE t(b BLOB)");
+        let wal = dir.path().join("store.sqlite-wal");
+        let mut largest = 0;
+        for _ in 0..300 {
+            // About ten pages a commit, one after the other: the log starts
+            // again only when a transaction begins after a checkpoint copied
+            // all of it.
+            s.execute_for_test("INSERT INTO t VALUES (randomblob(150000))");
+            largest = largest.max(file_size(&wal));
+        }
+        // Three thousand pages were logged (49 MB); the log held at most a few
+        // times the threshold and one commit.
+        assert!(largest < 3_000_000, "the log grew to {largest} bytes");
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 300);
+    }
+
+    #[test]
+    fn a_store_closed_while_its_thread_checkpoints_reopens_with_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
         large_commit(&s);
         large_commit(&s);
+        // Dropped at once: the thread is still copying the second commit.
         drop(s);
         assert!(!dir.path().join("store.sqlite-wal").exists());
         let s = Store::open(&path).unwrap();

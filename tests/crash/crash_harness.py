@@ -100,9 +100,10 @@ class Harness:
         return base + ["autocode", "-a", str(self.archive), str(CODEBOOK), "--json"]
 
     def run_and_kill(self, op: str, delay: float) -> list[str]:
-        # Small batches, so that kills land between commits; and every commit of
-        # more than four pages hands the copy of the log into the database file
-        # (its checkpoint) to a helper thread, so that kills land during one.
+        # Small batches, so that kills land between commits; and every commit
+        # after which the log holds four pages or more hands the copy of the log
+        # into the database file (its checkpoint) to a helper thread, so that
+        # kills land during one.
         env = dict(os.environ, INNSIKT_BATCH_DOCUMENTS="7", INNSIKT_CHECKPOINT_PAGES="4")
         child = subprocess.Popen(self.command(op), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         time.sleep(delay)
