@@ -58,8 +58,7 @@ pub(super) fn wal_pages() -> i32 {
 /// What the writer and the thread share, under one lock.
 #[derive(Default)]
 struct State {
-    /// The thread has been started (and `thread` is its handle).
-    started: bool,
+    /// The thread, once started (until the store stops it).
     thread: Option<JoinHandle<()>>,
     /// A checkpoint has been asked for and the thread has not begun it.
     requested: bool,
@@ -140,10 +139,11 @@ impl Checkpointer {
             path: PathBuf::from(path),
             shared: Arc::default(),
         });
-        let hook = Arc::clone(&checkpointer);
-        // Replaces SQLite's automatic checkpoint, which is itself this hook.
+        let callback = Arc::clone(&checkpointer);
+        // Replaces SQLite's automatic checkpoint, which is itself such a
+        // WAL callback.
         conn.wal_hook(Some(move |wal: &mut Wal, pages: std::ffi::c_int| {
-            if pages >= threshold && !hook.hand_over(pages >= threshold.saturating_mul(GROWN)) {
+            if pages >= threshold && !callback.hand_over(pages >= threshold.saturating_mul(GROWN)) {
                 // As SQLite's own: the commit has happened whatever this
                 // checkpoint meets (a reader, another checkpoint), so it
                 // reports nothing.
@@ -160,10 +160,10 @@ impl Checkpointer {
         self.shared.complete.load(Ordering::Acquire)
     }
 
-    /// Whether the thread has been started.
+    /// Whether the thread runs (started, and not stopped).
     #[cfg(test)]
     pub fn started(&self) -> bool {
-        self.shared.lock().started
+        self.shared.lock().thread.is_some()
     }
 
     /// Ask the thread for a checkpoint, starting it when there is none; false
@@ -171,14 +171,9 @@ impl Checkpointer {
     /// log has `grown` while the thread was busy (then after waiting for it).
     fn hand_over(&self, grown: bool) -> bool {
         let mut state = self.shared.lock();
-        if !state.started && !state.in_place {
-            match self.start() {
-                Some(thread) => {
-                    state.started = true;
-                    state.thread = Some(thread);
-                }
-                None => state.in_place = true,
-            }
+        if state.thread.is_none() && !state.in_place {
+            state.thread = self.start();
+            state.in_place = state.thread.is_none();
         }
         if state.in_place {
             return false;

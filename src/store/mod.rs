@@ -149,7 +149,7 @@ pub struct Store {
     /// another thread; opened when first needed.
     helper: std::sync::Mutex<Option<Connection>>,
     /// Checkpoints the log after large commits on a thread of its own; `None`
-    /// where SQLite's automatic checkpoint is kept (the hook could not be set).
+    /// where SQLite's automatic checkpoint is kept (the WAL callback could not be set).
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
@@ -4719,12 +4719,19 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
-    #[test]
-    fn a_large_commit_is_copied_into_the_database_file_by_the_checkpoint_thread() {
+    /// A new store whose log is checkpointed after commits that leave
+    /// `checkpoint_pages` in it, and its database file's path.
+    fn store_checkpointed_at(checkpoint_pages: i32) -> (tempfile::TempDir, PathBuf, Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
-        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
-        let checkpointer = s.checkpointer.clone().expect("the hook is set");
+        let s = Store::open_with(&path, checkpoint_pages).unwrap();
+        (dir, path, s)
+    }
+
+    #[test]
+    fn a_large_commit_is_copied_into_the_database_file_by_the_checkpoint_thread() {
+        let (_dir, path, s) = store_checkpointed_at(checkpoint::WAL_PAGES);
+        let checkpointer = s.checkpointer.clone().expect("the WAL callback is set");
         s.execute_for_test("CREATE TABLE small(x); INSERT INTO small VALUES (1);");
         assert!(
             !checkpointer.started(),
@@ -4748,10 +4755,8 @@ mod tests {
 
     #[test]
     fn once_the_checkpoint_thread_has_stopped_a_large_commit_checkpoints_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
-        let checkpointer = s.checkpointer.clone().expect("the hook is set");
+        let (_dir, path, s) = store_checkpointed_at(checkpoint::WAL_PAGES);
+        let checkpointer = s.checkpointer.clone().expect("the WAL callback is set");
         checkpointer.stop();
         large_commit(&s);
         // Copied before the commit returned, as SQLite's own checkpoint does.
@@ -4761,10 +4766,9 @@ mod tests {
 
     #[test]
     fn commits_faster_than_the_checkpoint_thread_do_not_grow_the_log_without_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        // A checkpoint after every commit of 8 pages or more (of 16 KiB).
-        let s = Store::open_with(&path, 8).unwrap();
+        // A checkpoint after every commit that leaves 8 pages or more (of 16
+        // KiB) in the log.
+        let (dir, _path, s) = store_checkpointed_at(8);
         s.execute_for_test("CREATE TABLE t(b BLOB)");
         let wal = dir.path().join("store.sqlite-wal");
         let mut largest = 0;
@@ -4787,9 +4791,7 @@ mod tests {
 
     #[test]
     fn a_store_closed_while_its_thread_checkpoints_reopens_with_every_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.sqlite");
-        let s = Store::open_with(&path, checkpoint::WAL_PAGES).unwrap();
+        let (dir, path, s) = store_checkpointed_at(checkpoint::WAL_PAGES);
         large_commit(&s);
         large_commit(&s);
         // Dropped at once: the thread is still copying the second commit.
