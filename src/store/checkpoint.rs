@@ -20,8 +20,12 @@
 //! milliseconds after it returns instead of before (no promise of `NORMAL`
 //! covers the latest commits against a power failure either way).
 //!
-//! Once started, the thread and its connection live as long as the store
-//! (like any SQLite connection, not to be used in a child after a fork).
+//! Once started, the thread and its connection live as long as the store.
+//! A child process forked from the store's process inherits neither (only
+//! the thread that forks goes on in a child): there the store, like any
+//! SQLite connection, is not to be used, and dropping it leaves the parent's
+//! thread alone instead of waiting for a thread the child does not have, and
+//! without taking the lock that thread may have held at the fork.
 //! Touches the log and the database file only through SQLite's checkpoint;
 //! never reads or writes a table.
 
@@ -72,6 +76,9 @@ struct State {
 /// The helper thread of one store's connection, started by the first commit
 /// that needs it.
 pub(super) struct Checkpointer {
+    /// The process that installed it, whose thread this is: a child forked
+    /// from that process has none.
+    pid: u32,
     /// The database file, as SQLite named it when the store opened it (an
     /// absolute path, whatever the process's working directory is later).
     path: PathBuf,
@@ -136,6 +143,7 @@ impl Checkpointer {
             return Err(rusqlite::Error::InvalidPath(PathBuf::new()));
         };
         let checkpointer = Arc::new(Checkpointer {
+            pid: std::process::id(),
             path: PathBuf::from(path),
             shared: Arc::default(),
         });
@@ -170,6 +178,9 @@ impl Checkpointer {
     /// when the commit must checkpoint in place: the thread is gone, or the
     /// log has `grown` while the thread was busy (then after waiting for it).
     fn hand_over(&self, grown: bool) -> bool {
+        if self.forked() {
+            return false;
+        }
         let mut state = self.shared.lock();
         if state.thread.is_none() && !state.in_place {
             state.thread = self.start();
@@ -192,6 +203,11 @@ impl Checkpointer {
         true
     }
 
+    /// Whether this is a child forked from the process that installed it.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
     fn start(&self) -> Option<JoinHandle<()>> {
         let conn = Connection::open_with_flags(
             &self.path,
@@ -207,8 +223,16 @@ impl Checkpointer {
     }
 
     /// Let the thread finish the checkpoint it has been asked for, and end it;
-    /// commits after this checkpoint in place.
+    /// commits after this checkpoint in place. In a forked child, only the
+    /// latter.
     pub fn stop(&self) {
+        if self.forked() {
+            // The thread and the lock belong to the parent (the lock may have
+            // been held when it forked): what they share is kept from ever
+            // being dropped here, so no call reaches either.
+            std::mem::forget(Arc::clone(&self.shared));
+            return;
+        }
         let thread = {
             let mut state = self.shared.lock();
             state.in_place = true;

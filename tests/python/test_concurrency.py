@@ -96,3 +96,47 @@ def test_a_killed_writer_leaves_no_lock(tmp_path):
     rep = p.ingest([files], progress=False)
     assert rep.added + rep.unchanged == 200
     assert p.search("ungdom", limit=0).total == 200 * 12
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_drops_its_copy_of_a_project_whose_checkpoint_thread_runs(tmp_path, monkeypatch, root):
+    # A few pages start the store's checkpoint thread at the first commits. A
+    # child forked from this process has a copy of the project but not the
+    # thread: dropping the copy must neither wait for that thread (a hang) nor
+    # panic over it (which Python would report from the child's collector).
+    monkeypatch.setenv("INNSIKT_CHECKPOINT_PAGES", "4")
+    p = innsikt.Project.create(tmp_path / "a")
+    rep = p.ingest([root / "corpus-sample"], progress=False)
+    assert rep.errors == []
+    err = tmp_path / "child-stderr.txt"
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code and the file only
+        code = 1
+        try:
+            fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 2)
+            import gc
+
+            del p
+            gc.collect()
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung dropping its copy of the project")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert err.read_text() == ""
+    # The parent's project, and its thread, go on.
+    assert p.search("ungdom", limit=5).total > 0
+    cb = innsikt.Codebook.load(root / "corpus-sample" / "codebooks" / "pd.toml")
+    assert p.autocode(cb, progress=False).codings > 0
+    del p
+    assert innsikt.Project.open(tmp_path / "a").autocode(cb, progress=False).replaced > 0
