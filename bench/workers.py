@@ -195,9 +195,13 @@ def innsikt_autocode(a):
         rep = p.autocode(cb, **kwargs)
     t2 = now()
     # The run's commit leaves the copy of the log into the database file (its
-    # checkpoint) to a helper thread; closing the project waits for it.
-    del p
-    gc.collect()
+    # checkpoint) to a helper thread; closing the project waits for it (a
+    # build without `close` closes it when it is collected).
+    if hasattr(p, "close"):
+        p.close()
+    else:
+        del p
+        gc.collect()
     t3 = now()
     return {
         "load_s": t1 - t0,

@@ -24,6 +24,7 @@ from ._innsikt import (
     InnsiktError,
     InputError,
     InternalError,
+    ProjectClosedError,
     QueryError,
     StorageError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "QueryError",
     "InputError",
     "StorageError",
+    "ProjectClosedError",
     "InternalError",
 ]
 
@@ -280,7 +282,11 @@ def _progress(
 
 
 class Project:
-    """An Innsikt archive: a directory with the record of truth and its search index."""
+    """An Innsikt archive: a directory with the record of truth and its search index.
+
+    Close it with ``close()``, or open it in a ``with`` block, to release its
+    files at a known point; otherwise they are released when the project is
+    garbage-collected."""
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
@@ -301,7 +307,25 @@ class Project:
     def root(self) -> str:
         return os.fspath(self._raw.root)
 
+    def close(self) -> None:
+        """Finish the store's pending work and close the archive's files, without
+        holding the GIL. Closing twice does nothing; any other call on a closed
+        project raises ``ProjectClosedError``."""
+        self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def __repr__(self) -> str:
+        if self.closed:
+            return f"<innsikt.Project {self.root!r}: closed>"
         docs, passages = self._raw.counts()
         return f"<innsikt.Project {self.root!r}: {docs} documents, {passages} passages>"
 

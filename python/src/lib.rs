@@ -64,6 +64,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     _innsikt,
+    ProjectClosedError,
+    InnsiktError,
+    "The project was closed (`Project.close`, or the end of its `with` block)."
+);
+pyo3::create_exception!(
+    _innsikt,
     InternalError,
     InnsiktError,
     "A bug in Innsikt (a caught panic)."
@@ -397,19 +403,48 @@ impl innsikt::progress::Progress for PyProgress {
 /// An open archive. Use the `innsikt.Project` wrapper rather than this class.
 #[pyclass(module = "innsikt._innsikt", name = "RawProject")]
 struct RawProject {
-    inner: Mutex<innsikt::Project>,
+    /// None once closed.
+    inner: Mutex<Option<innsikt::Project>>,
+    root: PathBuf,
+    /// The project's notes when it was closed: a call that ended as another
+    /// thread closed the project still reads those it added.
+    notes_at_close: Mutex<Vec<String>>,
 }
 
 impl RawProject {
+    fn new(p: innsikt::Project) -> RawProject {
+        RawProject {
+            root: p.root().to_path_buf(),
+            inner: Mutex::new(Some(p)),
+            notes_at_close: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<innsikt::Project>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn closed_error(&self) -> PyErr {
+        ProjectClosedError::new_err(format!("the project at {} is closed", self.root.display()))
+    }
+
     fn with<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut innsikt::Project) -> innsikt::Result<T> + Send,
     ) -> PyResult<T> {
-        guarded(py, || {
-            let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut p)
-        })
+        // None: closed.
+        let out = guarded(py, || self.lock().as_mut().map(f).transpose())?;
+        out.ok_or_else(|| self.closed_error())
+    }
+}
+
+impl Drop for RawProject {
+    /// Closing waits for the store's checkpoint thread; a panic there is not
+    /// let out of the collector that drops the project.
+    fn drop(&mut self) {
+        let p = self.lock().take();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(p)));
     }
 }
 
@@ -421,35 +456,63 @@ impl RawProject {
     #[staticmethod]
     fn create(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let p = guarded(py, move || innsikt::Project::create(&path))?;
-        Ok(RawProject {
-            inner: Mutex::new(p),
-        })
+        Ok(RawProject::new(p))
     }
 
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let p = guarded(py, move || innsikt::Project::open(&path))?;
-        Ok(RawProject {
-            inner: Mutex::new(p),
-        })
+        Ok(RawProject::new(p))
     }
 
     #[getter]
     fn root(&self) -> PathBuf {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .root()
-            .to_path_buf()
+        self.root.clone()
     }
 
     #[getter]
-    fn notes(&self) -> Vec<String> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .notes
-            .clone()
+    fn notes(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        match self.with(py, |p| Ok(p.notes.clone())) {
+            Err(e) if e.is_instance_of::<ProjectClosedError>(py) => Ok(self
+                .notes_at_close
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()),
+            r => r,
+        }
+    }
+
+    /// Whether `close` has been called. A call under way holds the project:
+    /// it is open.
+    #[getter]
+    fn closed(&self) -> bool {
+        match self.inner.try_lock() {
+            Ok(p) => p.is_none(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().is_none(),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
+    /// Closes the archive: waits for a call under way on another thread, then
+    /// the store finishes its checkpoint and closes its files, all without
+    /// the GIL. Closing a closed project does nothing; any other call after
+    /// it raises `ProjectClosedError`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        guarded(py, || {
+            // The notes are kept before the project is taken, under its lock.
+            let p = {
+                let mut p = self.lock();
+                if let Some(p) = p.as_ref() {
+                    *self
+                        .notes_at_close
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = p.notes.clone();
+                }
+                p.take()
+            };
+            drop(p);
+            Ok(())
+        })
     }
 
     fn counts(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
@@ -998,6 +1061,7 @@ fn _innsikt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ArchiveLockedError", py.get_type::<ArchiveLockedError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
+    m.add("ProjectClosedError", py.get_type::<ProjectClosedError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
     m.add("CodebookError", py.get_type::<CodebookError>())?;
     m.add_class::<RawCodebook>()?;

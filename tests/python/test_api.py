@@ -455,3 +455,54 @@ def test_arrow_columns_with_broken_text_or_offsets_are_refused_naming_the_text()
     for col in [ok, ok.cast(pa.large_string()), ok.cast(pa.string_view()), ok.slice(1), ok.slice(4)]:
         got = job.apply_table(col).to_pandas()
         assert len(got) == sum(1 for t in col.to_pylist() if t and "sommerjobb" in t)
+
+
+def test_a_closed_project_refuses_calls_and_its_archive_reopens_whole(tmp_path, monkeypatch, root):
+    # A few pages start the store's checkpoint thread, which closing waits for.
+    monkeypatch.setenv("INNSIKT_CHECKPOINT_PAGES", "4")
+    cb = innsikt.Codebook.load(root / "corpus-sample" / "codebooks" / "pd.toml")
+    with innsikt.Project.create(tmp_path / "a") as p:
+        assert not p.closed
+        rep = p.ingest([root / "corpus-sample"], progress=False)
+        codings = p.autocode(cb, progress=False).codings
+        counts = p._raw.counts()
+    assert p.closed
+    assert "closed" in repr(p)
+    for call in (lambda: p.search("ungdom"), lambda: p.codings(), lambda: p.autocode(cb, progress=False)):
+        with pytest.raises(innsikt.ProjectClosedError, match=f"{tmp_path / 'a'}.* is closed"):
+            call()
+    p.close()  # again: nothing
+    assert issubclass(innsikt.ProjectClosedError, innsikt.InnsiktError)
+    q = innsikt.Project.open(tmp_path / "a")
+    assert q._raw.counts() == counts and counts[0] == rep.added
+    assert len(q.codings()) == codings > 0
+
+
+def test_close_waits_for_a_call_under_way_on_another_thread(tmp_path):
+    import threading
+    import time
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(60):
+        (files / f"f{i:02d}.txt").write_text(f"Ungdommene i kommune {i} snakket om skolen.\n", encoding="utf-8")
+    p = innsikt.Project.create(tmp_path / "a")
+    started = threading.Event()
+    out = {}
+
+    def progress(done, total, what):
+        # Needs the GIL at every file: close() must not hold it while it waits.
+        started.set()
+        time.sleep(0.005)
+
+    def ingest():
+        out["rep"] = p.ingest([files], progress=progress)
+
+    t = threading.Thread(target=ingest)
+    t.start()
+    assert started.wait(30)
+    p.close()
+    t.join(30)
+    assert not t.is_alive()
+    assert out["rep"].added == 60 and p.closed
+    assert innsikt.Project.open(tmp_path / "a").search("ungdom").total == 60
