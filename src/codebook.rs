@@ -544,12 +544,16 @@ impl Trigger {
 }
 
 /// By term: the rules it triggers, each rule (with a query and a trigger) under
-/// the terms `pick` chooses from its trigger.
+/// the terms `pick` chooses from its trigger, with its partner there (see
+/// [`partner`]; `weight` tells the rarer of two candidates).
 fn trigger_table(
     rules: &[Rule],
     terms: usize,
+    weight: impl Fn(u32) -> u64,
     pick: impl Fn(&Trigger, &mut Vec<u32>),
 ) -> TriggerTable {
+    // The term no passage lacks: that of a rule without a partner.
+    let always = terms as u32;
     let mut table = vec![Vec::new(); terms];
     let mut set = Vec::new();
     for (i, r) in rules.iter().enumerate() {
@@ -558,15 +562,18 @@ fn trigger_table(
             pick(trigger, &mut set);
             set.sort_unstable();
             set.dedup();
+            let partner = partner(r, &set, &weight).unwrap_or(always);
             for &t in &set {
-                table[t as usize].push(i as u32);
+                table[t as usize].push((i as u32, partner));
             }
         }
     }
     let mut out = TriggerTable {
         start: Vec::with_capacity(terms + 1),
         rules: Vec::new(),
+        partners: Vec::new(),
         first_two: Vec::with_capacity(terms),
+        first_two_partners: Vec::with_capacity(terms),
     };
     out.start.push(0);
     // The spare rule, one past the last: what stands for a rule a term lacks.
@@ -574,18 +581,44 @@ fn trigger_table(
         .ok()
         .filter(|&s| s < MORE_RULES)
         .expect("fewer than 2^31 rules");
+    let none = (spare, always);
     for mut v in table {
-        v.dedup();
-        out.first_two.push(match v[..] {
-            [] => [spare, spare],
-            [one] => [one, spare],
-            [first, second] => [first, second],
-            [first, second, ..] => [first | MORE_RULES, second],
-        });
-        out.rules.extend_from_slice(&v);
+        v.dedup_by_key(|e| e.0);
+        let ([a, b], more) = match v[..] {
+            [] => ([none, none], false),
+            [one] => ([one, none], false),
+            [first, second] => ([first, second], false),
+            [first, second, ..] => ([first, second], true),
+        };
+        out.first_two
+            .push([a.0 | if more { MORE_RULES } else { 0 }, b.0]);
+        out.first_two_partners.push([a.1, b.1]);
+        out.rules.extend(v.iter().map(|e| e.0));
+        out.partners.extend(v.iter().map(|e| e.1));
         out.start.push(out.rules.len() as u32);
     }
     out
+}
+
+/// A term without which rule `r`, triggered by a term of `trigger`, cannot
+/// fire: the rarest by `weight` of its one-term trigger sets that `trigger`
+/// lacks, for a query checked against all its sets before it is evaluated
+/// (`Plan::General`); None when it has no such set. A rule is marked only
+/// where its partner occurs too: a two-word phrase triggered by its rarer word
+/// is not even marked where the other word is missing, which was most of the
+/// passages such rules were marked in (1.9 million of 2.6 million for the
+/// 1,000-rule benchmark codebook on 100 MB).
+fn partner(r: &Rule, trigger: &[u32], weight: &impl Fn(u32) -> u64) -> Option<u32> {
+    if r.query.is_none() || r.trigger_options.len() < 2 {
+        return None;
+    }
+    r.trigger_options
+        .iter()
+        .filter_map(|set| match set[..] {
+            [t] if !trigger.contains(&t) => Some(t),
+            _ => None,
+        })
+        .min_by_key(|&t| weight(t))
 }
 
 /// The rules each term triggers, all in one list: term `t`'s are
@@ -594,16 +627,22 @@ fn trigger_table(
 struct TriggerTable {
     start: Vec<u32>,
     rules: Vec<u32>,
+    /// Beside each of `rules`: its partner under this term (see [`partner`]),
+    /// or the one past the last term, which every passage has.
+    partners: Vec<u32>,
     /// By term: its first two rules, the spare rule (one past the codebook's
     /// last) for each it lacks, and [`MORE_RULES`] set in the first when it has
     /// more than two.
     first_two: Vec<[u32; 2]>,
+    /// By term: the partners of its first two rules.
+    first_two_partners: Vec<[u32; 2]>,
 }
 
 /// The bit of [`TriggerTable::first_two`] that tells a term of three rules or more.
 const MORE_RULES: u32 = 1 << 31;
 
 impl TriggerTable {
+    #[cfg(test)]
     fn of(&self, term: u32) -> &[u32] {
         let t = term as usize;
         &self.rules[self.start[t] as usize..self.start[t + 1] as usize]
@@ -613,18 +652,24 @@ impl TriggerTable {
         self.start.len().saturating_sub(1)
     }
 
-    /// Marks the rules `term` triggers in `set`, which has room for the spare
-    /// rule. A term of up to two rules, most terms, takes no branch: a loop over
-    /// each term's rules mispredicted its end at most terms of a large codebook,
-    /// whose terms trigger none, one or two rules about as often.
+    /// Marks in `set` (which has room for the spare rule) the rules `term`
+    /// triggers whose partners occur: those whose entry in `term_at` (by term,
+    /// one past the last included) has the passage's `stamp`. A term of up to
+    /// two rules, most terms, takes no branch: a loop over each term's rules
+    /// mispredicted its end at most terms of a large codebook, whose terms
+    /// trigger none, one or two rules about as often; nor does a partner.
     #[inline]
-    fn mark(&self, term: u32, set: &mut RuleSet) {
-        let [first, second] = self.first_two[term as usize];
-        set.insert(first & !MORE_RULES);
-        set.insert(second);
+    fn mark(&self, term: u32, set: &mut RuleSet, term_at: &[(u32, u32, u32)], stamp: u32) {
+        let t = term as usize;
+        let [first, second] = self.first_two[t];
+        let [p1, p2] = self.first_two_partners[t];
+        let occurs = |p: u32| term_at[p as usize].0 == stamp;
+        set.insert_if(first & !MORE_RULES, occurs(p1));
+        set.insert_if(second, occurs(p2));
         if first & MORE_RULES != 0 {
-            for &rule in &self.of(term)[2..] {
-                set.insert(rule);
+            let (from, to) = (self.start[t] as usize + 2, self.start[t + 1] as usize);
+            for (&rule, &p) in self.rules[from..to].iter().zip(&self.partners[from..to]) {
+                set.insert_if(rule, occurs(p));
             }
         }
     }
@@ -666,6 +711,20 @@ impl RuleSet {
             self.touched.push(k as u32);
         }
         *w |= 1 << (rule % 64);
+    }
+
+    /// [`RuleSet::insert`] when `yes`, without a branch on it.
+    #[inline]
+    fn insert_if(&mut self, rule: u32, yes: bool) {
+        let k = (rule / 64) as usize;
+        let summary = self.words.len() <= SCAN_ALL_WORDS;
+        let w = &mut self.words[k];
+        if summary {
+            self.summary |= u64::from(yes) << k;
+        } else if *w == 0 && yes {
+            self.touched.push(k as u32);
+        }
+        *w |= u64::from(yes) << (rule % 64);
     }
 
     /// Moves the marked rules, ascending, to `out` and empties the set. Only
@@ -1236,7 +1295,7 @@ impl Codebook {
             }
             codes[i].depth = depth;
         }
-        let term_rules = trigger_table(&rules, c.terms.len(), Trigger::first);
+        let term_rules = trigger_table(&rules, c.terms.len(), |_| 0, Trigger::first);
         let mut always = Vec::new();
         let mut literals: Vec<String> = Vec::new();
         let mut literal_rules: Vec<Vec<usize>> = Vec::new();
@@ -1806,7 +1865,8 @@ impl<'a> Matcher<'a> {
             marked: RuleSet::new(cb.rules.len() + 1),
             stamp: 0,
             order: Vec::new(),
-            term_at: vec![(0, 0, 0); cb.terms.len()],
+            // With one for the term every passage has (see `TriggerTable::partners`).
+            term_at: vec![(0, 0, 0); cb.terms.len() + 1],
             word_spans: Vec::new(),
             unless_spans: Vec::new(),
             continuations: Vec::new(),
@@ -1886,9 +1946,14 @@ impl<'a> Matcher<'a> {
         self.untuned_bytes = None;
         let passages = &self.term_passages;
         let weight = |t: u32| u64::from(passages[t as usize]);
-        self.term_rules = trigger_table(&self.cb.rules, self.term_rules.terms(), |trigger, out| {
-            trigger.lightest(&weight, out);
-        });
+        self.term_rules = trigger_table(
+            &self.cb.rules,
+            self.term_rules.terms(),
+            weight,
+            |trigger, out| {
+                trigger.lightest(&weight, out);
+            },
+        );
     }
 
     fn mark(&mut self, rule: usize) {
@@ -1982,9 +2047,13 @@ impl<'a> Matcher<'a> {
         for k in 0..cb.always.len() {
             self.mark(cb.always[k]);
         }
-        // Rules are marked once per distinct term, not per occurrence.
+        // Rules are marked once per distinct term, not per occurrence, where
+        // their partners occur too (every passage has the last term's).
+        let always = self.term_at.len() - 1;
+        self.term_at[always].0 = stamp;
         for &term in &self.distinct {
-            self.term_rules.mark(term, &mut self.marked);
+            self.term_rules
+                .mark(term, &mut self.marked, &self.term_at, stamp);
         }
         if let Some(seen) = self.untuned_bytes {
             for &t in &self.distinct {
@@ -3262,6 +3331,64 @@ name = "Sak"
     }
 
     #[test]
+    fn a_rule_of_several_trigger_sets_is_marked_only_where_its_partner_occurs_too() {
+        use super::RuleSet;
+        let queries = [
+            "\"epsilon zeta\"",
+            "epsilon NEAR/3 eta",
+            "epsilon AND NOT zeta",
+            "epsilon",
+            "\"epsilon eta zeta\"",
+            "epsilon AND (zeta OR eta)",
+        ];
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            src.push_str(&format!(
+                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
+            ));
+        }
+        let cb = book(&src);
+        let term = |w: &str| cb.terms[super::NorwegianTokenizer.terms(w).full[0].as_str()];
+        let (epsilon, zeta, eta) = (term("epsilon"), term("zeta"), term("eta"));
+        let spare = cb.rule_count();
+        let marked = |present: &[u32]| {
+            let mut at = vec![(0, 0, 0); cb.term_rules.terms() + 1];
+            for &t in present.iter().chain([&(cb.term_rules.terms() as u32)]) {
+                at[t as usize].0 = 7;
+            }
+            let mut set = RuleSet::new(spare + 1);
+            let mut out = Vec::new();
+            for &t in present {
+                cb.term_rules.mark(t, &mut set, &at, 7);
+            }
+            set.drain_into(&mut out);
+            out.retain(|&r| r != spare);
+            out
+        };
+        // Untuned, each rule is triggered by its first word. Alone, it marks
+        // the rules that need nothing else: the negation, the term, and the
+        // AND whose second set has two terms (no partner).
+        assert_eq!(marked(&[epsilon]), [2, 3, 5]);
+        // The phrase's partner is its other word; the three-word phrase's the
+        // first other one-term set (then all its sets are checked as before).
+        assert_eq!(marked(&[epsilon, zeta]), [0, 2, 3, 5]);
+        assert_eq!(marked(&[epsilon, eta]), [1, 2, 3, 4, 5]);
+        // A partner alone marks nothing: it does not trigger.
+        assert_eq!(marked(&[zeta]), Vec::<usize>::new());
+        // And the hits are those of the queries.
+        let hits = |text: &str| {
+            cb.apply(text, &Context::new())
+                .into_iter()
+                .map(|h| h.rule)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hits("epsilon zeta"), [0, 3, 5]);
+        assert_eq!(hits("epsilon og eta"), [1, 2, 3, 5]);
+        assert_eq!(hits("epsilon eta zeta"), [1, 3, 4, 5]);
+        assert_eq!(hits("zeta epsilon zeta eta"), [0, 1, 3, 5]);
+    }
+
+    #[test]
     fn a_term_marks_its_rules_and_otherwise_only_the_spare_rule() {
         use super::RuleSet;
         // `alfa` triggers five rules, `beta` two, `gamma` one; a phrase is
@@ -3288,8 +3415,10 @@ name = "Sak"
         let mut set = RuleSet::new(spare + 1);
         let mut out = Vec::new();
         let mut counts = Vec::new();
+        // Every term occurs, so every partner does.
+        let every = vec![(1, 0, 0); cb.term_rules.terms() + 1];
         for term in 0..cb.term_rules.terms() as u32 {
-            cb.term_rules.mark(term, &mut set);
+            cb.term_rules.mark(term, &mut set, &every, 1);
             set.drain_into(&mut out);
             let mut want: Vec<usize> = cb.term_rules.of(term).iter().map(|&r| r as usize).collect();
             counts.push(want.len());
