@@ -562,7 +562,7 @@ fn trigger_table(
             pick(trigger, &mut set);
             set.sort_unstable();
             set.dedup();
-            let partner = partner(r, &set, &weight).unwrap_or(always);
+            let partner = partner(r, &set, &weight).unwrap_or([always; 2]);
             for &t in &set {
                 table[t as usize].push((i as u32, partner));
             }
@@ -581,7 +581,7 @@ fn trigger_table(
         .ok()
         .filter(|&s| s < MORE_RULES)
         .expect("fewer than 2^31 rules");
-    let none = (spare, always);
+    let none = (spare, [always; 2]);
     for mut v in table {
         v.dedup_by_key(|e| e.0);
         let ([a, b], more) = match v[..] {
@@ -600,25 +600,27 @@ fn trigger_table(
     out
 }
 
-/// A term without which rule `r`, triggered by a term of `trigger`, cannot
-/// fire: the rarest by `weight` of its one-term trigger sets that `trigger`
-/// lacks, for a query checked against all its sets before it is evaluated
-/// (`Plan::General`); None when it has no such set. A rule is marked only
-/// where its partner occurs too: a two-word phrase triggered by its rarer word
-/// is not even marked where the other word is missing, which was most of the
-/// passages such rules were marked in (1.9 million of 2.6 million for the
-/// 1,000-rule benchmark codebook on 100 MB).
-fn partner(r: &Rule, trigger: &[u32], weight: &impl Fn(u32) -> u64) -> Option<u32> {
+/// Terms without both of which rule `r`, triggered by a term of `trigger`,
+/// cannot fire: the rarest by `weight` of its trigger sets of one or two terms
+/// that share none with `trigger` (a set of one term twice), for a query
+/// checked against all its sets before it is evaluated (`Plan::General`);
+/// None when it has no such set. A rule is marked only where a term of its
+/// partner occurs too: a two-word phrase triggered by its rarer word is not
+/// even marked where the other word (one of its one or two lemmas) is
+/// missing, which was most of the passages such rules were marked in (1.94
+/// million of 2.63 million for the 1,000-rule benchmark codebook on 100 MB).
+fn partner(r: &Rule, trigger: &[u32], weight: &impl Fn(u32) -> u64) -> Option<[u32; 2]> {
     if r.query.is_none() || r.trigger_options.len() < 2 {
         return None;
     }
     r.trigger_options
         .iter()
         .filter_map(|set| match set[..] {
-            [t] if !trigger.contains(&t) => Some(t),
+            [t] if !trigger.contains(&t) => Some([t, t]),
+            [a, b] if !trigger.contains(&a) && !trigger.contains(&b) => Some([a, b]),
             _ => None,
         })
-        .min_by_key(|&t| weight(t))
+        .min_by_key(|&[a, b]| weight(a) + if a == b { 0 } else { weight(b) })
 }
 
 /// The rules each term triggers, all in one list: term `t`'s are
@@ -628,14 +630,14 @@ struct TriggerTable {
     start: Vec<u32>,
     rules: Vec<u32>,
     /// Beside each of `rules`: its partner under this term (see [`partner`]),
-    /// or the one past the last term, which every passage has.
-    partners: Vec<u32>,
+    /// or twice the one past the last term, which every passage has.
+    partners: Vec<[u32; 2]>,
     /// By term: its first two rules, the spare rule (one past the codebook's
     /// last) for each it lacks, and [`MORE_RULES`] set in the first when it has
     /// more than two.
     first_two: Vec<[u32; 2]>,
     /// By term: the partners of its first two rules.
-    first_two_partners: Vec<[u32; 2]>,
+    first_two_partners: Vec<[[u32; 2]; 2]>,
 }
 
 /// The bit of [`TriggerTable::first_two`] that tells a term of three rules or more.
@@ -653,8 +655,8 @@ impl TriggerTable {
     }
 
     /// Marks in `set` (which has room for the spare rule) the rules `term`
-    /// triggers whose partners occur: those whose entry in `term_at` (by term,
-    /// one past the last included) has the passage's `stamp`. A term of up to
+    /// triggers whose partners occur: a term of the partner has the passage's
+    /// `stamp` in `term_at` (by term, one past the last included). A term of up to
     /// two rules, most terms, takes no branch: a loop over each term's rules
     /// mispredicted its end at most terms of a large codebook, whose terms
     /// trigger none, one or two rules about as often; nor does a partner.
@@ -663,7 +665,8 @@ impl TriggerTable {
         let t = term as usize;
         let [first, second] = self.first_two[t];
         let [p1, p2] = self.first_two_partners[t];
-        let occurs = |p: u32| term_at[p as usize].0 == stamp;
+        let occurs =
+            |[a, b]: [u32; 2]| (term_at[a as usize].0 == stamp) | (term_at[b as usize].0 == stamp);
         set.insert_if(first & !MORE_RULES, occurs(p1));
         set.insert_if(second, occurs(p2));
         if first & MORE_RULES != 0 {
@@ -3366,11 +3369,11 @@ name = "Sak"
             out
         };
         // Untuned, each rule is triggered by its first word. Alone, it marks
-        // the rules that need nothing else: the negation, the term, and the
-        // AND whose second set has two terms (no partner).
-        assert_eq!(marked(&[epsilon]), [2, 3, 5]);
+        // the rules that need nothing else: the negation and the term.
+        assert_eq!(marked(&[epsilon]), [2, 3]);
         // The phrase's partner is its other word; the three-word phrase's the
-        // first other one-term set (then all its sets are checked as before).
+        // first other set (then all its sets are checked as before); the
+        // AND's its two-term set, either of whose terms will do.
         assert_eq!(marked(&[epsilon, zeta]), [0, 2, 3, 5]);
         assert_eq!(marked(&[epsilon, eta]), [1, 2, 3, 4, 5]);
         // A partner alone marks nothing: it does not trigger.
