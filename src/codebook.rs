@@ -2628,6 +2628,18 @@ mod tests {
         Codebook::parse(&src, false, None).unwrap()
     }
 
+    /// A codebook of one code per query, `c0`, `c1`, …, each with that query as
+    /// its one rule (rule `i` is query `i`).
+    fn book_of_queries(queries: &[&str]) -> Codebook {
+        let mut src = String::new();
+        for (i, q) in queries.iter().enumerate() {
+            src += &format!(
+                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
+            );
+        }
+        book(&src)
+    }
+
     #[test]
     fn codes_per_text_are_each_text_s_hit_codes_once_in_id_order() {
         // Codes in the book out of id order; two rules of one code.
@@ -3185,13 +3197,7 @@ name = "Sak"
             "kom* AND NOT =kaldt",
             "=«»",
         ];
-        let mut src = String::new();
-        for (i, q) in queries.iter().enumerate() {
-            src += &format!(
-                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
-            );
-        }
-        let cb = book(&src);
+        let cb = book_of_queries(&queries);
         let words = [
             "Skolen", "skolens", "og", "OG", "naboen", "NABOEN", "kom", "kommunen", "Kaldt",
             "bolig", "BOR", "Ærlig", "ærend", "æra", "ÆRE", "skole", "sko",
@@ -3344,13 +3350,7 @@ name = "Sak"
             "\"epsilon eta zeta\"",
             "epsilon AND (zeta OR eta)",
         ];
-        let mut src = String::new();
-        for (i, q) in queries.iter().enumerate() {
-            src.push_str(&format!(
-                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
-            ));
-        }
-        let cb = book(&src);
+        let cb = book_of_queries(&queries);
         let term = |w: &str| cb.terms[super::NorwegianTokenizer.terms(w).full[0].as_str()];
         let (epsilon, zeta, eta) = (term("epsilon"), term("zeta"), term("eta"));
         let spare = cb.rule_count();
@@ -3407,13 +3407,7 @@ name = "Sak"
             "alfa",
             "\"epsilon zeta\"",
         ];
-        let mut src = String::new();
-        for (i, q) in queries.iter().enumerate() {
-            src.push_str(&format!(
-                "[[code]]\nid = \"c{i}\"\nname = \"c\"\n  [[code.rule]]\n  query = {q:?}\n"
-            ));
-        }
-        let cb = book(&src);
+        let cb = book_of_queries(&queries);
         let spare = cb.rule_count();
         let mut set = RuleSet::new(spare + 1);
         let mut out = Vec::new();

@@ -10,6 +10,15 @@ import pytest
 import innsikt
 
 
+def small_files(tmp_path, n, line):
+    """A folder of `n` one-line text files, `line` formatted with each file's number."""
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(n):
+        (files / f"f{i:02d}.txt").write_text(line.format(i=i) + "\n", encoding="utf-8")
+    return files
+
+
 def test_tables_reach_pandas_and_polars(sample_archive):
     p = innsikt.Project.open(sample_archive)
     docs = p.documents().to_pandas()
@@ -210,10 +219,7 @@ def test_analyze_exposes_the_analyzer():
 
 
 def test_interrupt_during_ingest_keeps_the_archive_consistent(tmp_path):
-    files = tmp_path / "files"
-    files.mkdir()
-    for i in range(5):
-        (files / f"f{i}.txt").write_text(f"Avsnitt nummer {i} om ungdomsrådet.\n", encoding="utf-8")
+    files = small_files(tmp_path, 5, "Avsnitt nummer {i} om ungdomsrådet.")
     p = innsikt.Project.create(tmp_path / "a")
 
     def stop_after_two(done, total, what):
@@ -482,10 +488,7 @@ def test_close_waits_for_a_call_under_way_on_another_thread(tmp_path):
     import threading
     import time
 
-    files = tmp_path / "files"
-    files.mkdir()
-    for i in range(60):
-        (files / f"f{i:02d}.txt").write_text(f"Ungdommene i kommune {i} snakket om skolen.\n", encoding="utf-8")
+    files = small_files(tmp_path, 60, "Ungdommene i kommune {i} snakket om skolen.")
     p = innsikt.Project.create(tmp_path / "a")
     started = threading.Event()
     out = {}
