@@ -463,6 +463,7 @@ def test_arrow_columns_with_broken_text_or_offsets_are_refused_naming_the_text()
         assert len(got) == sum(1 for t in col.to_pylist() if t and "sommerjobb" in t)
 
 
+@pytest.mark.filterwarnings("ignore:.*rules matched nothing")
 def test_a_closed_project_refuses_calls_and_its_archive_reopens_whole(tmp_path, monkeypatch, root):
     # A few pages start the store's checkpoint thread, which closing waits for.
     monkeypatch.setenv("INNSIKT_CHECKPOINT_PAGES", "4")

@@ -98,6 +98,7 @@ def test_a_killed_writer_leaves_no_lock(tmp_path):
     assert p.search("ungdom", limit=0).total == 200 * 12
 
 
+@pytest.mark.filterwarnings("ignore:.*rules matched nothing")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_drops_its_copy_of_a_project_whose_checkpoint_thread_runs(tmp_path, monkeypatch, root):
     # A few pages start the store's checkpoint thread at the first commits. A
