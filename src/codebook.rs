@@ -600,11 +600,11 @@ fn trigger_table(
     out
 }
 
-/// Terms without both of which rule `r`, triggered by a term of `trigger`,
-/// cannot fire: the rarest by `weight` of its trigger sets of one or two terms
-/// that share none with `trigger` (a set of one term twice), for a query
-/// checked against all its sets before it is evaluated (`Plan::General`);
-/// None when it has no such set. A rule is marked only where a term of its
+/// The partner of rule `r` triggered by a term of `trigger`: a trigger set of
+/// one or two terms (one term given twice) of which the rule needs a term to
+/// fire besides the trigger's, the rarest by `weight` of those that share no
+/// term with `trigger`, for a query checked against all its sets before it is
+/// evaluated (`Plan::General`); None when it has no such set. A rule is marked only where a term of its
 /// partner occurs too: a two-word phrase triggered by its rarer word is not
 /// even marked where the other word (one of its one or two lemmas) is
 /// missing, which was most of the passages such rules were marked in (1.94
