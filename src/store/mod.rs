@@ -4721,6 +4721,13 @@ mod tests {
 
     /// A new store whose log is checkpointed after commits that leave
     /// `checkpoint_pages` in it, and its database file's path.
+    /// The rows of `table` (a name the test chose) in the store.
+    fn rows_in(s: &Store, table: &str) -> i64 {
+        s.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn store_checkpointed_at(checkpoint_pages: i32) -> (tempfile::TempDir, PathBuf, Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
@@ -4746,10 +4753,7 @@ mod tests {
         assert_eq!(checkpointer.complete(), 1);
         // While the store is still open, the pages are in the database file.
         assert!(file_size(&path) > 20_000_000, "{}", file_size(&path));
-        let n: i64 = s
-            .conn
-            .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
-            .unwrap();
+        let n = rows_in(&s, "big");
         assert_eq!(n, 200);
     }
 
@@ -4782,10 +4786,7 @@ mod tests {
         // Three thousand pages were logged (49 MB); the log held at most a few
         // times the threshold and one commit.
         assert!(largest < 3_000_000, "the log grew to {largest} bytes");
-        let n: i64 = s
-            .conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        let n = rows_in(&s, "t");
         assert_eq!(n, 300);
     }
 
@@ -4798,10 +4799,7 @@ mod tests {
         drop(s);
         assert!(!dir.path().join("store.sqlite-wal").exists());
         let s = Store::open(&path).unwrap();
-        let n: i64 = s
-            .conn
-            .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
-            .unwrap();
+        let n = rows_in(&s, "big");
         assert_eq!(n, 400);
     }
 }
