@@ -4,15 +4,12 @@
 //! On Linux such a buffer's memory is marked for transparent huge pages where the
 //! host allows them on request (`madvise` mode, the common default), so that the
 //! kernel maps it 2 MiB at a time instead of taking one page fault, and one
-//! memory-cgroup charge, per 4 KiB page. Where huge pages are not advised, the
-//! buffer's pages are mapped all at once when it is made (`MADV_POPULATE_WRITE`,
-//! Linux 5.14 and later), in one call instead of one fault per page as it is
-//! written. Elsewhere, or on an older kernel, it is a plain
-//! `Vec::with_capacity`. Neither hint changes what a buffer holds. This module
-//! allocates and advises; it keeps no memory of its own and knows nothing of
-//! tables or stores.
+//! memory-cgroup charge, per 4 KiB page. Elsewhere, or when the host has huge
+//! pages off, it is a plain `Vec::with_capacity`. The hint changes how memory is
+//! mapped, never what a buffer holds. This module allocates and advises; it keeps
+//! no memory of its own and knows nothing of tables or stores.
 //!
-//! **No huge pages in a virtual machine that hands free memory back to its host.**
+//! **No advice in a virtual machine that hands free memory back to its host.**
 //! With free page reporting (a virtio balloon with the `REPORTING` feature),
 //! the kernel tells the hypervisor about free blocks of 2 MiB, which the host
 //! then takes back. A huge page needs one whole free block, so it is nearly
@@ -24,21 +21,16 @@
 //! or `=1` overrides what the module finds.
 
 /// Buffers below this size are left to the allocator as they are: a huge page
-/// is 2 MiB, and either hint only pays for itself over many pages.
+/// is 2 MiB, and the hint only pays for itself over many of them.
 const MIN_ADVISED_BYTES: usize = 8 << 20;
 
 /// An empty vector with room for `n` values; when that room is large, its
-/// memory is advised for huge pages, or else mapped at once (see the module's
-/// documentation).
+/// memory is advised for huge pages (see the module's documentation).
 pub fn large_vec<T>(n: usize) -> Vec<T> {
     let v: Vec<T> = Vec::with_capacity(n);
     let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
-    if bytes >= MIN_ADVISED_BYTES {
-        if huge_pages_pay() {
-            advise_huge_pages(v.as_ptr() as usize, bytes);
-        } else {
-            populate(v.as_ptr() as usize, bytes);
-        }
+    if bytes >= MIN_ADVISED_BYTES && huge_pages_pay() {
+        advise_huge_pages(v.as_ptr() as usize, bytes);
     }
     v
 }
@@ -110,39 +102,6 @@ fn advise_huge_pages(start: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_start: usize, _len: usize) {}
 
-/// Maps the whole 4 KiB pages inside `start..start + len` for writing now, all
-/// in one call; whether the kernel did. A vector's capacity is written front to
-/// back soon after it is made, so its pages would be mapped anyway, each on a
-/// fault of its own. On a host with free page reporting (one core, 100 MB of
-/// proceedings), building the table of 3.17 million hits took 0.164–0.176 s
-/// instead of 0.180–0.187 s, and reading as many codings 0.55–0.66 s instead
-/// of 0.57–0.73 s.
-#[cfg(target_os = "linux")]
-fn populate(start: usize, len: usize) -> bool {
-    const PAGE: usize = 4 << 10;
-    let from = start.next_multiple_of(PAGE);
-    let to = (start + len) / PAGE * PAGE;
-    // SAFETY: `from..to` lies inside an allocation this process owns (a
-    // vector's spare capacity), mapped readable and writable;
-    // MADV_POPULATE_WRITE makes its page tables present and writable as a
-    // write to each page would, without writing, so it changes no byte of the
-    // memory. A kernel without it (before 5.14) fails the call with EINVAL
-    // and leaves the memory as it was.
-    to > from
-        && unsafe {
-            libc::madvise(
-                from as *mut libc::c_void,
-                to - from,
-                libc::MADV_POPULATE_WRITE,
-            )
-        } == 0
-}
-
-#[cfg(not(target_os = "linux"))]
-fn populate(_start: usize, _len: usize) -> bool {
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,12 +141,20 @@ mod tests {
         }
     }
 
-    /// The `VmFlags` and the resident kilobytes of the mapping that holds
-    /// `at`, as `/proc/self/smaps` gives them.
+    /// The mapping that holds a large vector carries the kernel's huge-page
+    /// flag (`hg` in `/proc/self/smaps`) wherever the kernel has the mode and
+    /// this process advises, and does not where it does not advise.
     #[cfg(target_os = "linux")]
-    fn mapping_of(at: usize) -> (Vec<String>, usize) {
+    #[test]
+    fn a_large_vector_is_advised_for_huge_pages_where_the_kernel_has_them_and_they_pay() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            return;
+        }
+        let v: Vec<u8> = large_vec(64 << 20);
+        let at = v.as_ptr() as usize + (32 << 20);
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        let (mut inside, mut flags, mut rss) = (false, None, None);
+        let mut inside = false;
+        let mut flags = None;
         for line in smaps.lines() {
             if let Some((range, _)) = line.split_once(' ') {
                 if let Some((a, b)) = range.split_once('-') {
@@ -199,59 +166,18 @@ mod tests {
                     }
                 }
             }
-            if !inside {
-                continue;
-            }
-            if let Some(f) = line.strip_prefix("VmFlags:") {
-                flags = Some(f.split_whitespace().map(str::to_string).collect());
-            } else if let Some(kb) = line.strip_prefix("Rss:") {
-                rss = kb.trim().trim_end_matches("kB").trim().parse().ok();
+            if inside {
+                if let Some(f) = line.strip_prefix("VmFlags:") {
+                    flags = Some(f.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+                }
             }
         }
-        (
-            flags.expect("the mapping is in smaps"),
-            rss.expect("the mapping has a resident size"),
-        )
-    }
-
-    /// The mapping that holds a large vector carries the kernel's huge-page
-    /// flag (`hg` in `/proc/self/smaps`) wherever the kernel has the mode and
-    /// this process advises, and does not where it does not advise.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_large_vector_is_advised_for_huge_pages_where_the_kernel_has_them_and_they_pay() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-            return;
-        }
-        let v: Vec<u8> = large_vec(64 << 20);
-        let (flags, _) = mapping_of(v.as_ptr() as usize + (32 << 20));
+        let flags = flags.expect("the vector's mapping is in smaps");
         assert_eq!(
             flags.iter().any(|f| f == "hg"),
             huge_pages_pay(),
             "{flags:?}"
         );
         drop(v);
-    }
-
-    /// Where huge pages are not advised and the kernel can map a range at
-    /// once, a large vector's room is resident before anything is written to
-    /// it, and what is then written reads back.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_large_vector_without_huge_pages_is_mapped_before_it_is_written() {
-        if huge_pages_pay() {
-            return;
-        }
-        // Whether this kernel populates at all (5.14 and later), asked of a
-        // vector of its own.
-        let probe: Vec<u8> = Vec::with_capacity(1 << 20);
-        if !populate(probe.as_ptr() as usize, 1 << 20) {
-            return;
-        }
-        let mut v: Vec<u64> = large_vec(8 << 20);
-        let (_, rss_kb) = mapping_of(v.as_ptr() as usize + (32 << 20));
-        assert!(rss_kb >= 60 << 10, "{rss_kb} kB resident of 64 MiB");
-        v.extend(0..8 << 20);
-        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
     }
 }
