@@ -604,11 +604,12 @@ fn trigger_table(
 /// one or two terms (one term given twice) of which the rule needs a term to
 /// fire besides the trigger's, the rarest by `weight` of those that share no
 /// term with `trigger`, for a query checked against all its sets before it is
-/// evaluated (`Plan::General`); None when it has no such set. A rule is marked only where a term of its
-/// partner occurs too: a two-word phrase triggered by its rarer word is not
-/// even marked where the other word (one of its one or two lemmas) is
-/// missing, which was most of the passages such rules were marked in (1.94
-/// million of 2.63 million for the 1,000-rule benchmark codebook on 100 MB).
+/// evaluated (`Plan::General`); None when it has no such set. A rule is
+/// marked only where a term of its partner occurs too: a two-word phrase
+/// triggered by its rarer word is not even marked where the other word (one of
+/// its one or two lemmas) is missing, which was most of the passages such
+/// rules were marked in (1.94 million of 2.63 million for the 1,000-rule
+/// benchmark codebook on 100 MB).
 fn partner(r: &Rule, trigger: &[u32], weight: &impl Fn(u32) -> u64) -> Option<[u32; 2]> {
     if r.query.is_none() || r.trigger_options.len() < 2 {
         return None;

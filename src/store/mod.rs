@@ -4719,8 +4719,6 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
-    /// A new store whose log is checkpointed after commits that leave
-    /// `checkpoint_pages` in it, and its database file's path.
     /// The rows of `table` (a name the test chose) in the store.
     fn rows_in(s: &Store, table: &str) -> i64 {
         s.conn
@@ -4728,6 +4726,8 @@ mod tests {
             .unwrap()
     }
 
+    /// A new store whose log is checkpointed after commits that leave
+    /// `checkpoint_pages` in it, and its database file's path.
     fn store_checkpointed_at(checkpoint_pages: i32) -> (tempfile::TempDir, PathBuf, Store) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.sqlite");
