@@ -236,7 +236,8 @@ class Codebook:
                 return self._raw.apply_arrow(arrow, md, threads, codes, progress)
         elif hasattr(texts, "__arrow_c_stream__") or hasattr(texts, "__arrow_c_array__"):
             return self._raw.apply_arrow(texts, md, threads, codes, progress)
-        return self._raw.apply(list(texts), md, threads, codes, progress)
+        # A list goes as it is: the core holds each of its strings itself.
+        return self._raw.apply(texts if type(texts) is list else list(texts), md, threads, codes, progress)
 
 
 def _pandas_arrow_strings(texts: Any) -> Any:

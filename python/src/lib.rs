@@ -803,25 +803,32 @@ impl RawCodebook {
     fn apply(
         &self,
         py: Python<'_>,
-        texts: Vec<Bound<'_, PyAny>>,
+        texts: Bound<'_, PyList>,
         contexts: Option<Vec<Bound<'_, PyDict>>>,
         threads: Option<usize>,
         codes: bool,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let texts: Vec<PyText<'_>> = texts
+        // The list's strings, each checked and held in one pass over the list
+        // (the list itself may change once the interpreter is released; a
+        // string held may not go away). Taking a list, not any sequence, spares
+        // an iterator object and a copy of the list.
+        let held: Vec<Bound<'_, PyString>> = texts
             .iter()
             .enumerate()
-            .map(|(i, t)| match t.cast::<PyString>() {
-                Ok(s) => str_text(s),
-                Err(_) => Err(InputError::new_err(format!(
-                    "text {i} is not a str but {}",
-                    t.get_type()
-                        .name()
-                        .map_or_else(|_| "?".into(), |n| n.to_string())
-                ))),
+            .map(|(i, t)| {
+                t.cast_into::<PyString>().map_err(|e| {
+                    InputError::new_err(format!(
+                        "text {i} is not a str but {}",
+                        e.into_inner()
+                            .get_type()
+                            .name()
+                            .map_or_else(|_| "?".into(), |n| n.to_string())
+                    ))
+                })
             })
             .collect::<PyResult<_>>()?;
+        let texts: Vec<PyText<'_>> = held.iter().map(str_text).collect::<PyResult<_>>()?;
         self.apply_texts(py, texts, contexts, threads, codes, progress)
     }
 
@@ -991,7 +998,8 @@ fn str_text<'a>(s: &'a Bound<'_, PyString>) -> PyResult<PyText<'a>> {
         Ok(match ffi::PyUnicode_KIND(op) {
             ffi::PyUnicode_1BYTE_KIND => {
                 let b = std::slice::from_raw_parts(data as *const u8, len);
-                match b.is_ascii() {
+                // CPython marks a string of ASCII only as such when it makes it.
+                match ffi::PyUnicode_IS_ASCII(op) != 0 {
                     // ASCII is its own UTF-8.
                     true => PyText::Utf8(std::str::from_utf8_unchecked(b)),
                     false => PyText::Points(CodePoints::Latin1(b)),
