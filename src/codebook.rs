@@ -1570,6 +1570,16 @@ impl KnownForms {
         rustc_hash::FxBuildHasher.hash_one(form)
     }
 
+    /// Every form held, with its codebook term ids, in the order added.
+    fn iter(&self) -> impl Iterator<Item = (&str, &[u32])> + '_ {
+        self.entries.iter().map(|&[a, b, from, to]| {
+            (
+                &self.text[a as usize..b as usize],
+                &self.ids[from as usize..to as usize],
+            )
+        })
+    }
+
     /// The codebook term ids of a lower-case form, if it is held.
     fn get(&self, lower: &str) -> Option<&[u32]> {
         let &e = self.slots.get(&Self::hash(lower))?;
@@ -1614,6 +1624,7 @@ impl<'a> Matchers<'a> {
     pub fn with_known_forms(mut self, known: &'a KnownForms) -> Self {
         for w in &mut self.workers {
             w.known = Some(known);
+            w.learn_known = true;
         }
         self
     }
@@ -1841,6 +1852,8 @@ pub struct Matcher<'a> {
     cb: &'a Codebook,
     /// Codebook terms of forms a vocabulary holds, taken instead of analysing.
     known: Option<&'a KnownForms>,
+    /// Whether `known` is still to be put into `forms` (before the first passage).
+    learn_known: bool,
     /// Forms analysed, with their terms, when the caller asked for them.
     noted: Option<String>,
     /// By codebook term: the rules it triggers. Starts as the codebook's
@@ -1907,6 +1920,7 @@ impl<'a> Matcher<'a> {
         Matcher {
             cb,
             known: None,
+            learn_known: false,
             noted: None,
             term_rules,
             term_passages,
@@ -1946,11 +1960,6 @@ impl<'a> Matcher<'a> {
     ) -> (u32, u32) {
         let lower = form.to_lowercase();
         let start = arena.len() as u32;
-        let add = |arena: &mut Vec<u32>, id: u32| {
-            if !arena[start as usize..].contains(&id) {
-                arena.push(id);
-            }
-        };
         if let Some(ids) = known.and_then(|k| k.get(&lower)) {
             arena.extend_from_slice(ids);
         } else {
@@ -1964,17 +1973,36 @@ impl<'a> Matcher<'a> {
                     n.push_str(t);
                 }
                 if let Some(&id) = cb.terms.get(t.as_str()) {
-                    add(arena, id);
+                    if !arena[start as usize..].contains(&id) {
+                        arena.push(id);
+                    }
                 }
             }
             if let Some(n) = noted {
                 n.push('\n');
             }
         }
+        Self::form_terms(cb, &lower, start, arena, exact_key)
+    }
+
+    /// Adds to the lower-case form's terms, `arena[start..]`, those of its
+    /// exact form, prefixes and word literals; the form's value in `forms`.
+    fn form_terms(
+        cb: &Codebook,
+        lower: &str,
+        start: u32,
+        arena: &mut Vec<u32>,
+        exact_key: &mut String,
+    ) -> (u32, u32) {
+        let add = |arena: &mut Vec<u32>, id: u32| {
+            if !arena[start as usize..].contains(&id) {
+                arena.push(id);
+            }
+        };
         if cb.exact_forms {
             exact_key.clear();
             exact_key.push('=');
-            exact_key.push_str(&lower);
+            exact_key.push_str(lower);
             if let Some(&id) = cb.terms.get(exact_key.as_str()) {
                 add(arena, id);
             }
@@ -1994,6 +2022,36 @@ impl<'a> Matcher<'a> {
             // passage's words need no look into `arena`.
             1 => (arena.pop().unwrap_or_default(), ONE_TERM),
             len => (start, len),
+        }
+    }
+
+    /// Puts each known form that is its own lower case into `forms`, as written,
+    /// with the value its first occurrence would store. A form met for the first
+    /// time was otherwise lower-cased into a new string and looked up in the
+    /// known forms' hash table, two or three cache misses each, while its
+    /// passage waited; here the known forms are read in the order they are held.
+    /// Other forms (capitalised, or beyond the cache's limit) are found as before.
+    #[cold]
+    fn learn_known(&mut self) {
+        self.learn_known = false;
+        let Some(known) = self.known else { return };
+        if self.forms.len() + known.len() >= MATCHER_CACHE_LIMIT {
+            return;
+        }
+        let (cb, arena, exact_key) = (self.cb, &mut self.arena, &mut self.exact_key);
+        for (form, ids) in known.iter() {
+            let lower = if form.is_ascii() {
+                !form.bytes().any(|b| b.is_ascii_uppercase())
+            } else {
+                form.to_lowercase() == form
+            };
+            if lower {
+                self.forms.insert_new(form, || {
+                    let start = arena.len() as u32;
+                    arena.extend_from_slice(ids);
+                    Self::form_terms(cb, form, start, arena, exact_key)
+                });
+            }
         }
     }
 
@@ -2039,6 +2097,9 @@ impl<'a> Matcher<'a> {
             "a text to code is at most u32::MAX bytes"
         );
         let cb = self.cb;
+        if self.learn_known {
+            self.learn_known();
+        }
         // One pass over the words: word spans and the rule terms present at each position.
         let mut spans = std::mem::take(&mut self.spans);
         split_words(text, &mut spans);
@@ -3146,6 +3207,65 @@ name = "Sak"
             .map(|r| (r.text, cb.codes[r.code as usize].id.as_str()))
             .collect();
         assert_eq!(codes, [(0, "krise"), (1, "krise")]);
+    }
+
+    #[test]
+    fn known_forms_in_lower_case_are_learnt_before_the_first_passage_as_a_lookup_would_store_them()
+    {
+        use super::{Matcher, MATCHER_CACHE_LIMIT, ONE_TERM};
+        let cb = book_of_queries(&["krise OR barn", "\"ingen løsning\"", "=saken", "barneh*"]);
+        let lines = "krisa\tkrise\nbarnehagen\tbarnehage\tbarn\tbarnehage\nløsning\tløsning\n\
+                     saken\tsak\nværet\tvær\nOslo\toslo\n";
+        let known = cb.known_forms(lines);
+        assert_eq!(known.len(), 6);
+        // The terms a value stands for, whatever the arena.
+        let terms = |(start, len): (u32, u32), arena: &[u32]| -> Vec<u32> {
+            if len == ONE_TERM {
+                vec![start]
+            } else {
+                arena[start as usize..(start + len) as usize].to_vec()
+            }
+        };
+        let mut m = Matcher::new(&cb);
+        m.known = Some(&known);
+        m.learn_known = true;
+        m.apply("-", &Context::new());
+        assert!(!m.learn_known);
+        for (form, learnt) in [
+            ("krisa", true),
+            ("barnehagen", true),
+            ("løsning", true),
+            ("saken", true),
+            ("været", true),
+            ("Oslo", false),
+        ] {
+            let mut out = Vec::new();
+            let mut missed = false;
+            m.forms.look_up(form, &[(0, form.len())], &mut out, |_| {
+                missed = true;
+                (0, 0)
+            });
+            assert_eq!(!missed, learnt, "{form}");
+            if learnt {
+                let (mut arena, mut key) = (Vec::new(), String::new());
+                let want = Matcher::codebook_terms(
+                    &cb,
+                    Some(&known),
+                    &mut None,
+                    form,
+                    &mut arena,
+                    &mut key,
+                );
+                assert_eq!(terms(out[0], &m.arena), terms(want, &arena), "{form}");
+            }
+        }
+        // A matcher whose cache could not hold them all learns none.
+        let mut full = Matcher::new(&cb);
+        full.forms.pretend_len(MATCHER_CACHE_LIMIT - 3);
+        full.known = Some(&known);
+        full.learn_known = true;
+        full.learn_known();
+        assert_eq!(full.forms.len(), MATCHER_CACHE_LIMIT - 3);
     }
 
     #[test]

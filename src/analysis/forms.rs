@@ -247,6 +247,24 @@ impl FormMap {
         self.short.len() + self.long.len() + self.other.len()
     }
 
+    /// Stores `form` with the range `range` gives, unless it is held already.
+    pub(crate) fn insert_new(&mut self, form: &str, range: impl FnOnce() -> (u32, u32)) {
+        let len = form.len();
+        if let Some(key) = short_key(form) {
+            let key = Key16(key);
+            if self.short.get(key, self.short.slot_of(key)).is_none() {
+                self.short.insert(key, range());
+            }
+        } else if len <= Key32::MAX {
+            let key = long_key(form.as_bytes());
+            if self.long.get(key, self.long.slot_of(key)).is_none() {
+                self.long.insert(key, range());
+            }
+        } else if !self.other.contains_key(form) {
+            self.other.insert(form.into(), range());
+        }
+    }
+
     /// Forgets every form (the scratch buffers are kept).
     pub(crate) fn clear(&mut self) {
         self.short.clear();
