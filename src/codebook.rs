@@ -572,8 +572,7 @@ fn trigger_table(
         start: Vec::with_capacity(terms + 1),
         rules: Vec::new(),
         partners: Vec::new(),
-        first_two: Vec::with_capacity(terms),
-        spare: 0,
+        first_two: Vec::with_capacity(terms + 1),
     };
     out.start.push(0);
     // The spare rule, one past the last: what stands for a rule a term lacks.
@@ -581,7 +580,6 @@ fn trigger_table(
         .ok()
         .filter(|&s| s < MORE_RULES)
         .expect("fewer than 2^31 rules");
-    out.spare = spare;
     let none = (spare, [always; 2]);
     for mut v in table {
         v.dedup_by_key(|e| e.0);
@@ -599,6 +597,11 @@ fn trigger_table(
         out.partners.extend(v.iter().map(|e| e.1));
         out.start.push(out.rules.len() as u32);
     }
+    // The term every passage has triggers no rule.
+    out.first_two.push(FirstTwo {
+        rules: [none.0; 2],
+        partners: [none.1; 2],
+    });
     out
 }
 
@@ -635,18 +638,15 @@ struct TriggerTable {
     /// Beside each of `rules`: its partner under this term (see [`partner`]),
     /// or twice the one past the last term, which every passage has.
     partners: Vec<[u32; 2]>,
-    /// By term: its first two rules and their partners; a matcher reads them
-    /// from its [`TermSlot`]s.
+    /// By term, and for the term every passage has: its first two rules and
+    /// their partners; a matcher reads them from its [`TermSlot`]s.
     first_two: Vec<FirstTwo>,
-    /// The spare rule, one past the codebook's last.
-    spare: u32,
 }
 
 /// A term's first two rules, the spare rule (one past the codebook's last)
 /// for each it lacks, and [`MORE_RULES`] set in the first when it has more
 /// than two; and the partners of the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C)]
 struct FirstTwo {
     rules: [u32; 2],
     partners: [[u32; 2]; 2],
@@ -666,31 +666,6 @@ struct TermSlot {
     two: FirstTwo,
 }
 
-impl TriggerTable {
-    /// The table's first two rules of each term, with `at` for its place in a
-    /// passage; one more slot for the term every passage has.
-    fn slots(&self) -> Vec<TermSlot> {
-        let always = self.terms() as u32;
-        let none = FirstTwo {
-            rules: [self.spare, self.spare],
-            partners: [[always; 2]; 2],
-        };
-        self.first_two
-            .iter()
-            .chain([&none])
-            .map(|&two| TermSlot { at: (0, 0, 0), two })
-            .collect()
-    }
-
-    /// Copies the table's first two rules of each term into `slots` (made by
-    /// [`TriggerTable::slots`]), leaving their `at`.
-    fn install(&self, slots: &mut [TermSlot]) {
-        for (slot, &two) in slots.iter_mut().zip(&self.first_two) {
-            slot.two = two;
-        }
-    }
-}
-
 /// The bit of [`FirstTwo::rules`] that tells a term of three rules or more.
 const MORE_RULES: u32 = 1 << 31;
 
@@ -703,6 +678,23 @@ impl TriggerTable {
 
     fn terms(&self) -> usize {
         self.start.len().saturating_sub(1)
+    }
+
+    /// The table's first two rules of each term (and of the term every
+    /// passage has), with `at` for its place in a passage.
+    fn slots(&self) -> Vec<TermSlot> {
+        self.first_two
+            .iter()
+            .map(|&two| TermSlot { at: (0, 0, 0), two })
+            .collect()
+    }
+
+    /// Copies the table's first two rules of each term into `slots` (made by
+    /// [`TriggerTable::slots`]), leaving their `at`.
+    fn install(&self, slots: &mut [TermSlot]) {
+        for (slot, &two) in slots.iter_mut().zip(&self.first_two) {
+            slot.two = two;
+        }
     }
 
     /// Marks in `set` (which has room for the spare rule) the rules `term`
